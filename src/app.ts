@@ -1,0 +1,37 @@
+import { Hono } from 'hono'
+import { requestId } from 'hono/request-id'
+import type { Deps } from './deps.js'
+import type { AppEnv } from './env.js'
+import { notFound, onError } from './errors/respond.js'
+import { chatCompletions } from './routes/chat-completions.js'
+import { health, type Lifecycle } from './routes/health.js'
+import { models } from './routes/models.js'
+import { observe } from './server/observe.js'
+
+/** Client-supplied request ids are kept only when short and plain, so logs cannot be forged through them. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */
+export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  app.use(
+    requestId({
+      generator: (c) => {
+        const given = c.req.header('x-request-id')
+        return given && SAFE_REQUEST_ID.test(given) ? given : crypto.randomUUID()
+      },
+    }),
+    observe(deps),
+  )
+  const chat = chatCompletions(deps)
+  const modelList = models(deps)
+  // The hosted API's own paths (`/v1/openai/...`) work too, so its examples only need a new host.
+  for (const prefix of ['/v1', '/v1/openai']) {
+    app.route(`${prefix}/chat/completions`, chat)
+    app.route(`${prefix}/models`, modelList)
+  }
+  app.route('/', health(deps, lifecycle))
+  app.onError(onError(deps.log))
+  app.notFound(notFound)
+  return app
+}

@@ -1,0 +1,18 @@
+import type { Logger } from 'pino'
+import type { Config } from './config/schema.js'
+import type { Metrics } from './meter/metrics.js'
+import type { Store } from './store/store.js'
+import type { UpstreamClient } from './upstream/client.js'
+
+export type Clock = { now(): number }
+export const systemClock: Clock = { now: () => Date.now() }
+
+/** Everything the app is built from; tests swap any of it. Nothing in src/ reaches for a global. */
+export type Deps = Readonly<{
+  config: Config
+  store: Store
+  clock: Clock
+  upstream: UpstreamClient
+  metrics: Metrics
+  log: Logger
+}>

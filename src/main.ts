@@ -1,0 +1,89 @@
+import type { Server } from 'node:http'
+import { serve } from '@hono/node-server'
+import { createApp } from './app.js'
+import { ConfigError, loadConfigFile } from './config/load.js'
+import type { Config } from './config/schema.js'
+import { systemClock, type Deps } from './deps.js'
+import { createLogger } from './lib/logger.js'
+import { createMetrics } from './meter/metrics.js'
+import type { Lifecycle } from './routes/health.js'
+import { drainServer } from './server/shutdown.js'
+import { MemoryStore } from './store/memory-store.js'
+import { RedisStore } from './store/redis-store.js'
+import type { Store } from './store/store.js'
+import { createUpstreamClient } from './upstream/client.js'
+
+/** The embedded store's bound when no Redis is configured. */
+const MEMORY_STORE_BYTES = 256 * 1024 * 1024
+
+/** The only module that reads the environment or the command line. */
+async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const configPath = argValue(argv, '--config') ?? env['GATEWAY_CONFIG'] ?? 'config/gateway.yaml'
+  const log = createLogger(env['LOG_LEVEL'] ?? 'info')
+  let loaded
+  try {
+    loaded = loadConfigFile(env, configPath)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`${configPath}: ${err.message}\n`)
+    process.exit(1)
+  }
+  if (argv.includes('--check-config')) {
+    for (const warning of loaded.warnings) process.stdout.write(`warning: ${warning}\n`)
+    process.stdout.write(`${configPath}: OK (${loaded.config.models.length} models, ${loaded.config.keys.length} keys enabled)\n`)
+    return
+  }
+  for (const warning of loaded.warnings) log.warn(warning)
+  const { config } = loaded
+
+  const store = createStore(config, log)
+  const deps: Deps = {
+    config,
+    store,
+    clock: systemClock,
+    upstream: createUpstreamClient(config),
+    metrics: createMetrics(),
+    log,
+  }
+  const lifecycle: Lifecycle = { draining: false }
+  const app = createApp(deps, lifecycle)
+  const server = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, (info) => {
+    log.info(
+      { host: info.address, port: info.port, store: store.kind, models: config.models.map((m) => m.id) },
+      'llava-gateway listening',
+    )
+  }) as Server
+
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down')
+    await drainServer(server, lifecycle, config.server.shutdownGraceMs, log)
+    await Promise.allSettled([deps.upstream.close(), store.close()])
+    log.info('stopped')
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  process.on('SIGINT', () => void stop('SIGINT'))
+}
+
+function createStore(config: Config, log: ReturnType<typeof createLogger>): Store {
+  if (!config.redis.url) return new MemoryStore(MEMORY_STORE_BYTES, systemClock)
+  return new RedisStore({
+    url: config.redis.url,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    connectTimeoutMs: config.redis.connectTimeoutMs,
+    log,
+  })
+}
+
+function argValue(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(name)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+
+main(process.argv.slice(2), process.env).catch((err: unknown) => {
+  process.stderr.write(`llava-gateway failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,36 @@
+import type { ChatMessage, ContentPart } from '../validate/chat-request-schema.js'
+
+export type ContentOrderPolicy = 'reorder' | 'reject' | 'allow'
+
+/** Index of the first user message whose text comes before one of its images, or -1. */
+export function findTextBeforeImage(messages: readonly ChatMessage[]): number {
+  return messages.findIndex((m) => m.role === 'user' && Array.isArray(m.content) && hasTextBeforeImage(m.content))
+}
+
+function hasTextBeforeImage(parts: readonly ContentPart[]): boolean {
+  let seenText = false
+  for (const part of parts) {
+    if (part.type === 'text') seenText = true
+    else if (seenText) return true
+  }
+  return false
+}
+
+/**
+ * LLaVA's chat template renders images first, and the model was trained that way: move each user
+ * message's image parts ahead of its text, keeping the order within each group. Returns the new
+ * messages and the indexes of those it changed; untouched messages are the same objects.
+ */
+export function imagesFirst(messages: readonly ChatMessage[]): { messages: ChatMessage[]; reordered: number[] } {
+  const reordered: number[] = []
+  const out = messages.map((message, i) => {
+    if (message.role !== 'user' || !Array.isArray(message.content) || !hasTextBeforeImage(message.content)) {
+      return message
+    }
+    reordered.push(i)
+    const images = message.content.filter((p) => p.type === 'image_url')
+    const texts = message.content.filter((p) => p.type !== 'image_url')
+    return { ...message, content: [...images, ...texts] }
+  })
+  return { messages: out, reordered }
+}

@@ -1,0 +1,18 @@
+import { Hono } from 'hono'
+import type { Deps } from '../deps.js'
+import type { AppEnv } from '../env.js'
+
+export type Lifecycle = { draining: boolean }
+
+/** Liveness says the process answers; readiness says it should get traffic (store reachable, not draining). */
+export const health = ({ store }: Pick<Deps, 'store'>, lifecycle: Lifecycle) =>
+  new Hono<AppEnv>()
+    .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .get('/readyz', async (c) => {
+      const storeUp = await store.ping()
+      const ready = storeUp && !lifecycle.draining
+      return c.json(
+        { status: ready ? 'ready' : 'not_ready', store: { kind: store.kind, up: storeUp }, draining: lifecycle.draining },
+        ready ? 200 : 503,
+      )
+    })

@@ -1,0 +1,31 @@
+import { Hono } from 'hono'
+import { auth } from '../auth/index.js'
+import type { Principal } from '../auth/principal.js'
+import type { ModelConfig } from '../config/schema.js'
+import type { Deps } from '../deps.js'
+import type { AppEnv } from '../env.js'
+import { gatewayError } from '../errors/gateway-error.js'
+
+/** `GET /models` in OpenAI's list shape: the configured models this key may use. */
+export const models = (deps: Deps) => {
+  // Configuration time stands in for "created": stable for the life of the process.
+  const created = Math.floor(deps.clock.now() / 1000)
+  const toModel = (m: ModelConfig) => ({ id: m.id, object: 'model' as const, created, owned_by: m.ownedBy })
+  const visible = (principal: Principal) =>
+    deps.config.models.filter((m) => !principal.models || principal.models.includes(m.id))
+
+  return new Hono<AppEnv>()
+    .use(auth(deps))
+    .get('/', (c) => c.json({ object: 'list', data: visible(c.var.principal).map(toModel) }))
+    .get('/:id{.+}', (c) => {
+      const id = c.req.param('id')
+      const model = visible(c.var.principal).find((m) => m.id === id)
+      if (!model) {
+        throw gatewayError('model_not_found', {
+          param: 'model',
+          message: `The model \`${id.slice(0, 200)}\` does not exist or you do not have access to it.`,
+        })
+      }
+      return c.json(toModel(model))
+    })
+}

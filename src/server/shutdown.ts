@@ -1,0 +1,24 @@
+import type { Server } from 'node:http'
+import type { Logger } from 'pino'
+import type { Lifecycle } from '../routes/health.js'
+
+/**
+ * SIGTERM handling: stop accepting connections and report not-ready at once, let in-flight requests
+ * (streams included) finish, and after `graceMs` close whatever is still open. Resolves when the
+ * server has closed.
+ */
+export function drainServer(server: Server, lifecycle: Lifecycle, graceMs: number, log: Logger): Promise<void> {
+  lifecycle.draining = true
+  return new Promise((resolve) => {
+    const deadline = setTimeout(() => {
+      log.warn({ graceMs }, 'shutdown grace period over: closing remaining connections')
+      server.closeAllConnections()
+    }, graceMs)
+    deadline.unref()
+    server.close(() => {
+      clearTimeout(deadline)
+      resolve()
+    })
+    server.closeIdleConnections()
+  })
+}

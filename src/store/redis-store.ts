@@ -1,0 +1,66 @@
+import { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Store } from './store.js'
+
+export type RedisStoreOptions = {
+  url: string
+  commandTimeoutMs: number
+  connectTimeoutMs: number
+  log: Logger
+}
+
+/**
+ * ioredis tuned so Redis trouble costs a request at most `commandTimeoutMs`: no offline queue
+ * (commands fail at once while disconnected instead of piling up), no per-command retries, and
+ * reconnection in the background with a capped backoff.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis'
+  readonly client: Redis
+  private failing = false
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.client = new Redis(options.url, {
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+      lazyConnect: false,
+    })
+    // One log line per episode of trouble, not one per failed command.
+    this.client.on('error', (err: Error) => this.noteFailure(err))
+    this.client.on('ready', () => {
+      if (this.failing) options.log.info('redis reachable again')
+      this.failing = false
+    })
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.client.get(key)
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.client.set(key, value, 'PX', Math.max(1, Math.round(ttlMs)))
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.client.ping()) === 'PONG'
+    } catch (err) {
+      this.noteFailure(err as Error)
+      return false
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect()
+  }
+
+  noteFailure(err: Error): void {
+    if (this.failing) return
+    this.failing = true
+    // The URL may carry a password: log only the error's code and message, never the options.
+    this.options.log.warn({ code: (err as NodeJS.ErrnoException).code, message: err.message }, 'redis unavailable')
+  }
+}

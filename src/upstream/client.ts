@@ -1,0 +1,76 @@
+import type { Readable } from 'node:stream'
+import { Agent, request } from 'undici'
+import type { IncomingHttpHeaders } from 'undici/types/header.js'
+import type { BackendConfig, Config } from '../config/schema.js'
+import { classifyUpstreamFailure } from './classify-failure.js'
+
+export type UpstreamRequest = {
+  /** Path under the backend's base URL, e.g. `/chat/completions`. */
+  path: string
+  method: 'GET' | 'POST'
+  body?: string
+  headers?: Readonly<Record<string, string>>
+  signal?: AbortSignal
+}
+
+export type UpstreamResponse = {
+  status: number
+  headers: IncomingHttpHeaders
+  /** Must be consumed or destroyed: an unread body holds its connection. */
+  body: Readable
+}
+
+export interface UpstreamClient {
+  send(backend: string, req: UpstreamRequest): Promise<UpstreamResponse>
+  close(): Promise<void>
+}
+
+/**
+ * One keep-alive undici Agent per backend, with that backend's timeouts, so a slow local GPU server
+ * cannot exhaust the sockets of the hosted API. Failures come back as GatewayErrors (502/504).
+ */
+export function createUpstreamClient(config: Pick<Config, 'backends'>): UpstreamClient {
+  const backends = new Map(
+    Object.entries(config.backends).map(([name, backend]) => [name, { backend, agent: agentFor(backend) }]),
+  )
+  return {
+    async send(name, req) {
+      const entry = backends.get(name)
+      if (!entry) throw new Error(`unknown backend "${name}"`)
+      const { backend, agent } = entry
+      try {
+        const res = await request(joinUrl(backend.baseUrl, req.path), {
+          method: req.method,
+          headers: { ...authHeader(backend), ...req.headers },
+          body: req.body ?? null,
+          signal: req.signal ?? null,
+          dispatcher: agent,
+        })
+        return { status: res.statusCode, headers: res.headers, body: res.body }
+      } catch (err) {
+        throw classifyUpstreamFailure(err, name)
+      }
+    },
+    async close() {
+      await Promise.all([...backends.values()].map(({ agent }) => agent.close()))
+    },
+  }
+}
+
+function agentFor(backend: BackendConfig): Agent {
+  return new Agent({
+    connect: { timeout: backend.timeouts.connectMs },
+    headersTimeout: backend.timeouts.headersMs,
+    bodyTimeout: backend.timeouts.bodyIdleMs,
+    connections: backend.maxConnections,
+  })
+}
+
+function authHeader(backend: BackendConfig): Record<string, string> {
+  return backend.apiKey ? { authorization: `Bearer ${backend.apiKey}` } : {}
+}
+
+/** `https://api.deepinfra.com/v1/openai` + `/chat/completions`, whatever slashes either side has. */
+export function joinUrl(baseUrl: string, path: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`
+}

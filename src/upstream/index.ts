@@ -1,0 +1,78 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import type { Deps } from '../deps.js'
+import type { AppEnv } from '../env.js'
+import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
+import { UpstreamHttpError } from '../errors/upstream-http-error.js'
+import { isRecord, toOpenAIError } from './error-body.js'
+import type { UpstreamResponse } from './client.js'
+import { parseJson, readUpstreamBody } from './read-body.js'
+import { relayStream } from './relay-stream.js'
+import { forwardedHeaders } from './response-headers.js'
+import { clientWantsUsage, upstreamBody } from './upstream-body.js'
+
+/** A finished completion is small; anything near this is a broken or hostile backend. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+/** Step 7: send the normalized request to the model's backend and relay its answer. */
+export const upstream = ({ config, upstream: client }: Pick<Deps, 'config' | 'upstream'>): MiddlewareHandler<AppEnv> =>
+  async function forwardToBackend(c) {
+    const request = c.var.chatRequest
+    const model = c.var.model
+    const backend = config.backends[model.backend]
+    if (!backend) throw new Error(`model ${model.id} names missing backend ${model.backend}`) // config validation prevents this
+    const res = await client.send(model.backend, {
+      path: '/chat/completions',
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: request.stream === true ? 'text/event-stream' : 'application/json',
+        'x-request-id': c.var.requestId,
+      },
+      body: JSON.stringify(upstreamBody(request, model, backend)),
+      // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
+      signal: c.req.raw.signal,
+    })
+    for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)
+
+    const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
+    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) {
+      return streamResponse(c, res, model.backend, clientWantsUsage(request))
+    }
+    const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, model.backend)
+    const body = parseJson(text)
+    if (res.status < 200 || res.status >= 300) throw upstreamHttpError(res.status, body, model.backend)
+    if (!isRecord(body) || !Array.isArray(body['choices'])) {
+      throw gatewayError('upstream_bad_response', {
+        message: `Backend "${model.backend}" answered HTTP ${res.status} with a body that is not a chat completion.`,
+      })
+    }
+    if (request.stream === true) {
+      throw gatewayError('upstream_bad_response', {
+        message: `Backend "${model.backend}" answered a streaming request without an event stream.`,
+      })
+    }
+    return c.json(body, res.status as 200)
+  }
+
+function streamResponse(c: Context<AppEnv>, res: UpstreamResponse, backend: string, wantsUsage: boolean): Response {
+  const stream = relayStream(res.body, { backend, clientWantsUsage: wantsUsage, observer: {} })
+  c.header('content-type', 'text/event-stream; charset=utf-8')
+  c.header('cache-control', 'no-cache')
+  c.header('x-accel-buffering', 'no') // nginx in front must not buffer the stream
+  return c.body(stream, 200)
+}
+
+/**
+ * A backend's HTTP error keeps its status, in OpenAI's shape. The exception: 401/403 mean the
+ * gateway's own upstream credential is wrong, which the client can do nothing about, so they
+ * become 502 rather than telling the client its (valid) gateway key was refused.
+ */
+function upstreamHttpError(status: number, body: unknown, backend: string): GatewayError | UpstreamHttpError {
+  if (status === 401 || status === 403) {
+    return gatewayError('upstream_auth_failed', {
+      message: `Backend "${backend}" refused the gateway's credential (HTTP ${status}); check its apiKey in the gateway config.`,
+      headers: { 'x-should-retry': 'false' },
+    })
+  }
+  return new UpstreamHttpError(status, toOpenAIError(status, body, backend))
+}

@@ -1,0 +1,25 @@
+import type { BackendConfig, ModelConfig } from '../config/schema.js'
+import type { ChatRequest } from '../validate/chat-request-schema.js'
+
+/** Backends whose OpenAI endpoint accepts `stream_options.include_usage` (TGI's does not document it). */
+export function supportsStreamUsage(backend: BackendConfig): boolean {
+  return backend.streamUsage ?? backend.kind !== 'tgi'
+}
+
+/**
+ * The request the backend sees: the client's, with the backend's model name, the normalized
+ * messages, and (on streams) usage always requested, so every stream can be metered.
+ * Unknown parameters pass through untouched.
+ */
+export function upstreamBody(request: ChatRequest, model: ModelConfig, backend: BackendConfig): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...request, model: model.upstreamModel ?? model.id }
+  if (request.stream === true && supportsStreamUsage(backend)) {
+    body['stream_options'] = { ...request.stream_options, include_usage: true }
+  }
+  return body
+}
+
+/** Whether the client itself asked to see the usage chunk. */
+export function clientWantsUsage(request: ChatRequest): boolean {
+  return request.stream === true && request.stream_options?.include_usage === true
+}
