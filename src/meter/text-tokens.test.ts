@@ -1,0 +1,48 @@
+import { describe, it, expect } from 'vitest'
+import { countTextTokens } from './text-tokens.js'
+
+describe('countTextTokens', () => {
+  // protocol-notes §3.3, VERIFIED-HERE: encode("Hello world!") → [1, 15043, 3186, 29991].
+  it('counts BOS and the prefix space by default, like the library and HF', () => {
+    expect(countTextTokens('Hello world!')).toBe(4)
+  })
+
+  it('drops BOS on request', () => {
+    expect(countTextTokens('Hello world!', { bos: false })).toBe(3)
+  })
+
+  // [1, 3148 "▁US", 1001 "ER", 29901 ":", 29871 "▁"]: the worked example's first segment.
+  it('counts "USER: " as 5 with BOS and prefix space', () => {
+    expect(countTextTokens('USER: ')).toBe(5)
+    // Without the prefix space the word is the single token "USER" (11889): "USER" ":" "▁".
+    expect(countTextTokens('USER: ', { bos: false, precedingSpace: false })).toBe(3)
+  })
+
+  // Without the prefix space "\n" is the single byte token <0x0A> (13); with it, "▁" + "\n".
+  it('counts the prefix space as its own token when it cannot merge', () => {
+    expect(countTextTokens('\n', { bos: false, precedingSpace: false })).toBe(1)
+    expect(countTextTokens('\n', { bos: false, precedingSpace: true })).toBe(2)
+  })
+
+  it('does not know <image>: it is three ordinary tokens', () => {
+    expect(countTextTokens('<image>', { bos: false, precedingSpace: false })).toBe(3)
+    expect(countTextTokens('<image>')).toBe(4)
+  })
+
+  it('falls back to UTF-8 byte tokens for characters outside the vocabulary', () => {
+    // U+1F600 is 4 UTF-8 bytes, none of them merged.
+    expect(countTextTokens('😀', { bos: false, precedingSpace: false })).toBe(4)
+  })
+
+  it('counts only BOS for empty text, and nothing without it', () => {
+    expect(countTextTokens('')).toBe(1)
+    expect(countTextTokens('', { precedingSpace: false })).toBe(1)
+    expect(countTextTokens('', { bos: false })).toBe(0)
+  })
+
+  it('is deterministic across calls (one shared, stateless tokenizer)', () => {
+    const text = 'The image shows a cat sitting on a windowsill.'
+    expect(countTextTokens(text)).toBe(12)
+    expect(countTextTokens(text)).toBe(12)
+  })
+})
