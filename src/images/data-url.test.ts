@@ -1,0 +1,113 @@
+import { describe, it, expect } from 'vitest'
+import { png } from '../../test/fixtures/images.js'
+import { isCanonicalBase64, parseDataUrl } from './data-url.js'
+
+const image = png(4, 3)
+const b64 = image.toString('base64')
+
+describe('parseDataUrl: accepted', () => {
+  it('decodes a plain image data URL', () => {
+    const result = parseDataUrl(`data:image/png;base64,${b64}`)
+    expect(result).toEqual({ ok: true, declaredMime: 'image/png', bytes: image })
+  })
+
+  it('reports the declared MIME lowercased and without parameters', () => {
+    const result = parseDataUrl(`data:Image/PNG;charset=utf-8;name=cat.png;base64,${b64}`)
+    expect(result).toMatchObject({ ok: true, declaredMime: 'image/png' })
+  })
+
+  it('matches the scheme and the base64 token case-insensitively', () => {
+    expect(parseDataUrl(`DATA:image/jpeg;BASE64,${b64}`)).toMatchObject({ ok: true, declaredMime: 'image/jpeg' })
+  })
+
+  it('returns the declared MIME without judging it: sniffing decides the real type', () => {
+    expect(parseDataUrl(`data:text/plain;base64,${b64}`)).toMatchObject({ ok: true, declaredMime: 'text/plain' })
+  })
+
+  it.each([
+    ['one byte', 'QQ==', [0x41]],
+    ['two bytes', 'QUI=', [0x41, 0x42]],
+    ['three bytes', 'QUJD', [0x41, 0x42, 0x43]],
+    ['all 64 alphabet characters', 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', null],
+  ])('decodes %s', (_name, data, expected) => {
+    const result = parseDataUrl(`data:image/gif;base64,${data}`)
+    expect(result.ok).toBe(true)
+    if (result.ok && expected) expect([...result.bytes]).toEqual(expected)
+    if (result.ok) expect(result.bytes.toString('base64')).toBe(data) // what we accept round-trips exactly
+  })
+})
+
+describe('parseDataUrl: refused', () => {
+  it.each([
+    ['an http URL', `https://example.com/cat.png`, 'not a data URL'],
+    ['an empty string', '', 'not a data URL'],
+    ['leading whitespace', ` data:image/png;base64,${b64}`, 'not a data URL'],
+    ['no comma', `data:image/png;base64${b64}`, 'missing comma'],
+    ['no media type', `data:;base64,${b64}`, 'missing media type'],
+    ['nothing before the comma', `data:,${b64}`, 'missing media type'],
+    ['a type without subtype', `data:image;base64,${b64}`, 'missing media type'],
+    ['an empty subtype', `data:image/;base64,${b64}`, 'invalid media type'],
+    ['a space in the media type', `data:image/ png;base64,${b64}`, 'invalid media type'],
+    ['two slashes', `data:image/png/x;base64,${b64}`, 'invalid media type'],
+    ['an over-long header', `data:image/${'x'.repeat(2000)};base64,${b64}`, 'media type too long'],
+    ['percent-encoded data', 'data:image/png,%89PNG', 'not base64-encoded'],
+    ['base64 not last', `data:image/png;base64;charset=utf-8,${b64}`, 'not base64-encoded'],
+    ['base64 with a value', `data:image/png;base64=yes,${b64}`, 'not base64-encoded'],
+    ['a parameter without value', `data:image/png;charset;base64,${b64}`, 'invalid media type parameter'],
+    ['a quoted parameter value', `data:image/png;name="a";base64,${b64}`, 'invalid media type parameter'],
+    ['an empty payload', 'data:image/png;base64,', 'empty image data'],
+  ])('refuses %s', (_name, url, reason) => {
+    expect(parseDataUrl(url)).toEqual({ ok: false, reason })
+  })
+
+  // Each of these decodes to *something* with Buffer.from(s, 'base64'); we accept one spelling per byte string.
+  it.each([
+    ['a line break', `${b64.slice(0, 8)}\n${b64.slice(8)}`],
+    ['a space', `${b64.slice(0, 8)} ${b64.slice(8)}`],
+    ['a trailing newline', `${b64}\n`],
+    ['the URL-safe alphabet', '-_-_'],
+    ['a percent-encoded character', 'QQ%3D%3D'],
+    ['missing padding', 'QQ'],
+    ['missing one padding character', 'QUI'],
+    ['too much padding', 'QQ==='],
+    ['padding in the middle', 'QQ==QUJD'],
+    ['padding only', '===='],
+    ['three padding characters', 'Q==='],
+    ['a length that is not a multiple of 4', 'QUJDR'],
+    ['non-zero bits after the last byte (==)', 'QR=='],
+    ['non-zero bits after the last byte (=)', 'QUJ='],
+    ['a non-ASCII character', 'QUJ\u00e9'],
+    ['a character whose code is a valid one plus 256', `QUJ${String.fromCharCode(0x41 + 256)}`],
+  ])('refuses base64 with %s', (_name, data) => {
+    expect(parseDataUrl(`data:image/png;base64,${data}`)).toEqual({ ok: false, reason: 'invalid base64' })
+  })
+})
+
+describe('isCanonicalBase64', () => {
+  it('agrees with a round trip through Buffer on every short string over a small alphabet', () => {
+    const alphabet = ['A', 'B', 'Q', '/', '=', '-', ' ']
+    const strings = ['']
+    for (let length = 1; length <= 4; length++) {
+      for (const prefix of strings.filter((s) => s.length === length - 1)) strings.push(...alphabet.map((c) => prefix + c))
+    }
+    for (const s of strings) {
+      const roundTrips = s.length > 0 && Buffer.from(s, 'base64').toString('base64') === s
+      expect(isCanonicalBase64(s), JSON.stringify(s)).toBe(roundTrips)
+    }
+  })
+
+  it('validates a 20 MB string in linear time, without the stack overflow a regex hits', () => {
+    const big = Buffer.alloc(15_000_000, 0xa5).toString('base64') // 20,000,000 characters
+    const started = performance.now()
+    expect(isCanonicalBase64(big)).toBe(true)
+    expect(isCanonicalBase64(`${big.slice(0, -1)}*`)).toBe(false)
+    expect(isCanonicalBase64(`*${big.slice(1)}`)).toBe(false)
+    expect(performance.now() - started).toBeLessThan(2000)
+  })
+
+  it('parses a 20 MB data URL end to end', () => {
+    const bytes = Buffer.alloc(15_000_000, 0x5a)
+    const result = parseDataUrl(`data:image/webp;base64,${bytes.toString('base64')}`)
+    expect(result.ok && result.bytes.equals(bytes)).toBe(true)
+  })
+})
