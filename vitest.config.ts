@@ -1,13 +1,20 @@
 import { defineConfig } from 'vitest/config'
 
 // Two projects: `unit` needs nothing but Node; `integration` talks to a real redis-server
-// (REDIS_URL, started by .ci/run) and real loopback HTTP servers. Integration tests fail,
-// never skip, when REDIS_URL is missing.
+// (REDIS_URL from .ci/run, or one the global setup starts on a free loopback port) and real
+// loopback HTTP servers. Without any redis-server they fail, never skip.
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['src/**/*.test.ts', 'test/app/**/*.test.ts'] } },
-      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 20_000 } },
+      { test: { name: 'unit', include: ['src/**/*.test.ts', 'test/app/**/*.test.ts', 'test/e2e/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/helpers/redis-global-setup.ts'],
+          testTimeout: 20_000,
+        },
+      },
     ],
   },
 })

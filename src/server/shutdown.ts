@@ -15,8 +15,13 @@ export function drainServer(server: Server, lifecycle: Lifecycle, graceMs: numbe
       server.closeAllConnections()
     }, graceMs)
     deadline.unref()
+    // A keep-alive connection whose request finishes during the drain would otherwise idle until
+    // its keep-alive timeout; sweep idle ones until the server has closed.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100)
+    sweep.unref()
     server.close(() => {
       clearTimeout(deadline)
+      clearInterval(sweep)
       resolve()
     })
     server.closeIdleConnections()

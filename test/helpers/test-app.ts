@@ -1,0 +1,54 @@
+import type { ConfigInput } from '../../src/config/schema.js'
+import { loadConfig } from '../../src/config/load.js'
+import { createApp } from '../../src/app.js'
+import type { Clock, Deps } from '../../src/deps.js'
+import { createLogger } from '../../src/lib/logger.js'
+import { createMetrics } from '../../src/meter/metrics.js'
+import type { Lifecycle } from '../../src/routes/health.js'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { createUpstreamClient } from '../../src/upstream/client.js'
+
+export const TEST_KEY = 'sk-test-key-for-team-a'
+export const OTHER_KEY = 'sk-test-key-for-team-b'
+export const MODEL = 'llava-hf/llava-1.5-7b-hf'
+
+/** A config like the default one, pointed at a loopback backend, with two keys on two teams. */
+export function testConfig(baseUrl: string, overrides: Partial<ConfigInput> = {}): ConfigInput {
+  return {
+    backends: { main: { baseUrl, kind: 'openai', timeouts: { connectMs: 1_000, headersMs: 5_000, bodyIdleMs: 5_000 } } },
+    models: [{ id: MODEL, backend: 'main' }],
+    keys: [
+      { alias: 'team-a-key', team: 'team-a', secret: TEST_KEY },
+      { alias: 'team-b-key', team: 'team-b', secret: OTHER_KEY },
+    ],
+    ...overrides,
+  }
+}
+
+export type TestApp = ReturnType<typeof buildTestApp>
+
+/** The whole app with real parts (undici to a loopback backend, in-memory store), logs silenced. */
+export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {}, lifecycle?: Lifecycle) {
+  const { config: frozen } = loadConfig({}, config)
+  const clock: Clock = overrides.clock ?? { now: () => Date.now() }
+  const deps: Deps = {
+    config: frozen,
+    store: new MemoryStore(16 * 1024 * 1024, clock),
+    clock,
+    upstream: createUpstreamClient(frozen),
+    metrics: createMetrics({ defaultMetrics: false }),
+    log: createLogger('silent'),
+    ...overrides,
+  }
+  return { app: createApp(deps, lifecycle), deps }
+}
+
+export function chatRequest(body: Record<string, unknown>, key: string | null = TEST_KEY): RequestInit {
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: `Bearer ${key}` }) },
+    body: JSON.stringify(body),
+  }
+}
+
+export const userText = (text: string) => ({ model: MODEL, messages: [{ role: 'user', content: text }] })

@@ -1,0 +1,57 @@
+import { afterEach, describe, expect, inject, it } from 'vitest'
+import { createLogger } from '../../src/lib/logger.js'
+import { RedisStore } from '../../src/store/redis-store.js'
+import { startBlackhole } from '../helpers/blackhole.js'
+
+const log = createLogger('silent')
+const stores: RedisStore[] = []
+const open = (url: string, commandTimeoutMs = 50) => {
+  const store = new RedisStore({ url, commandTimeoutMs, connectTimeoutMs: 200, log })
+  stores.push(store)
+  return store
+}
+const ready = (store: RedisStore) =>
+  store.client.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => store.client.once('ready', () => r()))
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()))
+})
+
+describe('RedisStore against a real redis-server', () => {
+  it('stores, reads back and expires values', async () => {
+    const store = open(inject('redisUrl'))
+    await ready(store)
+    const key = `test:${crypto.randomUUID()}`
+    await store.set(key, 'value', 60_000)
+    expect(await store.get(key)).toBe('value')
+    expect(await store.client.pttl(key)).toBeGreaterThan(59_000)
+    expect(await store.get(`${key}:missing`)).toBeNull()
+    expect(await store.ping()).toBe(true)
+  })
+
+  it('shares values between two clients, as two gateway replicas would', async () => {
+    const a = open(inject('redisUrl'))
+    const b = open(inject('redisUrl'))
+    await Promise.all([ready(a), ready(b)])
+    const key = `test:${crypto.randomUUID()}`
+    await a.set(key, 'from a', 60_000)
+    expect(await b.get(key)).toBe('from a')
+  })
+})
+
+describe('RedisStore when Redis is hung', () => {
+  it('fails each call fast instead of queueing it, and reports not reachable', async () => {
+    const blackhole = await startBlackhole()
+    try {
+      const store = open(blackhole.url)
+      const started = Date.now()
+      await expect(store.get('k')).rejects.toThrow()
+      await expect(store.set('k', 'v', 1_000)).rejects.toThrow()
+      expect(await store.ping()).toBe(false)
+      // No offline queue: nothing waits for a connection that will never be ready.
+      expect(Date.now() - started).toBeLessThan(1_000)
+    } finally {
+      await blackhole.close()
+    }
+  })
+})
