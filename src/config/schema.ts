@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { createAddressPolicy } from '../images/address-policy.js'
 
 /** Strings from `${VAR}` interpolation arrive as text: accept "true"/"false" as well as real booleans. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
@@ -50,6 +51,58 @@ const BackendSchema = z.strictObject({
   maxConnections: count(1).default(128),
 })
 
+const MiB = 1024 * 1024
+
+const ImageFetchSchema = z.strictObject({
+  /** Ports an image URL may name; anything else is refused before a connection is made. */
+  allowedPorts: z.array(count(1).max(65_535)).min(1).default([80, 443]),
+  maxRedirects: count(0).max(10).default(3),
+  connectTimeoutMs: millis.default(3_000),
+  headersTimeoutMs: millis.default(5_000),
+  /** The whole download, redirects included. */
+  totalTimeoutMs: millis.default(10_000),
+  /** Host names trusted whatever they resolve to (an internal image store). `*.example.com` matches subdomains. */
+  allowHosts: z.array(z.string().min(1)).default([]),
+  /** Networks (CIDR) trusted even if private, e.g. `10.20.0.0/16` for an image store. */
+  allowNetworks: z.array(z.string().min(1)).default([]),
+  /** Host names always refused. `*.example.com` matches subdomains. */
+  denyHosts: z.array(z.string().min(1)).default([]),
+  /** Downloads one request runs at once, and the gateway as a whole. */
+  concurrencyPerRequest: count(1).default(4),
+  maxConcurrent: count(1).default(64),
+}).superRefine((fetch, ctx) => {
+  fetch.allowNetworks.forEach((network, i) => {
+    try {
+      createAddressPolicy({ allowNetworks: [network] })
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['allowNetworks', i], message: (err as Error).message })
+    }
+  })
+})
+
+const ImagesSchema = z
+  .strictObject({
+    maxImagesPerRequest: count(0).default(8),
+    maxBytesPerImage: count(1).default(20 * MiB),
+    /** Each side at least this many pixels: 1x1 images crash some vision backends. */
+    minDimension: count(1).default(8),
+    maxDimension: count(1).default(16_384),
+    /** Width x height; refused from the header alone, before anything decodes it (pixel bombs). */
+    maxPixels: count(1).default(40_000_000),
+    /** Image bytes all requests together may hold; past it a request waits up to `inFlightWaitMs`, then gets 503. */
+    maxInFlightBytes: count(1).default(256 * MiB),
+    inFlightWaitMs: count(0).default(2_000),
+    fetch: ImageFetchSchema.prefault({}),
+  })
+  .refine((images) => images.maxBytesPerImage <= images.maxInFlightBytes, {
+    message: 'maxBytesPerImage must not exceed maxInFlightBytes',
+    path: ['maxBytesPerImage'],
+  })
+  .refine((images) => images.minDimension <= images.maxDimension, {
+    message: 'minDimension must not exceed maxDimension',
+    path: ['minDimension'],
+  })
+
 const ImageTokensSchema = z.discriminatedUnion('policy', [
   z.strictObject({ policy: z.literal('fixed'), tokensPerImage: count(0).default(576) }),
   z.strictObject({
@@ -95,36 +148,50 @@ export const ConfigSchema = z
     backends: z.record(label, BackendSchema),
     models: z.array(ModelSchema).min(1),
     keys: z.array(KeySchema).default([]),
+    images: ImagesSchema.prefault({}),
   })
-  .superRefine((config, ctx) => {
-    const modelIds = new Set<string>()
-    config.models.forEach((model, i) => {
-      if (!(model.backend in config.backends)) {
-        ctx.addIssue({ code: 'custom', path: ['models', i, 'backend'], message: `unknown backend "${model.backend}"` })
+  // Runs even when other parts of the file failed to parse (zod skips refinements after such
+  // failures by default), so one run reports every problem; hence the defensive reads below.
+  .superRefine(crossCheck, { when: () => true })
+
+type Ctx = z.core.$RefinementCtx<unknown>
+
+/** Names that must agree across sections: models name backends, keys name models, ids are unique. */
+function crossCheck(value: unknown, ctx: Ctx): void {
+  const config = value as { backends?: unknown; models?: unknown; keys?: unknown }
+  const backends = config.backends !== null && typeof config.backends === 'object' ? config.backends : {}
+  const models = Array.isArray(config.models) ? (config.models as Array<{ id?: unknown; backend?: unknown }>) : []
+  const keys = Array.isArray(config.keys) ? (config.keys as Array<{ alias?: unknown; models?: unknown }>) : []
+  const modelIds = new Set<unknown>()
+  models.forEach((model, i) => {
+    if (typeof model?.backend === 'string' && !(model.backend in backends)) {
+      ctx.addIssue({ code: 'custom', path: ['models', i, 'backend'], message: `unknown backend "${model.backend}"` })
+    }
+    if (typeof model?.id === 'string' && modelIds.has(model.id)) {
+      ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${model.id}"` })
+    }
+    modelIds.add(model?.id)
+  })
+  const aliases = new Set<unknown>()
+  keys.forEach((key, i) => {
+    if (typeof key?.alias === 'string' && aliases.has(key.alias)) {
+      ctx.addIssue({ code: 'custom', path: ['keys', i, 'alias'], message: `duplicate key alias "${key.alias}"` })
+    }
+    aliases.add(key?.alias)
+    if (!Array.isArray(key?.models)) return
+    ;(key.models as unknown[]).forEach((id, j) => {
+      if (typeof id === 'string' && !modelIds.has(id)) {
+        ctx.addIssue({ code: 'custom', path: ['keys', i, 'models', j], message: `unknown model "${id}"` })
       }
-      if (modelIds.has(model.id)) {
-        ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${model.id}"` })
-      }
-      modelIds.add(model.id)
-    })
-    const aliases = new Set<string>()
-    config.keys.forEach((key, i) => {
-      if (aliases.has(key.alias)) {
-        ctx.addIssue({ code: 'custom', path: ['keys', i, 'alias'], message: `duplicate key alias "${key.alias}"` })
-      }
-      aliases.add(key.alias)
-      key.models?.forEach((id, j) => {
-        if (!modelIds.has(id)) {
-          ctx.addIssue({ code: 'custom', path: ['keys', i, 'models', j], message: `unknown model "${id}"` })
-        }
-      })
     })
   })
+}
 
 export type ConfigInput = z.input<typeof ConfigSchema>
 export type ParsedConfig = z.output<typeof ConfigSchema>
 export type BackendConfig = ParsedConfig['backends'][string]
 export type ModelConfig = ParsedConfig['models'][number]
+export type ImagesConfig = ParsedConfig['images']
 export type ImageTokensConfig = ModelConfig['imageTokens']
 export type BackendKind = (typeof BACKEND_KINDS)[number]
 

@@ -24,6 +24,7 @@ export class SseParser {
   }
 
   private consume(text: string): SseEvent[] {
+    if (text === '') return [] // an empty chunk must not forget a \r waiting for its \n
     let input = this.buffer + text
     if (this.pendingCr && input.startsWith('\n')) input = input.slice(1)
     this.pendingCr = false

@@ -1,0 +1,149 @@
+import type { Readable } from 'node:stream'
+import { Agent, request } from 'undici'
+import type { ImagesConfig } from '../config/schema.js'
+import type { Release } from '../lib/weighted-semaphore.js'
+import { WeightedSemaphore } from '../lib/weighted-semaphore.js'
+import { guardedConnector } from './guarded-connector.js'
+import { createHostPolicy } from './host-policy.js'
+import { ImageFetchError } from './image-fetch-error.js'
+import { systemNetwork, type ImageNetwork } from './network.js'
+import { checkImageUrl } from './url-guard.js'
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+export type FetchedImage = { bytes: Buffer; release: Release }
+
+export type FetchOptions = {
+  signal: AbortSignal
+  /** Reserves room for this many bytes in the gateway-wide budget, or answers undefined when it is full. */
+  reserveBytes(amount: number): Promise<Release | undefined>
+}
+
+export interface ImageFetcher {
+  fetch(url: string, options: FetchOptions): Promise<FetchedImage>
+  close(): Promise<void>
+}
+
+/**
+ * Downloads image URLs under every limit in `images.fetch`: checked URL, guarded and pinned
+ * connections, redirects followed by hand (each hop checked again), timeouts for connect, headers
+ * and the whole download, and a byte cap enforced while the body streams in.
+ */
+export function createImageFetcher(config: ImagesConfig, network: ImageNetwork = systemNetwork): ImageFetcher {
+  const { fetch: limits } = config
+  const policy = createHostPolicy(limits)
+  const agent = new Agent({
+    connect: guardedConnector(network, policy, limits.connectTimeoutMs),
+    headersTimeout: limits.headersTimeoutMs,
+    bodyTimeout: limits.totalTimeoutMs,
+    connections: 8,
+  })
+  const slots = new WeightedSemaphore(limits.maxConcurrent)
+
+  async function download(raw: string, options: FetchOptions): Promise<FetchedImage> {
+    const deadline = AbortSignal.timeout(limits.totalTimeoutMs)
+    const signal = AbortSignal.any([options.signal, deadline])
+    let url = checkImageUrl(raw, limits, policy)
+    for (let hop = 0; ; hop++) {
+      let res
+      try {
+        res = await request(url, {
+          method: 'GET',
+          dispatcher: agent,
+          signal,
+          headers: { accept: 'image/jpeg, image/png, image/webp, image/gif', 'user-agent': 'llava-gateway' },
+        })
+      } catch (err) {
+        throw toFetchError(err, deadline)
+      }
+      if (REDIRECTS.has(res.statusCode)) {
+        res.body.destroy()
+        if (hop >= limits.maxRedirects) {
+          throw new ImageFetchError('failed', `more than ${limits.maxRedirects} redirects (images.fetch.maxRedirects)`)
+        }
+        url = nextHop(url, res.headers['location'], limits, policy)
+        continue
+      }
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        res.body.destroy()
+        throw new ImageFetchError('failed', `the image host answered HTTP ${res.statusCode}`)
+      }
+      return readCapped(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
+    }
+  }
+
+  return {
+    async fetch(raw, options) {
+      const slot = await slots.acquire(1, config.inFlightWaitMs)
+      if (!slot) throw new ImageFetchError('busy' as never, 'too many image downloads in flight')
+      try {
+        return await download(raw, options)
+      } finally {
+        slot()
+      }
+    },
+    close: () => agent.close(),
+  }
+}
+
+function nextHop(current: URL, location: string | string[] | undefined, limits: ImagesConfig['fetch'], policy: ReturnType<typeof createHostPolicy>): URL {
+  if (typeof location !== 'string' || location === '') throw new ImageFetchError('failed', 'a redirect without a Location header')
+  let next: URL
+  try {
+    next = new URL(location, current)
+  } catch {
+    throw new ImageFetchError('failed', 'a redirect to an invalid URL')
+  }
+  const checked = checkImageUrl(next, limits, policy)
+  if (current.protocol === 'https:' && checked.protocol === 'http:') {
+    throw new ImageFetchError('forbidden', 'a redirect from https to http')
+  }
+  return checked
+}
+
+async function readCapped(
+  body: Readable,
+  contentLength: string | string[] | undefined,
+  maxBytes: number,
+  options: FetchOptions,
+  deadline: AbortSignal,
+): Promise<FetchedImage> {
+  const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN
+  if (declared > maxBytes) {
+    body.destroy()
+    throw new ImageFetchError('too_large', `the image is ${declared} bytes; the limit is ${maxBytes} bytes (images.maxBytesPerImage)`)
+  }
+  const release = await options.reserveBytes(Number.isFinite(declared) ? declared : maxBytes)
+  if (!release) {
+    body.destroy()
+    throw new ImageFetchError('busy' as never, 'the gateway holds too many image bytes')
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > maxBytes) {
+        body.destroy()
+        throw new ImageFetchError('too_large', `the image is larger than the limit of ${maxBytes} bytes (images.maxBytesPerImage)`)
+      }
+      chunks.push(chunk)
+    }
+  } catch (err) {
+    release()
+    throw toFetchError(err, deadline)
+  }
+  return { bytes: Buffer.concat(chunks, size), release }
+}
+
+function toFetchError(err: unknown, deadline: AbortSignal): ImageFetchError {
+  if (err instanceof ImageFetchError) return err
+  const cause = (err as { cause?: unknown }).cause
+  if (cause instanceof ImageFetchError) return cause
+  const code = (err as { code?: unknown }).code
+  if (deadline.aborted || (typeof code === 'string' && TIMEOUT_CODES.has(code))) {
+    return new ImageFetchError('timeout', 'the image download timed out')
+  }
+  return new ImageFetchError('failed', 'the image could not be downloaded')
+}

@@ -1,0 +1,194 @@
+import { describe, it, expect } from 'vitest'
+import { MemoryStore } from './memory-store.js'
+
+/** A clock the test moves by hand: nothing here waits for real time. */
+function fakeClock(start = 1_000_000) {
+  let t = start
+  return { now: () => t, advance: (ms: number) => void (t += ms) }
+}
+
+/** The store's accounting: UTF-16 code units of key and value, two bytes each. */
+const cost = (key: string, value: string): number => 2 * (key.length + value.length)
+
+const HOUR = 3_600_000
+
+describe('MemoryStore: get/set', () => {
+  it('returns what was set, and null for a key never set', async () => {
+    const store = new MemoryStore(1024, fakeClock())
+    await store.set('k', 'value', HOUR)
+    expect(await store.get('k')).toBe('value')
+    expect(await store.get('other')).toBeNull()
+  })
+
+  it('keeps an empty string as a value, distinct from a miss', async () => {
+    const store = new MemoryStore(1024, fakeClock())
+    await store.set('k', '', HOUR)
+    expect(await store.get('k')).toBe('')
+  })
+
+  it('returns the latest value after an overwrite', async () => {
+    const store = new MemoryStore(1024, fakeClock())
+    await store.set('k', 'one', HOUR)
+    await store.set('k', 'two', HOUR)
+    expect(await store.get('k')).toBe('two')
+  })
+
+  it('is kind "memory" and ping() is true', async () => {
+    const store = new MemoryStore(1024, fakeClock())
+    expect(store.kind).toBe('memory')
+    expect(await store.ping()).toBe(true)
+  })
+
+  it('close() empties the store', async () => {
+    const store = new MemoryStore(1024, fakeClock())
+    await store.set('k', 'v', HOUR)
+    await store.close()
+    expect(store.bytes).toBe(0)
+    expect(await store.get('k')).toBeNull()
+  })
+})
+
+describe('MemoryStore: TTL', () => {
+  it('serves an entry until its TTL has passed, then misses', async () => {
+    const clock = fakeClock()
+    const store = new MemoryStore(1024, clock)
+    await store.set('k', 'v', 1000)
+    clock.advance(999)
+    expect(await store.get('k')).toBe('v')
+    clock.advance(1)
+    expect(await store.get('k')).toBeNull()
+  })
+
+  it('frees the bytes of an expired entry when it is read', async () => {
+    const clock = fakeClock()
+    const store = new MemoryStore(1024, clock)
+    await store.set('k', 'v', 1000)
+    expect(store.bytes).toBe(cost('k', 'v'))
+    clock.advance(1000)
+    await store.get('k')
+    expect(store.bytes).toBe(0)
+  })
+
+  it('does not extend the TTL on read', async () => {
+    const clock = fakeClock()
+    const store = new MemoryStore(1024, clock)
+    await store.set('k', 'v', 1000)
+    clock.advance(600)
+    expect(await store.get('k')).toBe('v')
+    clock.advance(600)
+    expect(await store.get('k')).toBeNull()
+  })
+
+  it('restarts the TTL when a key is overwritten', async () => {
+    const clock = fakeClock()
+    const store = new MemoryStore(1024, clock)
+    await store.set('k', 'old', 1000)
+    clock.advance(900)
+    await store.set('k', 'new', 1000)
+    clock.advance(900)
+    expect(await store.get('k')).toBe('new')
+  })
+
+  it('keeps entries with different TTLs apart', async () => {
+    const clock = fakeClock()
+    const store = new MemoryStore(1024, clock)
+    await store.set('short', 'v', 100)
+    await store.set('long', 'v', 10_000)
+    clock.advance(5_000)
+    expect(await store.get('short')).toBeNull()
+    expect(await store.get('long')).toBe('v')
+  })
+})
+
+describe('MemoryStore: byte-bounded LRU', () => {
+  // Each entry: 1-char key + 9-char value = 20 bytes; 60 bytes hold exactly three.
+  const value = 'x'.repeat(9)
+  const ENTRY = cost('a', value)
+  const newStore = () => new MemoryStore(3 * ENTRY, fakeClock())
+
+  it('counts bytes as twice the UTF-16 length of key and value', async () => {
+    const store = newStore()
+    await store.set('a', value, HOUR)
+    await store.set('b', value, HOUR)
+    expect(store.bytes).toBe(2 * ENTRY)
+  })
+
+  it('holds entries up to exactly maxBytes without evicting', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b', 'c']) await store.set(key, value, HOUR)
+    expect(store.bytes).toBe(3 * ENTRY)
+    for (const key of ['a', 'b', 'c']) expect(await store.get(key)).toBe(value)
+  })
+
+  it('evicts the least recently set entry first when full', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b', 'c', 'd']) await store.set(key, value, HOUR)
+    expect(await store.get('a')).toBeNull()
+    expect(await store.get('b')).toBe(value)
+    expect(await store.get('c')).toBe(value)
+    expect(await store.get('d')).toBe(value)
+    expect(store.bytes).toBe(3 * ENTRY)
+  })
+
+  it('counts a get as a use: the entry read is kept, the oldest unread one goes', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b', 'c']) await store.set(key, value, HOUR)
+    expect(await store.get('a')).toBe(value) // a is now the most recently used
+    await store.set('d', value, HOUR)
+    expect(await store.get('b')).toBeNull()
+    expect(await store.get('a')).toBe(value)
+    expect(await store.get('c')).toBe(value)
+    expect(await store.get('d')).toBe(value)
+  })
+
+  it('counts an overwrite as a use', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b', 'c']) await store.set(key, value, HOUR)
+    await store.set('a', value, HOUR)
+    await store.set('d', value, HOUR)
+    expect(await store.get('a')).toBe(value)
+    expect(await store.get('b')).toBeNull()
+  })
+
+  it('evicts as many old entries as a large new one needs', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b', 'c']) await store.set(key, value, HOUR)
+    const big = 'y'.repeat(19) // 'e' + 19 chars = 40 bytes: room for it means dropping two
+    await store.set('e', big, HOUR)
+    expect(await store.get('a')).toBeNull()
+    expect(await store.get('b')).toBeNull()
+    expect(await store.get('c')).toBe(value)
+    expect(await store.get('e')).toBe(big)
+    expect(store.bytes).toBe(ENTRY + cost('e', big))
+  })
+
+  it('does not store a value larger than maxBytes, and evicts nothing for it', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b']) await store.set(key, value, HOUR)
+    await store.set('huge', 'z'.repeat(3 * ENTRY), HOUR)
+    expect(await store.get('huge')).toBeNull()
+    expect(await store.get('a')).toBe(value)
+    expect(await store.get('b')).toBe(value)
+    expect(store.bytes).toBe(2 * ENTRY)
+  })
+
+  it('does not double-count bytes when a key is overwritten', async () => {
+    const store = newStore()
+    await store.set('a', value, HOUR)
+    await store.set('a', value, HOUR)
+    await store.set('a', value, HOUR)
+    expect(store.bytes).toBe(ENTRY)
+    await store.set('a', 'short', HOUR)
+    expect(store.bytes).toBe(cost('a', 'short'))
+  })
+
+  it('does not evict other entries when overwriting a key at full capacity with a same-size value', async () => {
+    const store = newStore()
+    for (const key of ['a', 'b', 'c']) await store.set(key, value, HOUR)
+    await store.set('b', 'y'.repeat(9), HOUR)
+    expect(await store.get('a')).toBe(value)
+    expect(await store.get('b')).toBe('y'.repeat(9))
+    expect(await store.get('c')).toBe(value)
+    expect(store.bytes).toBe(3 * ENTRY)
+  })
+})
