@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
+import type { ImageFetcher } from './images/image-fetcher.js'
 import type { Metrics } from './meter/metrics.js'
 import type { Store } from './store/store.js'
 import type { UpstreamClient } from './upstream/client.js'
@@ -13,6 +14,8 @@ export type Deps = Readonly<{
   store: Store
   clock: Clock
   upstream: UpstreamClient
+  /** Downloads image URLs; built with the network it may use, so tests keep it on loopback. */
+  images: ImageFetcher
   metrics: Metrics
   log: Logger
 }>

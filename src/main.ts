@@ -12,6 +12,7 @@ import { MemoryStore } from './store/memory-store.js'
 import { RedisStore } from './store/redis-store.js'
 import type { Store } from './store/store.js'
 import { createUpstreamClient } from './upstream/client.js'
+import { createImageFetcher } from './images/image-fetcher.js'
 
 /** The embedded store's bound when no Redis is configured. */
 const MEMORY_STORE_BYTES = 256 * 1024 * 1024
@@ -42,6 +43,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     store,
     clock: systemClock,
     upstream: createUpstreamClient(config),
+    images: createImageFetcher(config.images),
     metrics: createMetrics(),
     log,
   }
@@ -60,7 +62,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     stopping = true
     log.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down')
     await drainServer(server, lifecycle, config.server.shutdownGraceMs, log)
-    await Promise.allSettled([deps.upstream.close(), store.close()])
+    await Promise.allSettled([deps.upstream.close(), deps.images.close(), store.close()])
     log.info('stopped')
     process.exit(0)
   }

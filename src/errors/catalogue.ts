@@ -19,6 +19,7 @@ export const CATALOGUE = {
   invalid_value: [400, 'Invalid value.'],
   text_before_image: [400, 'Text comes before an image in a message; this model needs images first.'],
   invalid_image_data: [400, 'Image data URL is invalid.'],
+  invalid_image_url: [400, 'Image URL is not a valid URL.'],
   image_url_forbidden: [400, 'Image URL is not allowed.'],
   image_fetch_failed: [400, 'Image could not be downloaded.'],
   image_fetch_timeout: [400, 'Timed out downloading the image.'],

@@ -12,11 +12,14 @@ import { checkImageUrl } from './url-guard.js'
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
-export type FetchedImage = { bytes: Buffer; release: Release }
+export type FetchedImage = { bytes: Buffer }
 
 export type FetchOptions = {
   signal: AbortSignal
-  /** Reserves room for this many bytes in the gateway-wide budget, or answers undefined when it is full. */
+  /**
+   * Reserves room for this many bytes in the gateway-wide budget (answering undefined when it is
+   * full); the caller owns the reservation and releases it when the request is done.
+   */
   reserveBytes(amount: number): Promise<Release | undefined>
 }
 
@@ -76,7 +79,7 @@ export function createImageFetcher(config: ImagesConfig, network: ImageNetwork =
   return {
     async fetch(raw, options) {
       const slot = await slots.acquire(1, config.inFlightWaitMs)
-      if (!slot) throw new ImageFetchError('busy' as never, 'too many image downloads in flight')
+      if (!slot) throw new ImageFetchError('busy', 'too many image downloads in flight')
       try {
         return await download(raw, options)
       } finally {
@@ -117,7 +120,7 @@ async function readCapped(
   const release = await options.reserveBytes(Number.isFinite(declared) ? declared : maxBytes)
   if (!release) {
     body.destroy()
-    throw new ImageFetchError('busy' as never, 'the gateway holds too many image bytes')
+    throw new ImageFetchError('busy', 'the gateway holds too many image bytes')
   }
   const chunks: Buffer[] = []
   let size = 0
@@ -134,7 +137,7 @@ async function readCapped(
     release()
     throw toFetchError(err, deadline)
   }
-  return { bytes: Buffer.concat(chunks, size), release }
+  return { bytes: Buffer.concat(chunks, size) }
 }
 
 function toFetchError(err: unknown, deadline: AbortSignal): ImageFetchError {

@@ -14,7 +14,7 @@ export function checkImageUrl(raw: string | URL, fetch: ImagesConfig['fetch'], p
   try {
     url = typeof raw === 'string' ? new URL(raw) : raw
   } catch {
-    throw new ImageFetchError('failed', 'the image URL is not a valid URL')
+    throw new ImageFetchError('invalid', 'the image URL is not a valid URL')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ImageFetchError('forbidden', `the URL scheme "${url.protocol.slice(0, 20)}" is not allowed; use http(s) or a data: URL`)

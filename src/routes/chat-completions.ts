@@ -2,10 +2,19 @@ import { Hono } from 'hono'
 import { auth } from '../auth/index.js'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
+import { images } from '../images/index.js'
 import { normalize } from '../normalize/index.js'
 import { upstream } from '../upstream/index.js'
 import { limitBody, validate } from '../validate/index.js'
 
 /** The pipeline, in order: each step reads what the ones before it left on `c.var`. */
 export const chatCompletions = (deps: Deps) =>
-  new Hono<AppEnv>().post('/', auth(deps), limitBody(deps), validate(deps), normalize(), upstream(deps))
+  new Hono<AppEnv>().post(
+    '/',
+    auth(deps),
+    limitBody(deps),
+    validate(deps),
+    normalize(),
+    images(deps),
+    upstream(deps),
+  )

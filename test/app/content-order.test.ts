@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { png } from '../fixtures/images.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, MODEL, testConfig } from '../helpers/test-app.js'
 
@@ -11,7 +12,8 @@ beforeEach(() => {
 })
 afterAll(() => upstream.close())
 
-const img = (n: number) => ({ type: 'image_url', image_url: { url: `https://images.example/${n}.png` } })
+// Distinct small images as data URLs, so each part stays recognisable after forwarding.
+const img = (n: number) => ({ type: 'image_url', image_url: { url: `data:image/png;base64,${png(16 + n, 16).toString('base64')}` } })
 const text = (t: string) => ({ type: 'text', text: t })
 const textFirst = {
   model: MODEL,

@@ -1,7 +1,8 @@
 import OpenAI from 'openai'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { png } from '../fixtures/images.js'
+import { png, webpVp8l } from '../fixtures/images.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
+import { imageConfig, ImageServer } from '../helpers/image-server.js'
 import { listen } from '../helpers/gateway-server.js'
 import { buildTestApp, MODEL, TEST_KEY, testConfig } from '../helpers/test-app.js'
 
@@ -9,22 +10,31 @@ import { buildTestApp, MODEL, TEST_KEY, testConfig } from '../helpers/test-app.j
 // loopback backend: the hosted API's three documented requests, streaming, and failures.
 
 let upstream: FakeUpstream
+let imageHost: ImageServer
 let gateway: Awaited<ReturnType<typeof listen>>
 let client: OpenAI
+let IMAGE_URL: string
+let OTHER_IMAGE_URL: string
 
-const IMAGE_URL = 'https://images.example/llava/cover.webp'
-const OTHER_IMAGE_URL = 'https://images.example/llama-2/cover.webp'
+const COVER = webpVp8l(600, 400)
+const OTHER_COVER = png(600, 400)
 const DATA_URL = `data:image/png;base64,${png(64, 48).toString('base64')}`
+const dataUrlOf = (bytes: Buffer, mime: string) => `data:${mime};base64,${bytes.toString('base64')}`
 const whatsInIt = { type: 'text' as const, text: 'What’s in this image?' }
 
 beforeAll(async () => {
   upstream = await FakeUpstream.start()
-  const { app } = buildTestApp(testConfig(upstream.baseUrl))
+  imageHost = await ImageServer.start()
+  imageHost.image('/llava/cover.webp', COVER, 'image/webp').image('/llama-2/cover.webp', OTHER_COVER, 'image/webp')
+  IMAGE_URL = imageHost.url('/llava/cover.webp')
+  OTHER_IMAGE_URL = imageHost.url('/llama-2/cover.webp')
+  const { app } = buildTestApp({ ...testConfig(upstream.baseUrl), images: imageConfig(imageHost) })
   gateway = await listen(app)
   client = new OpenAI({ apiKey: TEST_KEY, baseURL: `${gateway.url}/v1/openai`, maxRetries: 0 })
 })
 afterAll(async () => {
   await gateway.close()
+  await imageHost.close()
   await upstream.close()
 })
 afterEach(() => {
@@ -45,6 +55,9 @@ describe('the hosted API examples, unchanged but for base URL and key', () => {
     expect(call?.path).toBe('/v1/chat/completions')
     expect(call?.body['model']).toBe(MODEL)
     expect(call?.headers['authorization']).toBeUndefined() // the client's gateway key is never forwarded
+    // The backend gets the very bytes the gateway fetched and checked, typed from their magic bytes.
+    const messages = call?.body['messages'] as Array<{ content: Array<{ image_url?: { url: string } }> }>
+    expect(messages[0]?.content[0]?.image_url?.url).toBe(dataUrlOf(COVER, 'image/webp'))
   })
 
   it('answers the SDK example with a base64 data URL', async () => {
@@ -72,8 +85,12 @@ describe('the hosted API examples, unchanged but for base URL and key', () => {
       ],
     })
     expect(completion.object).toBe('chat.completion')
-    const messages = upstream.calls[0]?.body['messages'] as Array<{ content: unknown[] }>
-    expect(messages[0]?.content).toHaveLength(3)
+    const messages = upstream.calls[0]?.body['messages'] as Array<{ content: Array<{ image_url?: { url: string } }> }>
+    expect(messages[0]?.content.map((p) => p.image_url?.url)).toEqual([
+      dataUrlOf(COVER, 'image/webp'),
+      dataUrlOf(OTHER_COVER, 'image/png'), // served as image/webp, but the bytes say PNG
+      undefined,
+    ])
   })
 
   it('lists the configured models on both path prefixes', async () => {
@@ -85,15 +102,15 @@ describe('the hosted API examples, unchanged but for base URL and key', () => {
 })
 
 describe('streaming', () => {
-  const imageRequest = {
+  const imageRequest = () => ({
     model: MODEL,
     messages: [{ role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url: IMAGE_URL } }, whatsInIt] }],
-  }
+  })
   const usage = { prompt_tokens: 593, completion_tokens: 3, total_tokens: 596 }
 
   it('relays chunks in order and ends with exactly one usage chunk when asked', async () => {
     upstream.handle((_call, res) => replySse(res, completionChunks(['A ', 'llama', '.'], usage)))
-    const stream = await client.chat.completions.create({ ...imageRequest, stream: true, stream_options: { include_usage: true } })
+    const stream = await client.chat.completions.create({ ...imageRequest(), stream: true, stream_options: { include_usage: true } })
     const chunks = []
     for await (const chunk of stream) chunks.push(chunk)
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('A llama.')
@@ -105,7 +122,7 @@ describe('streaming', () => {
 
   it('asks the backend for usage even when the client did not, and hides that chunk from the client', async () => {
     upstream.handle((_call, res) => replySse(res, completionChunks(['A ', 'llama.'], usage)))
-    const stream = await client.chat.completions.create({ ...imageRequest, stream: true })
+    const stream = await client.chat.completions.create({ ...imageRequest(), stream: true })
     const chunks = []
     for await (const chunk of stream) chunks.push(chunk)
     expect(upstream.calls[0]?.body['stream_options']).toEqual({ include_usage: true })
@@ -119,7 +136,7 @@ describe('streaming', () => {
       res.write(`data: ${JSON.stringify(completionChunks(['partial'])[1])}\n\n`)
       res.end(`data: ${JSON.stringify({ error: { message: 'CUDA out of memory', type: 'server_error', code: 500 } })}\n\n`)
     })
-    const stream = await client.chat.completions.create({ ...imageRequest, stream: true })
+    const stream = await client.chat.completions.create({ ...imageRequest(), stream: true })
     const seen: string[] = []
     await expect(async () => {
       for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '')
@@ -129,7 +146,7 @@ describe('streaming', () => {
 
   it('raises an error when the backend ends the stream without [DONE]', async () => {
     upstream.handle((_call, res) => replySse(res, completionChunks(['cut']).slice(0, 2), { done: false }))
-    const stream = await client.chat.completions.create({ ...imageRequest, stream: true })
+    const stream = await client.chat.completions.create({ ...imageRequest(), stream: true })
     await expect(async () => {
       for await (const _chunk of stream) void _chunk
     }).rejects.toThrow(/ended the stream before \[DONE\]/)

@@ -7,6 +7,8 @@ import { createMetrics } from '../../src/meter/metrics.js'
 import type { Lifecycle } from '../../src/routes/health.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createUpstreamClient } from '../../src/upstream/client.js'
+import { createImageFetcher } from '../../src/images/image-fetcher.js'
+import { LoopbackNetwork } from './loopback-network.js'
 
 export const TEST_KEY = 'sk-test-key-for-team-a'
 export const OTHER_KEY = 'sk-test-key-for-team-b'
@@ -27,20 +29,26 @@ export function testConfig(baseUrl: string, overrides: Partial<ConfigInput> = {}
 
 export type TestApp = ReturnType<typeof buildTestApp>
 
-/** The whole app with real parts (undici to a loopback backend, in-memory store), logs silenced. */
+/**
+ * The whole app with real parts (undici to a loopback backend, in-memory store), logs silenced.
+ * Image downloads go through a LoopbackNetwork: names resolve only as the test says, and nothing
+ * is ever dialled off loopback.
+ */
 export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {}, lifecycle?: Lifecycle) {
   const { config: frozen } = loadConfig({}, config)
   const clock: Clock = overrides.clock ?? { now: () => Date.now() }
+  const network = new LoopbackNetwork()
   const deps: Deps = {
     config: frozen,
     store: new MemoryStore(16 * 1024 * 1024, clock),
     clock,
     upstream: createUpstreamClient(frozen),
+    images: createImageFetcher(frozen.images, network),
     metrics: createMetrics({ defaultMetrics: false }),
     log: createLogger('silent'),
     ...overrides,
   }
-  return { app: createApp(deps, lifecycle), deps }
+  return { app: createApp(deps, lifecycle), deps, network }
 }
 
 export function chatRequest(body: Record<string, unknown>, key: string | null = TEST_KEY): RequestInit {

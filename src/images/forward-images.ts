@@ -1,0 +1,26 @@
+import type { BackendConfig } from '../config/schema.js'
+import type { ChatMessage, ChatRequest } from '../validate/chat-request-schema.js'
+import { toDataUrl, type RequestImage } from './image-identity.js'
+
+/**
+ * The request as the backend gets it. `data`: every image part carries the exact bytes the gateway
+ * checked and hashed, as a canonical base64 data URL with the sniffed type, so the model sees what
+ * was hashed and backends that cannot fetch (Ollama, llama-server) just work. `url`: http(s) parts
+ * keep the client's URL, so the backend downloads it again itself (less gateway bandwidth, but the
+ * bytes the model sees may differ from the ones hashed, and the backend's own SSRF defences apply).
+ */
+export function withForwardedImages(request: ChatRequest, images: readonly RequestImage[], backend: BackendConfig): ChatRequest {
+  if (images.length === 0) return request
+  const byLocation = new Map(images.map((image) => [`${image.messageIndex}:${image.partIndex}`, image]))
+  const messages = request.messages.map((message, messageIndex): ChatMessage => {
+    if (message.role !== 'user' || !Array.isArray(message.content)) return message
+    const content = message.content.map((part, partIndex) => {
+      const image = byLocation.get(`${messageIndex}:${partIndex}`)
+      if (part.type !== 'image_url' || !image) return part
+      const keepUrl = backend.imageForwarding === 'url' && image.identity.source === 'url'
+      return { ...part, image_url: { ...part.image_url, url: keepUrl ? image.url : toDataUrl(image.identity) } }
+    })
+    return { ...message, content }
+  })
+  return { ...request, messages }
+}

@@ -1,0 +1,23 @@
+import type { ImageMime } from './sniff.js'
+
+/**
+ * What the gateway knows of an image once it has checked it. The cache keys on `sha256` and `mime`
+ * (never the URL), metering reads the dimensions, and forwarding sends exactly `bytes`.
+ */
+export type ImageIdentity = Readonly<{
+  sha256: string
+  mime: ImageMime
+  width: number
+  height: number
+  bytes: Buffer
+  source: 'url' | 'data'
+}>
+
+/** Where an image part sits in the request, for errors and for rewriting it. */
+export type ImageLocation = Readonly<{ messageIndex: number; partIndex: number }>
+
+export type RequestImage = ImageLocation & Readonly<{ url: string; identity: ImageIdentity }>
+
+export function toDataUrl(identity: ImageIdentity): string {
+  return `data:${identity.mime};base64,${identity.bytes.toString('base64')}`
+}

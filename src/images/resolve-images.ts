@@ -1,0 +1,104 @@
+import type { ImagesConfig } from '../config/schema.js'
+import { gatewayError, GatewayError } from '../errors/gateway-error.js'
+import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
+import type { ChatMessage } from '../validate/chat-request-schema.js'
+import { checkImageBytes } from './check-bytes.js'
+import { parseDataUrl } from './data-url.js'
+import { ImageFetchError } from './image-fetch-error.js'
+import type { ImageFetcher } from './image-fetcher.js'
+import type { ImageIdentity, ImageLocation, RequestImage } from './image-identity.js'
+import { imageFetchFailure, type PartRef } from './to-gateway-error.js'
+
+export type ImagePartRef = ImageLocation & { url: string }
+
+export function findImageParts(messages: readonly ChatMessage[]): ImagePartRef[] {
+  const found: ImagePartRef[] = []
+  messages.forEach((message, messageIndex) => {
+    if (!Array.isArray(message.content)) return
+    message.content.forEach((part, partIndex) => {
+      if (part.type === 'image_url') found.push({ messageIndex, partIndex, url: part.image_url.url })
+    })
+  })
+  return found
+}
+
+export const partRef = ({ messageIndex, partIndex }: ImageLocation): PartRef => ({
+  param: `messages[${messageIndex}].content[${partIndex}].image_url.url`,
+  label: `messages[${messageIndex}].content[${partIndex}]`,
+})
+
+export type ResolveContext = {
+  limits: ImagesConfig
+  fetcher: ImageFetcher
+  /** Gateway-wide image bytes in flight. */
+  bytes: WeightedSemaphore
+  signal: AbortSignal
+  /** Every reservation made is pushed here; the caller releases them when the request is done. */
+  held: Release[]
+}
+
+/**
+ * Every image part → its checked identity. Each distinct URL (or data URL) is resolved once, up to
+ * `concurrencyPerRequest` at a time; the first failure stops the others and is what the client sees.
+ */
+export async function resolveImages(parts: readonly ImagePartRef[], ctx: ResolveContext): Promise<RequestImage[]> {
+  const firstPartOf = new Map<string, ImagePartRef>()
+  for (const part of parts) if (!firstPartOf.has(part.url)) firstPartOf.set(part.url, part)
+  const unique = [...firstPartOf.values()]
+  const stop = new AbortController()
+  const signal = AbortSignal.any([ctx.signal, stop.signal])
+  const results = new Map<string, ImageIdentity>()
+  let failure: GatewayError | undefined
+
+  let next = 0
+  const worker = async () => {
+    while (next < unique.length && !failure) {
+      const part = unique[next++] as ImagePartRef
+      try {
+        results.set(part.url, await resolveOne(part, { ...ctx, signal }))
+      } catch (err) {
+        failure ??= toGatewayError(err, part, ctx.limits)
+        stop.abort()
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(ctx.limits.fetch.concurrencyPerRequest, unique.length) }, worker))
+  if (failure) throw failure
+  return parts.map((part) => ({ ...part, identity: results.get(part.url) as ImageIdentity }))
+}
+
+async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<ImageIdentity> {
+  const where = partRef(part)
+  const reserveBytes = async (amount: number) => {
+    const release = await ctx.bytes.acquire(amount, ctx.limits.inFlightWaitMs)
+    if (release) ctx.held.push(release)
+    return release
+  }
+  let bytes: Buffer
+  let source: ImageIdentity['source']
+  if (/^data:/i.test(part.url)) {
+    const parsed = parseDataUrl(part.url)
+    if (!parsed.ok) {
+      throw gatewayError('invalid_image_data', { param: where.param, message: `The data URL at ${where.label} is invalid: ${parsed.reason}.` })
+    }
+    if (parsed.bytes.length > ctx.limits.maxBytesPerImage) {
+      throw new ImageFetchError('too_large', `${parsed.bytes.length} bytes; the limit is ${ctx.limits.maxBytesPerImage} bytes (images.maxBytesPerImage)`)
+    }
+    if (!(await reserveBytes(parsed.bytes.length))) throw new ImageFetchError('busy', 'images.maxInFlightBytes')
+    bytes = parsed.bytes
+    source = 'data'
+  } else {
+    const fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal, reserveBytes })
+    bytes = fetched.bytes
+    source = 'url'
+  }
+  const checked = checkImageBytes(bytes, source, ctx.limits, where)
+  if (checked instanceof GatewayError) throw checked
+  return checked
+}
+
+function toGatewayError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {
+  if (err instanceof GatewayError) return err
+  if (err instanceof ImageFetchError) return imageFetchFailure(err, partRef(part), limits)
+  throw err
+}
