@@ -5,6 +5,7 @@ import type { AppEnv } from './env.js'
 import { notFound, onError } from './errors/respond.js'
 import { chatCompletions } from './routes/chat-completions.js'
 import { health, type Lifecycle } from './routes/health.js'
+import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
 import { observe } from './server/observe.js'
 
@@ -31,6 +32,7 @@ export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }
     app.route(`${prefix}/models`, modelList)
   }
   app.route('/', health(deps, lifecycle))
+  if (deps.config.metrics.enabled && deps.config.metrics.port === 0) app.route('/', metricsRoute(deps))
   app.onError(onError(deps.log))
   app.notFound(notFound)
   return app

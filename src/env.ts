@@ -2,10 +2,13 @@ import type { RequestIdVariables } from 'hono/request-id'
 import type { ModelConfig } from './config/schema.js'
 import type { Principal } from './auth/principal.js'
 import type { RequestImage } from './images/image-identity.js'
+import type { RequestUsage } from './meter/request-usage.js'
 import type { ChatRequest } from './validate/chat-request-schema.js'
 
 /** What each pipeline step leaves on the context for the next ones. */
 export type AppVariables = RequestIdVariables & {
+  /** When the request arrived (the injected clock), for latency and time to first token. */
+  startedAt: number
   principal: Principal
   chatRequest: ChatRequest
   model: ModelConfig
@@ -13,6 +16,8 @@ export type AppVariables = RequestIdVariables & {
   reorderedMessages: readonly number[]
   /** Every image part, checked and hashed, in request order. */
   images: readonly RequestImage[]
+  /** The request's token account: prompt counted at admission, settled once with the response. */
+  usage: RequestUsage
 }
 
 export type AppEnv = { Variables: AppVariables }

@@ -1,6 +1,9 @@
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
 import { createApp } from './app.js'
+import { onError } from './errors/respond.js'
+import { metricsRoute } from './routes/metrics.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { systemClock, type Deps } from './deps.js'
@@ -44,7 +47,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     clock: systemClock,
     upstream: createUpstreamClient(config),
     images: createImageFetcher(config.images),
-    metrics: createMetrics(),
+    metrics: createMetrics({ store }),
     log,
   }
   const lifecycle: Lifecycle = { draining: false }
@@ -56,11 +59,14 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     )
   }) as Server
 
+  const metricsServer = startMetricsServer(deps, log)
+
   let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
     log.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down')
+    metricsServer?.close()
     await drainServer(server, lifecycle, config.server.shutdownGraceMs, log)
     await Promise.allSettled([deps.upstream.close(), deps.images.close(), store.close()])
     log.info('stopped')
@@ -68,6 +74,17 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   }
   process.on('SIGTERM', () => void stop('SIGTERM'))
   process.on('SIGINT', () => void stop('SIGINT'))
+}
+
+/** With `metrics.port` set, Prometheus scrapes its own listener, apart from client traffic. */
+function startMetricsServer(deps: Deps, log: ReturnType<typeof createLogger>): Server | undefined {
+  const { metrics } = deps.config
+  if (!metrics.enabled || metrics.port === 0) return undefined
+  const app = new Hono().route('/', metricsRoute(deps))
+  app.onError(onError(log))
+  return serve({ fetch: app.fetch, hostname: deps.config.server.host, port: metrics.port }, (info) =>
+    log.info({ port: info.port }, 'metrics listening'),
+  ) as Server
 }
 
 function createStore(config: Config, log: ReturnType<typeof createLogger>): Store {

@@ -7,6 +7,14 @@ const count = (min: number) => z.coerce.number().int().min(min)
 const millis = count(1)
 const label = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'use 1-64 letters, digits, "_", ".", ":" or "-"')
 
+const MetricsSchema = z.strictObject({
+  enabled: flag.default(true),
+  /** A bearer token Prometheus must send; empty leaves /metrics open (bind it to a private port then). */
+  bearerToken: z.string().default(''),
+  /** 0 serves /metrics on the main port; another port serves it there only, apart from client traffic. */
+  port: count(0).max(65_535).default(0),
+})
+
 const ServerSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: count(0).max(65_535).default(8080),
@@ -149,6 +157,7 @@ export const ConfigSchema = z
     models: z.array(ModelSchema).min(1),
     keys: z.array(KeySchema).default([]),
     images: ImagesSchema.prefault({}),
+    metrics: MetricsSchema.prefault({}),
   })
   // Runs even when other parts of the file failed to parse (zod skips refinements after such
   // failures by default), so one run reports every problem; hence the defensive reads below.

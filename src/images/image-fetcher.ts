@@ -61,7 +61,7 @@ export function createImageFetcher(config: ImagesConfig, network: ImageNetwork =
         throw toFetchError(err, deadline)
       }
       if (REDIRECTS.has(res.statusCode)) {
-        res.body.destroy()
+        discard(res.body)
         if (hop >= limits.maxRedirects) {
           throw new ImageFetchError('failed', `more than ${limits.maxRedirects} redirects (images.fetch.maxRedirects)`)
         }
@@ -69,7 +69,7 @@ export function createImageFetcher(config: ImagesConfig, network: ImageNetwork =
         continue
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {
-        res.body.destroy()
+        discard(res.body)
         throw new ImageFetchError('failed', `the image host answered HTTP ${res.statusCode}`)
       }
       return readCapped(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
@@ -114,12 +114,12 @@ async function readCapped(
 ): Promise<FetchedImage> {
   const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN
   if (declared > maxBytes) {
-    body.destroy()
+    discard(body)
     throw new ImageFetchError('too_large', `the image is ${declared} bytes; the limit is ${maxBytes} bytes (images.maxBytesPerImage)`)
   }
   const release = await options.reserveBytes(Number.isFinite(declared) ? declared : maxBytes)
   if (!release) {
-    body.destroy()
+    discard(body)
     throw new ImageFetchError('busy', 'the gateway holds too many image bytes')
   }
   const chunks: Buffer[] = []
@@ -138,6 +138,15 @@ async function readCapped(
     throw toFetchError(err, deadline)
   }
   return { bytes: Buffer.concat(chunks, size) }
+}
+
+/**
+ * Drops a body that will not be read. undici's body turns a bare destroy() of an unfinished body
+ * into an 'error' event (RequestAbortedError); with no listener that is an uncaught exception,
+ * which would take the whole gateway down on any redirect or non-2xx image response.
+ */
+function discard(body: Readable): void {
+  body.on('error', () => {}).destroy()
 }
 
 function toFetchError(err: unknown, deadline: AbortSignal): ImageFetchError {

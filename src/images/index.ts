@@ -11,7 +11,7 @@ import { findImageParts, partRef, resolveImages } from './resolve-images.js'
  * request rewritten to carry those bytes. Image bytes count against a gateway-wide budget until
  * the response has been handed back.
  */
-export const images = ({ config, images: fetcher }: Pick<Deps, 'config' | 'images'>): MiddlewareHandler<AppEnv> => {
+export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config' | 'images' | 'metrics'>): MiddlewareHandler<AppEnv> => {
   const limits = config.images
   const bytes = new WeightedSemaphore(limits.maxInFlightBytes)
 
@@ -33,7 +33,17 @@ export const images = ({ config, images: fetcher }: Pick<Deps, 'config' | 'image
     if (!backend) throw new Error(`model ${c.var.model.id} names missing backend`) // config validation prevents this
     const held: Release[] = []
     try {
-      const resolved = await resolveImages(parts, { limits, fetcher, bytes, signal: c.req.raw.signal, held })
+      const resolved = await resolveImages(parts, {
+        limits,
+        fetcher,
+        bytes,
+        signal: c.req.raw.signal,
+        held,
+        onFetch: (result, size) => {
+          metrics.imageFetches.inc({ result })
+          if (size !== undefined) metrics.imageFetchBytes.observe(size)
+        },
+      })
       const gif = resolved.find((image) => image.identity.mime === 'image/gif')
       if (gif && backend.kind === 'ollama') {
         throw gatewayError('image_unsupported_format', {

@@ -35,6 +35,8 @@ export type ResolveContext = {
   signal: AbortSignal
   /** Every reservation made is pushed here; the caller releases them when the request is done. */
   held: Release[]
+  /** Told the outcome of every URL download: `ok` with its size, or the failure reason. */
+  onFetch?(result: 'ok' | ImageFetchError['reason'], bytes?: number): void
 }
 
 /**
@@ -88,8 +90,13 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     bytes = parsed.bytes
     source = 'data'
   } else {
-    const fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal, reserveBytes })
-    bytes = fetched.bytes
+    try {
+      bytes = (await ctx.fetcher.fetch(part.url, { signal: ctx.signal, reserveBytes })).bytes
+    } catch (err) {
+      if (err instanceof ImageFetchError) ctx.onFetch?.(err.reason)
+      throw err
+    }
+    ctx.onFetch?.('ok', bytes.length)
     source = 'url'
   }
   const checked = checkImageBytes(bytes, source, ctx.limits, where)

@@ -3,7 +3,7 @@
 
 export type ImageTokenPolicy =
   | { policy: 'fixed'; tokensPerImage: number }
-  | { policy: 'llava-next'; gridPinpoints?: ReadonlyArray<readonly [number, number]> }
+  | { policy: 'llava-next'; gridPinpoints?: ReadonlyArray<readonly [number, number]> | undefined }
   | { policy: 'openai-tiles' }
 
 export type ImageDetail = 'auto' | 'low' | 'high'

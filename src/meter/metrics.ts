@@ -1,34 +1,113 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Store } from '../store/store.js'
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+const BYTE_BUCKETS = [1_024, 16_384, 131_072, 524_288, 1_048_576, 4_194_304, 16_777_216]
+
+/** Label sets, named once so every call site spells them the same way. */
+const WHO = ['key_alias', 'team', 'model'] as const
 
 /**
- * The app's own registry (prom-client "multiple registries"), so two apps in one test process never
- * share counters. Every label takes values from a finite set: route names, status classes and names
- * from the config file.
+ * The app's own registry (prom-client "multiple registries"), so two apps in one process never
+ * share counters. Every label takes its values from a finite set: route names, status classes,
+ * result enums, and names from the config file (key aliases, teams, model labels; anything else
+ * becomes `other`). No label ever carries a secret, a hash, a URL or a client-chosen string.
  */
-export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+export function createMetrics(options: { defaultMetrics?: boolean; store?: Store } = {}) {
   const registry = new Registry()
   const registers = [registry]
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'llava_gateway_' })
+  const { store } = options
+  if (store?.kind === 'redis') {
+    new Gauge({
+      name: 'llava_gateway_redis_up',
+      help: '1 when Redis answered a PING at scrape time, else 0',
+      registers,
+      async collect() {
+        this.set((await store.ping()) ? 1 : 0)
+      },
+    })
+  }
   return {
     registry,
     requests: new Counter({
       name: 'llava_gateway_requests_total',
-      help: 'HTTP requests answered, by route, status class, key alias and model',
-      labelNames: ['route', 'status_class', 'key_alias', 'team', 'model'] as const,
+      help: 'HTTP requests answered, by route, status class, key alias, team and model',
+      labelNames: ['route', 'status_class', ...WHO, 'cache'] as const,
       registers,
     }),
     requestDuration: new Histogram({
       name: 'llava_gateway_request_duration_seconds',
-      help: 'Time from request arrival to the end of the response body',
-      labelNames: ['route', 'model', 'stream'] as const,
+      help: 'Chat requests: arrival to the last byte of the response',
+      labelNames: ['model', 'stream', 'cache'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    upstreamDuration: new Histogram({
+      name: 'llava_gateway_upstream_duration_seconds',
+      help: 'Backend calls: request sent to the last byte of the backend response',
+      labelNames: ['model', 'backend', 'stream'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    timeToFirstToken: new Histogram({
+      name: 'llava_gateway_time_to_first_token_seconds',
+      help: 'Streams: request arrival to the first content chunk sent to the client',
+      labelNames: ['model', 'cache'] as const,
       buckets: LATENCY_BUCKETS,
       registers,
     }),
     inFlight: new Gauge({
       name: 'llava_gateway_in_flight_requests',
       help: 'Requests being handled now, streams until their last byte',
+      registers,
+    }),
+    promptTokens: new Counter({
+      name: 'llava_gateway_prompt_tokens_total',
+      help: 'Prompt tokens (text and image) by who used them and where the count came from',
+      labelNames: [...WHO, 'source', 'cache'] as const,
+      registers,
+    }),
+    imageTokens: new Counter({
+      name: 'llava_gateway_image_tokens_total',
+      help: 'The image part of prompt tokens, by the model image token policy',
+      labelNames: [...WHO, 'cache'] as const,
+      registers,
+    }),
+    completionTokens: new Counter({
+      name: 'llava_gateway_completion_tokens_total',
+      help: 'Completion tokens by who used them and where the count came from',
+      labelNames: [...WHO, 'source', 'cache'] as const,
+      registers,
+    }),
+    usageMismatches: new Counter({
+      name: 'llava_gateway_usage_mismatches_total',
+      help: 'Backend-reported prompt tokens differing from the gateway count by more than the tolerance',
+      labelNames: ['model'] as const,
+      registers,
+    }),
+    images: new Counter({
+      name: 'llava_gateway_images_total',
+      help: 'Images accepted in requests, by how they arrived',
+      labelNames: ['model', 'source'] as const,
+      registers,
+    }),
+    imageFetches: new Counter({
+      name: 'llava_gateway_image_fetches_total',
+      help: 'Image URL downloads by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    imageFetchBytes: new Histogram({
+      name: 'llava_gateway_image_fetch_bytes',
+      help: 'Size of downloaded images, in bytes',
+      buckets: BYTE_BUCKETS,
+      registers,
+    }),
+    cacheLookups: new Counter({
+      name: 'llava_gateway_cache_lookups_total',
+      help: 'Response cache lookups by result',
+      labelNames: ['result'] as const,
       registers,
     }),
     contentReorders: new Counter({

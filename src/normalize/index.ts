@@ -1,13 +1,16 @@
 import type { MiddlewareHandler } from 'hono'
+import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
+import { createLabeler } from '../meter/labels.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { findTextBeforeImage, imagesFirst } from './content-order.js'
 
 export const REORDERED_HEADER = 'x-gateway-reordered-messages'
 
 /** Step 3: apply the model's content order policy; say in a header which messages were reordered. */
-export const normalize = (): MiddlewareHandler<AppEnv> =>
-  async function normalizeContentOrder(c, next) {
+export const normalize = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
+  const labeler = createLabeler(config)
+  return async function normalizeContentOrder(c, next) {
     const request = c.var.chatRequest
     const policy = c.var.model.contentOrder
     let reordered: number[] = []
@@ -25,6 +28,10 @@ export const normalize = (): MiddlewareHandler<AppEnv> =>
       if (reordered.length > 0) c.set('chatRequest', { ...request, messages: result.messages })
     }
     c.set('reorderedMessages', reordered)
-    if (reordered.length > 0) c.header(REORDERED_HEADER, reordered.join(','))
+    if (reordered.length > 0) {
+      c.header(REORDERED_HEADER, reordered.join(','))
+      metrics.contentReorders.inc({ model: labeler.modelLabel(c.var.model) }, reordered.length)
+    }
     await next()
   }
+}

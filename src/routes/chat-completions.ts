@@ -3,6 +3,7 @@ import { auth } from '../auth/index.js'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { images } from '../images/index.js'
+import { countTokens } from '../meter/index.js'
 import { normalize } from '../normalize/index.js'
 import { upstream } from '../upstream/index.js'
 import { limitBody, validate } from '../validate/index.js'
@@ -14,7 +15,8 @@ export const chatCompletions = (deps: Deps) =>
     auth(deps),
     limitBody(deps),
     validate(deps),
-    normalize(),
+    normalize(deps),
     images(deps),
+    countTokens(deps),
     upstream(deps),
   )

@@ -1,44 +1,52 @@
 import type { MiddlewareHandler } from 'hono'
-import { routePath } from 'hono/route'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { onStreamEnd } from '../lib/on-stream-end.js'
+import { createLabeler } from '../meter/labels.js'
+
+const CACHE_RESULTS = new Set(['hit', 'miss', 'bypass', 'refresh'])
 
 /**
  * Runs ahead of every step: one access-log line and the request metrics per request. For a stream
  * the response body is wrapped so both are recorded when the last byte has gone (or the client left).
  */
 export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'metrics' | 'clock' | 'config'>): MiddlewareHandler<AppEnv> => {
-  const knownModels = new Map(config.models.map((m) => [m.id, m.metricsLabel ?? m.id]))
+  const labeler = createLabeler(config)
   return async function observeRequest(c, next) {
     const started = clock.now()
+    c.set('startedAt', started)
     metrics.inFlight.inc()
     await next()
     const record = () => {
+      metrics.inFlight.dec()
       const seconds = (clock.now() - started) / 1000
-      const route = routeLabel(c.req.path, routePath(c))
-      const model = knownModels.get(c.var.model?.id ?? '') ?? 'none'
+      const route = routeLabel(c.req.path)
+      const isChat = route === 'chat'
+      const model = isChat ? labeler.modelLabel(c.var.model) : 'none'
       const principal = c.var.principal
       const status = c.res.status
-      metrics.inFlight.dec()
+      const cacheHeader = c.res.headers.get('x-cache')?.toLowerCase() ?? ''
+      const cache = CACHE_RESULTS.has(cacheHeader) ? cacheHeader : 'none'
       metrics.requests.inc({
         route,
         status_class: `${Math.floor(status / 100)}xx`,
         key_alias: principal?.keyAlias ?? 'none',
         team: principal?.team ?? 'none',
         model,
+        cache,
       })
-      if (route === 'chat') metrics.requestDuration.observe({ route, model, stream: String(c.var.chatRequest?.stream === true) }, seconds)
+      if (isChat) metrics.requestDuration.observe({ model, stream: String(c.var.chatRequest?.stream === true), cache }, seconds)
       log.info(
         {
           requestId: c.var.requestId,
           method: c.req.method,
-          path: c.req.path,
+          path: c.req.path.slice(0, 200),
           status,
           durationMs: Math.round(seconds * 1000),
           key: principal?.keyAlias,
           model: c.var.model?.id,
           reordered: c.var.reorderedMessages?.length || undefined,
+          images: c.var.images?.length || undefined,
         },
         'request',
       )
@@ -53,10 +61,10 @@ export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'met
 }
 
 /** Only a fixed set of route labels, whatever path was asked for. */
-function routeLabel(path: string, matched: string): string {
-  if (path.endsWith('/chat/completions')) return 'chat'
-  if (path.includes('/models')) return 'models'
+function routeLabel(path: string): string {
+  if (/^\/v1(\/openai)?\/chat\/completions\/?$/.test(path)) return 'chat'
+  if (/^\/v1(\/openai)?\/models(\/|$)/.test(path)) return 'models'
   if (path === '/healthz' || path === '/readyz') return 'health'
   if (path === '/metrics') return 'metrics'
-  return matched === '/*' || matched === '' ? 'unmatched' : 'other'
+  return 'unmatched'
 }

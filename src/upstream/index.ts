@@ -6,20 +6,30 @@ import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import { isRecord, toOpenAIError } from './error-body.js'
 import type { UpstreamResponse } from './client.js'
 import { parseJson, readUpstreamBody } from './read-body.js'
-import { relayStream } from './relay-stream.js'
+import { relayStream, type StreamObserver } from './relay-stream.js'
+import { streamMeter } from './stream-meter.js'
+import { createLabeler } from '../meter/labels.js'
 import { forwardedHeaders } from './response-headers.js'
 import { clientWantsUsage, upstreamBody } from './upstream-body.js'
 
 /** A finished completion is small; anything near this is a broken or hostile backend. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
+export const USAGE_SOURCE_HEADER = 'x-gateway-usage-source'
+
 /** Step 7: send the normalized request to the model's backend and relay its answer. */
-export const upstream = ({ config, upstream: client }: Pick<Deps, 'config' | 'upstream'>): MiddlewareHandler<AppEnv> =>
-  async function forwardToBackend(c) {
+export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps, 'config' | 'upstream' | 'metrics' | 'clock'>): MiddlewareHandler<AppEnv> => {
+  const labeler = createLabeler(config)
+  return async function forwardToBackend(c) {
     const request = c.var.chatRequest
     const model = c.var.model
     const backend = config.backends[model.backend]
     if (!backend) throw new Error(`model ${model.id} names missing backend ${model.backend}`) // config validation prevents this
+    const modelLabel = labeler.modelLabel(model)
+    const stream = String(request.stream === true)
+    const sent = clock.now()
+    const observeUpstream = () =>
+      metrics.upstreamDuration.observe({ model: modelLabel, backend: model.backend, stream }, (clock.now() - sent) / 1000)
     const res = await client.send(model.backend, {
       path: '/chat/completions',
       method: 'POST',
@@ -36,9 +46,14 @@ export const upstream = ({ config, upstream: client }: Pick<Deps, 'config' | 'up
 
     const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
     if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) {
-      return streamResponse(c, res, model.backend, clientWantsUsage(request))
+      const observer = streamMeter(c.var.usage, {
+        firstToken: () => metrics.timeToFirstToken.observe({ model: modelLabel, cache: 'none' }, (clock.now() - c.var.startedAt) / 1000),
+        finished: observeUpstream,
+      })
+      return streamResponse(c, res, model.backend, clientWantsUsage(request), observer)
     }
     const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, model.backend)
+    observeUpstream()
     const body = parseJson(text)
     if (res.status < 200 || res.status >= 300) throw upstreamHttpError(res.status, body, model.backend)
     if (!isRecord(body) || !Array.isArray(body['choices'])) {
@@ -51,11 +66,26 @@ export const upstream = ({ config, upstream: client }: Pick<Deps, 'config' | 'up
         message: `Backend "${model.backend}" answered a streaming request without an event stream.`,
       })
     }
-    return c.json(body, res.status as 200)
+    const settled = c.var.usage.settle(body['usage'], () => completionText(body))
+    c.header(USAGE_SOURCE_HEADER, settled.source)
+    return c.json({ ...body, usage: settled.usage }, res.status as 200)
   }
+}
 
-function streamResponse(c: Context<AppEnv>, res: UpstreamResponse, backend: string, wantsUsage: boolean): Response {
-  const stream = relayStream(res.body, { backend, clientWantsUsage: wantsUsage, observer: {} })
+/** All generated text of a completion, for counting completion tokens when the backend did not. */
+function completionText(body: Record<string, unknown>): string {
+  const choices = Array.isArray(body['choices']) ? body['choices'] : []
+  return choices
+    .map((choice) => {
+      const message = isRecord(choice) ? choice['message'] : undefined
+      const content = isRecord(message) ? message['content'] : undefined
+      return typeof content === 'string' ? content : ''
+    })
+    .join('')
+}
+
+function streamResponse(c: Context<AppEnv>, res: UpstreamResponse, backend: string, wantsUsage: boolean, observer: StreamObserver): Response {
+  const stream = relayStream(res.body, { backend, clientWantsUsage: wantsUsage, observer })
   c.header('content-type', 'text/event-stream; charset=utf-8')
   c.header('cache-control', 'no-cache')
   c.header('x-accel-buffering', 'no') // nginx in front must not buffer the stream

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../../src/lib/logger.js'
+import { createMetrics } from '../../src/meter/metrics.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { startBlackhole } from '../helpers/blackhole.js'
 
@@ -53,5 +54,29 @@ describe('RedisStore when Redis is hung', () => {
     } finally {
       await blackhole.close()
     }
+  })
+})
+
+describe('llava_gateway_redis_up', () => {
+  const redisUp = async (store: RedisStore) => {
+    const text = await createMetrics({ defaultMetrics: false, store }).registry.metrics()
+    return /^llava_gateway_redis_up (\d)$/m.exec(text)?.[1]
+  }
+
+  it('is 1 while Redis answers and 0 while it hangs', async () => {
+    const up = open(inject('redisUrl'))
+    await ready(up)
+    expect(await redisUp(up)).toBe('1')
+    const blackhole = await startBlackhole()
+    try {
+      expect(await redisUp(open(blackhole.url))).toBe('0')
+    } finally {
+      await blackhole.close()
+    }
+  })
+
+  it('is not exported at all with the embedded store', async () => {
+    const text = await createMetrics({ defaultMetrics: false }).registry.metrics()
+    expect(text).not.toContain('redis_up')
   })
 })

@@ -1,0 +1,27 @@
+import type { MiddlewareHandler } from 'hono'
+import type { Deps } from '../deps.js'
+import type { AppEnv } from '../env.js'
+import { createLabeler } from './labels.js'
+import { countPromptTokens } from './prompt-tokens.js'
+import { RequestUsage } from './request-usage.js'
+import { toPromptMessages } from './to-prompt-messages.js'
+
+/**
+ * Step 5: the prompt's exact token count, known before the request is forwarded (budgets reserve
+ * with it), and the request's usage account → `c.var.usage`.
+ */
+export const countTokens = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
+  const labeler = createLabeler(config)
+  return async function countPrompt(c, next) {
+    const model = c.var.model
+    const images = c.var.images
+    const prompt = countPromptTokens(toPromptMessages(c.var.chatRequest.messages, images), {
+      template: model.chatTemplate,
+      imagePolicy: model.imageTokens,
+    })
+    const who = labeler.who(c.var.principal, model)
+    for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
+    c.set('usage', new RequestUsage(prompt, who, metrics))
+    await next()
+  }
+}
