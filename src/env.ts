@@ -3,6 +3,7 @@ import type { ModelConfig } from './config/schema.js'
 import type { Principal } from './auth/principal.js'
 import type { RequestImage } from './images/image-identity.js'
 import type { RequestUsage } from './meter/request-usage.js'
+import type { CacheSink } from './cache/sink.js'
 import type { ChatRequest } from './validate/chat-request-schema.js'
 
 /** What each pipeline step leaves on the context for the next ones. */
@@ -18,6 +19,8 @@ export type AppVariables = RequestIdVariables & {
   images: readonly RequestImage[]
   /** The request's token account: prompt counted at admission, settled once with the response. */
   usage: RequestUsage
+  /** Set by the cache step on a miss: where the upstream step hands a complete answer. */
+  cacheSink: CacheSink | undefined
 }
 
 export type AppEnv = { Variables: AppVariables }

@@ -17,9 +17,6 @@ import type { Store } from './store/store.js'
 import { createUpstreamClient } from './upstream/client.js'
 import { createImageFetcher } from './images/image-fetcher.js'
 
-/** The embedded store's bound when no Redis is configured. */
-const MEMORY_STORE_BYTES = 256 * 1024 * 1024
-
 /** The only module that reads the environment or the command line. */
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const configPath = argValue(argv, '--config') ?? env['GATEWAY_CONFIG'] ?? 'config/gateway.yaml'
@@ -88,7 +85,7 @@ function startMetricsServer(deps: Deps, log: ReturnType<typeof createLogger>): S
 }
 
 function createStore(config: Config, log: ReturnType<typeof createLogger>): Store {
-  if (!config.redis.url) return new MemoryStore(MEMORY_STORE_BYTES, systemClock)
+  if (!config.redis.url) return new MemoryStore(config.cache.memoryMaxBytes, systemClock)
   return new RedisStore({
     url: config.redis.url,
     commandTimeoutMs: config.redis.commandTimeoutMs,

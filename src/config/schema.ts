@@ -15,6 +15,22 @@ const MetricsSchema = z.strictObject({
   port: count(0).max(65_535).default(0),
 })
 
+const CacheSchema = z.strictObject({
+  enabled: flag.default(true),
+  ttlSeconds: count(1).default(3_600),
+  /** Who shares entries: `team` (default), `key` (each API key alone) or `shared` (everyone). */
+  scope: z.enum(['team', 'key', 'shared']).default('team'),
+  /** `deterministic`: only temperature 0 or a seed; `all`: every request. */
+  admit: z.enum(['deterministic', 'all']).default('deterministic'),
+  /** Whether tokens served from the cache are charged to the key (budgets, charged-tokens metric). */
+  hitsCountTowardUsage: flag.default(false),
+  /** Bound of the embedded store when Redis is not configured. */
+  memoryMaxBytes: count(1_024).default(256 * 1024 * 1024),
+  /** Larger responses are served but not stored. */
+  maxEntryBytes: count(1_024).default(1024 * 1024),
+  keyPrefix: z.string().default('llava-gateway:'),
+})
+
 const ServerSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: count(0).max(65_535).default(8080),
@@ -158,6 +174,7 @@ export const ConfigSchema = z
     keys: z.array(KeySchema).default([]),
     images: ImagesSchema.prefault({}),
     metrics: MetricsSchema.prefault({}),
+    cache: CacheSchema.prefault({}),
   })
   // Runs even when other parts of the file failed to parse (zod skips refinements after such
   // failures by default), so one run reports every problem; hence the defensive reads below.
@@ -201,6 +218,7 @@ export type ParsedConfig = z.output<typeof ConfigSchema>
 export type BackendConfig = ParsedConfig['backends'][string]
 export type ModelConfig = ParsedConfig['models'][number]
 export type ImagesConfig = ParsedConfig['images']
+export type CacheConfig = ParsedConfig['cache']
 export type ImageTokensConfig = ModelConfig['imageTokens']
 export type BackendKind = (typeof BACKEND_KINDS)[number]
 

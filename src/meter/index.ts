@@ -21,7 +21,7 @@ export const countTokens = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'
     })
     const who = labeler.who(c.var.principal, model)
     for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
-    c.set('usage', new RequestUsage(prompt, who, metrics))
+    c.set('usage', new RequestUsage(prompt, who, metrics, config.cache.hitsCountTowardUsage))
     await next()
   }
 }

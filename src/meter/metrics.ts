@@ -80,6 +80,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
       labelNames: [...WHO, 'source', 'cache'] as const,
       registers,
     }),
+    chargedTokens: new Counter({
+      name: 'llava_gateway_charged_tokens_total',
+      help: 'Tokens charged to a key: all tokens, less cache hits unless cache.hitsCountTowardUsage',
+      labelNames: WHO,
+      registers,
+    }),
     usageMismatches: new Counter({
       name: 'llava_gateway_usage_mismatches_total',
       help: 'Backend-reported prompt tokens differing from the gateway count by more than the tolerance',
@@ -106,7 +112,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
     }),
     cacheLookups: new Counter({
       name: 'llava_gateway_cache_lookups_total',
-      help: 'Response cache lookups by result',
+      help: 'Response cache lookups by result; error counts failed store reads and writes',
       labelNames: ['result'] as const,
       registers,
     }),

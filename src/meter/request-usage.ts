@@ -4,7 +4,15 @@ import type { PromptTokenCount } from './prompt-tokens.js'
 import { countCompletionTokens } from './completion-tokens.js'
 import { gatewayUsage, isUsageMismatch, reportedUsage, type Usage, type UsageSource } from './usage.js'
 
-export type SettledUsage = { usage: Usage; source: UsageSource; imageTokens: number }
+export type SettledUsage = {
+  usage: Usage
+  source: UsageSource
+  imageTokens: number
+  /** Whether these tokens count against the key (a cache hit does only if config says so). */
+  charged: boolean
+}
+
+export type CacheLabel = 'hit' | 'miss' | 'bypass' | 'refresh' | 'none'
 
 /** Called once per request with the final numbers: metrics now, budget settlement next. */
 export type UsageListener = (settled: SettledUsage) => void
@@ -19,12 +27,24 @@ export class RequestUsage {
   private settled: SettledUsage | undefined
   private readonly listeners: UsageListener[] = []
 
+  private cache: CacheLabel = 'none'
+
   constructor(
     readonly prompt: PromptTokenCount,
     private readonly who: Who,
     private readonly metrics: Metrics,
-    private readonly cache: string = 'none',
+    private readonly hitsCharged = false,
   ) {}
+
+  /** What the response cache did for this request, for the metrics' `cache` label and charging. */
+  markCache(result: CacheLabel): void {
+    this.cache = result
+  }
+
+  /** The settled numbers, once settled. */
+  get result(): SettledUsage | undefined {
+    return this.settled
+  }
 
   onSettle(listener: UsageListener): void {
     this.listeners.push(listener)
@@ -34,12 +54,18 @@ export class RequestUsage {
     return this.settled !== undefined
   }
 
-  settle(reported: unknown, completionText: () => string): SettledUsage {
+  /**
+   * `reported` is the backend's usage (or a cached entry's); `source` says where a reported
+   * usage came from originally, so a cache hit keeps the source of the answer it replays.
+   */
+  settle(reported: unknown, completionText: () => string, source: UsageSource = 'upstream'): SettledUsage {
     if (this.settled) return this.settled
     const fromBackend = reportedUsage(reported)
+    const charged = this.cache !== 'hit' || this.hitsCharged
+    const imageTokens = this.prompt.imageTokens
     const settled: SettledUsage = fromBackend
-      ? { usage: fromBackend, source: 'upstream', imageTokens: this.prompt.imageTokens }
-      : { usage: gatewayUsage(this.prompt, countCompletionTokens(completionText())), source: 'gateway', imageTokens: this.prompt.imageTokens }
+      ? { usage: fromBackend, source, imageTokens, charged }
+      : { usage: gatewayUsage(this.prompt, countCompletionTokens(completionText())), source: 'gateway', imageTokens, charged }
     this.settled = settled
     this.record(settled, fromBackend)
     for (const listener of this.listeners) listener(settled)
@@ -51,7 +77,8 @@ export class RequestUsage {
     this.metrics.promptTokens.inc(labels, settled.usage.prompt_tokens)
     this.metrics.completionTokens.inc(labels, settled.usage.completion_tokens)
     this.metrics.imageTokens.inc({ ...this.who, cache: this.cache }, settled.imageTokens)
-    if (fromBackend && isUsageMismatch(fromBackend.prompt_tokens, this.prompt.total)) {
+    if (settled.charged) this.metrics.chargedTokens.inc(this.who, settled.usage.total_tokens)
+    if (fromBackend && settled.source === 'upstream' && this.cache !== 'hit' && isUsageMismatch(fromBackend.prompt_tokens, this.prompt.total)) {
       this.metrics.usageMismatches.inc({ model: this.who.model })
     }
   }

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import { auth } from '../auth/index.js'
+import { cache } from '../cache/index.js'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { images } from '../images/index.js'
@@ -18,5 +19,6 @@ export const chatCompletions = (deps: Deps) =>
     normalize(deps),
     images(deps),
     countTokens(deps),
+    cache(deps),
     upstream(deps),
   )

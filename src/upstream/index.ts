@@ -8,6 +8,7 @@ import type { UpstreamResponse } from './client.js'
 import { parseJson, readUpstreamBody } from './read-body.js'
 import { relayStream, type StreamObserver } from './relay-stream.js'
 import { streamMeter } from './stream-meter.js'
+import { combineObservers, streamCapture } from './stream-capture.js'
 import { createLabeler } from '../meter/labels.js'
 import { forwardedHeaders } from './response-headers.js'
 import { clientWantsUsage, upstreamBody } from './upstream-body.js'
@@ -46,10 +47,12 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
 
     const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
     if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) {
-      const observer = streamMeter(c.var.usage, {
-        firstToken: () => metrics.timeToFirstToken.observe({ model: modelLabel, cache: 'none' }, (clock.now() - c.var.startedAt) / 1000),
+      const meter = streamMeter(c.var.usage, {
+        firstToken: () => metrics.timeToFirstToken.observe({ model: modelLabel, cache: 'miss' }, (clock.now() - c.var.startedAt) / 1000),
         finished: observeUpstream,
       })
+      const sink = c.var.cacheSink
+      const observer = sink ? combineObservers(meter, streamCapture(sink, c.var.usage)) : meter
       return streamResponse(c, res, model.backend, clientWantsUsage(request), observer)
     }
     const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, model.backend)
@@ -67,8 +70,10 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
       })
     }
     const settled = c.var.usage.settle(body['usage'], () => completionText(body))
+    const completion = { ...body, usage: settled.usage }
+    await c.var.cacheSink?.complete(completion, settled)
     c.header(USAGE_SOURCE_HEADER, settled.source)
-    return c.json({ ...body, usage: settled.usage }, res.status as 200)
+    return c.json(completion, res.status as 200)
   }
 }
 

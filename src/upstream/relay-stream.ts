@@ -15,7 +15,8 @@ export interface StreamObserver {
   usage?(usage: Record<string, unknown>): void
   /** Called once at [DONE] when the backend sent no usage: the usage chunk to send instead, if any. */
   missingUsage?(): Record<string, unknown> | undefined
-  end?(outcome: StreamOutcome): void
+  /** The stream is over. On completion [DONE] is sent only after this resolves (the cache stores first). */
+  end?(outcome: StreamOutcome): void | Promise<void>
 }
 
 export type RelayOptions = {
@@ -46,13 +47,16 @@ export function relayStream(body: Readable, options: RelayOptions): ReadableStre
     controller.enqueue(frame)
   }
 
-  const finish = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: StreamOutcome, frame?: Uint8Array) => {
+  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>, outcome: StreamOutcome, frame?: Uint8Array) => {
     if (finished) return
     finished = true
-    if (frame) emit(controller, frame)
-    controller.close()
     if (outcome !== 'completed') body.destroy()
-    observer.end?.(outcome)
+    try {
+      await observer.end?.(outcome)
+    } finally {
+      if (frame) emit(controller, frame)
+      controller.close()
+    }
   }
   const errorFrame = (error: OpenAIErrorBody) => encoder.encode(sseErrorFrame(error))
 
@@ -63,7 +67,6 @@ export function relayStream(body: Readable, options: RelayOptions): ReadableStre
         const filled = observer.missingUsage?.()
         if (filled) emit(controller, dataFrame(JSON.stringify(filled)))
       } else if (!sawUsage) observer.missingUsage?.()
-      emit(controller, DONE)
       return 'completed'
     }
     let parsed: unknown
@@ -110,13 +113,12 @@ export function relayStream(body: Readable, options: RelayOptions): ReadableStre
           next = await iterator.next()
         } catch (err) {
           if (finished) return
-          finish(controller, 'interrupted', errorFrame(classifyUpstreamFailure(err, options.backend).toBody()))
-          return
+          return finish(controller, 'interrupted', errorFrame(classifyUpstreamFailure(err, options.backend).toBody()))
         }
         const events = next.done ? parser.end() : parser.push(next.value)
         for (const event of events) {
           const outcome = handle(event, controller)
-          if (outcome) return finish(controller, outcome)
+          if (outcome) return finish(controller, outcome, outcome === 'completed' ? DONE : undefined)
         }
         if (next.done) {
           const error = gatewayError('upstream_stream_interrupted', {
@@ -132,7 +134,7 @@ export function relayStream(body: Readable, options: RelayOptions): ReadableStre
       if (finished) return
       finished = true
       body.destroy()
-      observer.end?.('client_aborted')
+      void observer.end?.('client_aborted')
     },
   })
 }

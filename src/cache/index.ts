@@ -1,0 +1,85 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import type { Deps } from '../deps.js'
+import type { AppEnv } from '../env.js'
+import { clientWantsUsage } from '../upstream/upstream-body.js'
+import { toCachedCompletion, type CachedCompletion } from './entry.js'
+import { cacheKey } from './key.js'
+import { decideCache } from './policy.js'
+import { replayJson, replayStream } from './replay.js'
+import { ResponseCache } from './response-cache.js'
+import { SingleFlight, unlessAborted } from './single-flight.js'
+
+export const CACHE_HEADER = 'x-cache'
+
+/**
+ * Step 6: answer from the response cache, keyed on image content; on a miss, let the backend
+ * answer once for every identical request in flight, and store the answer when it is complete.
+ */
+export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<AppEnv> => {
+  const responses = new ResponseCache(store, config.cache, metrics, log)
+  const flights = new SingleFlight<CachedCompletion>()
+
+  const answerFromCache = (c: Context<AppEnv>, entry: CachedCompletion): Response => {
+    metrics.cacheLookups.inc({ result: 'hit' })
+    c.var.usage.markCache('hit')
+    c.var.usage.settle(entry.usage, () => '', entry.usageSource)
+    c.header(CACHE_HEADER, 'HIT')
+    c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
+    const request = c.var.chatRequest
+    if (request.stream !== true) return c.json(replayJson(entry))
+    c.header('content-type', 'text/event-stream; charset=utf-8')
+    c.header('cache-control', 'no-cache')
+    return c.body(replayStream(entry, clientWantsUsage(request)))
+  }
+
+  return async function cacheResponses(c, next) {
+    const request = c.var.chatRequest
+    const decision = decideCache(request, c.req.header('cache-control'), config.cache)
+    if (decision === 'bypass') {
+      metrics.cacheLookups.inc({ result: 'bypass' })
+      c.var.usage.markCache('bypass')
+      c.header(CACHE_HEADER, 'BYPASS')
+      return next()
+    }
+    const key = cacheKey(request, c.var.images, c.var.principal, config.cache)
+    let flight: { land(entry: CachedCompletion | undefined): void } | undefined
+    if (decision === 'lookup') {
+      // Join or lead before the first await, so identical requests arriving together always find
+      // each other; a flight lands only once its answer is stored, so a later one finds that.
+      const inFlight = flights.join(key)
+      if (inFlight) {
+        const shared = await unlessAborted(inFlight, c.req.raw.signal)
+        if (shared) return answerFromCache(c, shared)
+      } else {
+        flight = flights.lead(key)
+        const stored = await responses.get(key)
+        if (stored) {
+          flight.land(stored)
+          return answerFromCache(c, stored)
+        }
+      }
+    }
+    const result = decision === 'refresh' ? 'refresh' : 'miss'
+    metrics.cacheLookups.inc({ result })
+    c.var.usage.markCache(result)
+    c.header(CACHE_HEADER, result.toUpperCase())
+
+    let done = false
+    const finish = async (entry: CachedCompletion | undefined) => {
+      if (done) return
+      done = true
+      if (entry) await responses.put(key, entry)
+      flight?.land(entry)
+    }
+    c.set('cacheSink', {
+      complete: (completion, settled) => finish(toCachedCompletion(completion, settled.usage, settled.source, clock.now())),
+      abandon: () => void finish(undefined),
+    })
+    try {
+      await next()
+    } finally {
+      // A stream completes later, through the sink; anything else that did not complete by now never will.
+      if (!c.res.headers.get('content-type')?.startsWith('text/event-stream') || c.res.status !== 200) void finish(undefined)
+    }
+  }
+}
