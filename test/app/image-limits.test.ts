@@ -1,0 +1,291 @@
+import type { ServerResponse } from 'node:http'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { ConfigInput } from '../../src/config/schema.js'
+import { loadConfig } from '../../src/config/load.js'
+import { createImageFetcher } from '../../src/images/image-fetcher.js'
+import { bmp, png, pngHeader } from '../fixtures/images.js'
+import { FakeUpstream } from '../helpers/fake-upstream.js'
+import { imageConfig, ImageServer } from '../helpers/image-server.js'
+import { LoopbackNetwork } from '../helpers/loopback-network.js'
+import { probedFetcher } from '../helpers/probed-fetcher.js'
+import { buildTestApp, chatRequest, MODEL, testConfig } from '../helpers/test-app.js'
+
+// Size, time and shape limits on images: slow, silent, endless and oversized downloads, bytes that
+// are not a supported image, dimensions out of range, bad data URLs, and the gateway-wide budget
+// of image bytes in flight. Timeouts are configured short (≤ 300 ms) instead of waited for.
+
+let upstream: FakeUpstream
+let server: ImageServer
+
+const KiB = 1024
+const PNG = png(64, 48)
+const OTHER_PNG = png(64, 48, [0, 128, 0])
+const PARAM = 'messages[0].content[0].image_url.url'
+
+const dataUrl = (bytes: Buffer, mime: string) => `data:${mime};base64,${bytes.toString('base64')}`
+const image = (url: string) => ({ type: 'image_url', image_url: { url } })
+const ask = (...urls: string[]) =>
+  chatRequest({ model: MODEL, messages: [{ role: 'user', content: [...urls.map(image), { type: 'text', text: 'What is it?' }] }] })
+
+type ErrorBody = { error: { message: string; type: string; param: string | null; code: string } }
+
+async function errorOf(res: Response, status: number, code: string): Promise<ErrorBody['error']> {
+  const body = (await res.json()) as ErrorBody
+  expect({ status: res.status, code: body.error.code }).toEqual({ status, code })
+  return body.error
+}
+
+const configWith = (images: Record<string, unknown> = {}, fetch: Record<string, unknown> = {}): ConfigInput => ({
+  ...testConfig(upstream.baseUrl),
+  images: { ...images, ...imageConfig(server, fetch) },
+})
+
+const appWith = (images: Record<string, unknown> = {}, fetch: Record<string, unknown> = {}) => buildTestApp(configWith(images, fetch))
+
+/**
+ * The app with its image fetcher wrapped in a probe that reports byte reservations. The fetcher
+ * is built exactly as buildTestApp builds it, on a LoopbackNetwork of its own.
+ */
+function probedApp(images: Record<string, unknown>, fetch: Record<string, unknown> = {}) {
+  const config = configWith(images, fetch)
+  const network = new LoopbackNetwork()
+  const probe = probedFetcher(createImageFetcher(loadConfig({}, config).config.images, network))
+  const { app } = buildTestApp(config, { images: probe.fetcher })
+  return { app, network, probe }
+}
+
+/** Resolves when the server side of a response closes, saying whether the route had finished it. */
+const closeOf = (res: ServerResponse) => new Promise<{ finished: boolean }>((resolve) => res.on('close', () => resolve({ finished: res.writableFinished })))
+
+beforeAll(async () => {
+  upstream = await FakeUpstream.start()
+  server = await ImageServer.start()
+})
+afterAll(async () => {
+  await server.close()
+  await upstream.close()
+})
+afterEach(() => {
+  upstream.calls.length = 0
+  server.hits.clear()
+})
+
+describe('time', () => {
+  it('gives up on a body that trickles in, at the total timeout (not the idle one)', async () => {
+    let closed!: Promise<{ finished: boolean }>
+    server.route('/trickle', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png' })
+      const tick = setInterval(() => res.write(PNG.subarray(0, 1)), 100) // each byte well within the idle timeout
+      closed = closeOf(res)
+      res.on('close', () => clearInterval(tick))
+    })
+    const { app } = appWith({}, { totalTimeoutMs: 250 })
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/trickle'))), 400, 'image_fetch_timeout')
+    expect(error.param).toBe(PARAM)
+    expect(error.message).toContain('messages[0].content[0]')
+    expect(error.message).toContain('images.fetch.totalTimeoutMs is 250 ms')
+    expect(await closed).toEqual({ finished: false }) // the gateway hung up; the route never ended
+    expect(upstream.calls).toHaveLength(0)
+  })
+
+  it('gives up on a host that sends headers and never a body byte', async () => {
+    server.route('/silent-body', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 1000 }).flushHeaders()
+    })
+    const { app } = appWith({}, { totalTimeoutMs: 250 })
+    await errorOf(await app.request('/v1/chat/completions', ask(server.url('/silent-body'))), 400, 'image_fetch_timeout')
+  })
+
+  it('gives up on a host that never sends headers: the total timeout covers the wait for them', async () => {
+    // (Not headersTimeoutMs: undici runs its headers timer at ~1 s resolution, so a short one is not precise.)
+    server.route('/silent', () => undefined)
+    const { app } = appWith({}, { totalTimeoutMs: 250 })
+    await errorOf(await app.request('/v1/chat/completions', ask(server.url('/silent'))), 400, 'image_fetch_timeout')
+  })
+})
+
+describe('size', () => {
+  it('stops reading an endless body at maxBytesPerImage and hangs up on the host', async () => {
+    let closed!: Promise<{ finished: boolean }>
+    let written = 0
+    server.route('/endless', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png' }) // chunked: no length to refuse up front
+      closed = closeOf(res)
+      const chunk = Buffer.concat([PNG, Buffer.alloc(8 * KiB - PNG.length, 0x41)])
+      const pump = () => {
+        while (!res.destroyed) {
+          written += chunk.length
+          if (!res.write(chunk)) return void res.once('drain', pump)
+        }
+      }
+      pump()
+    })
+    const { app } = appWith({ maxBytesPerImage: 64 * KiB })
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/endless'))), 413, 'image_too_large')
+    expect(error.param).toBe(PARAM)
+    expect(error.message).toContain(`${64 * KiB} bytes (images.maxBytesPerImage)`)
+    expect(await closed).toEqual({ finished: false }) // closed by the gateway while the route was still writing
+    expect(written).toBeGreaterThan(64 * KiB)
+  })
+
+  it('refuses a declared Content-Length over the cap without reading or reserving anything', async () => {
+    let closed!: Promise<{ finished: boolean }>
+    server.route('/declared-huge', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 1024 * KiB }).flushHeaders() // and no body at all
+      closed = closeOf(res)
+    })
+    // Were the body read, this would end in the 300 ms timeout instead.
+    const { app, probe } = probedApp({ maxBytesPerImage: 64 * KiB }, { totalTimeoutMs: 300 })
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/declared-huge'))), 413, 'image_too_large')
+    expect(error.message).toContain(`${1024 * KiB} bytes`)
+    expect(error.message).toContain('images.maxBytesPerImage')
+    expect(probe.events).toEqual([])
+    expect(await closed).toEqual({ finished: false })
+  })
+
+  it('accepts a streamed image of exactly maxBytesPerImage and refuses one byte less of allowance', async () => {
+    server.route('/chunked-png', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png' })
+      res.write(PNG.subarray(0, 20))
+      res.end(PNG.subarray(20))
+    })
+    const exact = await appWith({ maxBytesPerImage: PNG.length }).app.request('/v1/chat/completions', ask(server.url('/chunked-png')))
+    expect(exact.status).toBe(200)
+    const short = await appWith({ maxBytesPerImage: PNG.length - 1 }).app.request('/v1/chat/completions', ask(server.url('/chunked-png')))
+    await errorOf(short, 413, 'image_too_large')
+  })
+
+  it('refuses a data URL over maxBytesPerImage with 413', async () => {
+    const big = Buffer.concat([PNG, Buffer.alloc(70 * KiB)])
+    const { app } = appWith({ maxBytesPerImage: 64 * KiB })
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(dataUrl(big, 'image/png'))), 413, 'image_too_large')
+    expect(error.param).toBe(PARAM)
+    expect(error.message).toContain(`${big.length} bytes`)
+    expect(error.message).toContain(`${64 * KiB} bytes (images.maxBytesPerImage)`)
+  })
+})
+
+describe('format', () => {
+  it.each([
+    ['text served as image/png (wrong magic number)', Buffer.from('this is plainly not a PNG, whatever the header says'), 'image/png', /not JPEG, PNG, WebP or GIF/],
+    ['an SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"><rect width="64" height="48"/></svg>'), 'image/svg+xml', /not JPEG, PNG, WebP or GIF/],
+    ['a BMP', bmp(64, 48), 'image/bmp', /not JPEG, PNG, WebP or GIF/],
+    ['a PNG cut off inside its header', PNG.subarray(0, 20), 'image/png', /damaged header/],
+  ])('refuses %s with image_unsupported_format', async (_name, bytes, contentType, message) => {
+    server.image('/odd', bytes, contentType)
+    const { app } = appWith()
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/odd'))), 400, 'image_unsupported_format')
+    expect(error.param).toBe(PARAM)
+    expect(error.message).toMatch(message)
+    expect(upstream.calls).toHaveLength(0)
+  })
+})
+
+describe('dimensions', () => {
+  it.each([
+    ['a 1x1 PNG', png(1, 1), '1x1', 'images.minDimension'],
+    ['a PNG header declaring 100000x100000 (no pixel data at all)', pngHeader(100_000, 100_000), '100000x100000', 'images.maxDimension'],
+    ['a PNG header declaring 10000x10000', pngHeader(10_000, 10_000), '10000x10000', 'images.maxPixels'],
+  ])('refuses %s with image_dimensions_out_of_range naming the limit', async (_name, bytes, size, limit) => {
+    server.image('/sized', bytes, 'image/png')
+    const { app } = appWith()
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/sized'))), 400, 'image_dimensions_out_of_range')
+    expect(error.param).toBe(PARAM)
+    expect(error.message).toContain(size)
+    expect(error.message).toContain(limit)
+  })
+
+  it('applies the same checks to data URLs, and honours a configured minDimension', async () => {
+    const { app } = appWith({ minDimension: 50 })
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(dataUrl(PNG, 'image/png'))), 400, 'image_dimensions_out_of_range')
+    expect(error.message).toContain('64x48')
+    expect(error.message).toContain('at least 50px')
+  })
+})
+
+describe('data URLs', () => {
+  it.each([
+    ['invalid base64', 'data:image/png;base64,iVBORw0K!!!*', /invalid base64/],
+    ['no media type', `data:;base64,${PNG.toString('base64')}`, /missing media type/],
+    ['not base64-encoded', 'data:image/png,%89PNG', /not base64-encoded/],
+  ])('refuses %s with invalid_image_data naming the part', async (_name, url, reason) => {
+    const { app } = appWith()
+    // The bad one second, so the error has to point at the right part.
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(dataUrl(PNG, 'image/png'), url)), 400, 'invalid_image_data')
+    expect(error.param).toBe('messages[0].content[1].image_url.url')
+    expect(error.message).toContain('messages[0].content[1]')
+    expect(error.message).toMatch(reason)
+    expect(upstream.calls).toHaveLength(0)
+  })
+})
+
+describe('image bytes in flight, gateway-wide', () => {
+  /** A route that sends its headers (with Content-Length) and half the image, then holds until released. */
+  function heldRoute(path: string, bytes: Buffer) {
+    let release = () => {}
+    const released = new Promise<void>((resolve) => (release = resolve))
+    server.route(path, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': bytes.length })
+      res.write(bytes.subarray(0, 10))
+      void released.then(() => res.end(bytes.subarray(10)))
+    })
+    return release
+  }
+
+  it('sheds a second request with 503 images_busy and Retry-After while the first holds the budget', async () => {
+    const release = heldRoute('/held', PNG)
+    server.image('/other', OTHER_PNG, 'image/png')
+    const { app, probe } = probedApp({ maxInFlightBytes: PNG.length, maxBytesPerImage: PNG.length, inFlightWaitMs: 0 })
+    const first = app.request('/v1/chat/completions', ask(server.url('/held')))
+    await probe.next('granted', '/held') // headers in: the first now holds every byte of the budget
+    const second = await app.request('/v1/chat/completions', ask(server.url('/other')))
+    expect(second.status).toBe(503)
+    expect(second.headers.get('retry-after')).toBe('1')
+    const error = await errorOf(second, 503, 'images_busy')
+    expect(error.type).toBe('server_error')
+    expect(error.param).toBe(PARAM)
+    release()
+    expect((await first).status).toBe(200)
+    // Both reservations are back: with nothing waiting allowed, a new request gets the whole budget.
+    expect((await app.request('/v1/chat/completions', ask(server.url('/other')))).status).toBe(200)
+    expect(probe.events.filter((e) => e.kind === 'granted').map((e) => e.url)).toEqual([server.url('/held'), server.url('/other')])
+    expect(probe.events.filter((e) => e.kind === 'refused').map((e) => e.url)).toEqual([server.url('/other')])
+  })
+
+  it('sheds a data URL too when the budget is held', async () => {
+    const release = heldRoute('/held-for-data', PNG)
+    const { app, probe } = probedApp({ maxInFlightBytes: PNG.length, maxBytesPerImage: PNG.length, inFlightWaitMs: 0 })
+    const first = app.request('/v1/chat/completions', ask(server.url('/held-for-data')))
+    await probe.next('granted', '/held-for-data')
+    await errorOf(await app.request('/v1/chat/completions', ask(dataUrl(OTHER_PNG, 'image/png'))), 503, 'images_busy')
+    release()
+    expect((await first).status).toBe(200)
+  })
+
+  it('lets a second request wait for the budget within inFlightWaitMs, and go on once the first is done', async () => {
+    const release = heldRoute('/held-long', PNG)
+    server.image('/waiter', OTHER_PNG, 'image/png')
+    const { app, probe } = probedApp({ maxInFlightBytes: PNG.length, maxBytesPerImage: PNG.length, inFlightWaitMs: 10_000 })
+    const first = app.request('/v1/chat/completions', ask(server.url('/held-long')))
+    await probe.next('granted', '/held-long')
+    const second = app.request('/v1/chat/completions', ask(server.url('/waiter')))
+    await probe.next('asked', '/waiter')
+    // Read in the same microtask run as the grant: how many backend calls had completed by then.
+    const backendCallsAtGrant = probe.next('granted', '/waiter').then(() => upstream.calls.length)
+    expect(probe.events.some((e) => e.kind === 'granted' && e.url.endsWith('/waiter'))).toBe(false) // queued, not refused
+    release()
+    const [a, b] = await Promise.all([first, second])
+    expect([a.status, b.status]).toEqual([200, 200])
+    expect(probe.events.map((e) => `${e.kind} ${new URL(e.url).pathname}`)).toEqual([
+      'asked /held-long',
+      'granted /held-long',
+      'asked /waiter',
+      'granted /waiter',
+    ])
+    // The first request's bytes were held until its backend call had come back, not just downloaded.
+    expect(await backendCallsAtGrant).toBe(1)
+    const sent = upstream.calls.map((c) => JSON.stringify(c.body['messages']))
+    expect(sent[0]).toContain(PNG.toString('base64'))
+    expect(sent[1]).toContain(OTHER_PNG.toString('base64'))
+  })
+})
