@@ -44,7 +44,10 @@ export class StreamAssembler {
     const choices = [...this.choices.entries()]
       .sort(([a], [b]) => a - b)
       .map(([index, b]) => {
-        const message: Record<string, unknown> = { role: b.role, content: b.content.length > 0 ? b.content.join('') : null }
+        const text = b.content.join('')
+        // Backends open tool-call and refusal answers with `content: ""`; such an answer has no content (null).
+        const content = text === '' && (b.content.length === 0 || b.toolCalls.size > 0 || b.refusal.length > 0) ? null : text
+        const message: Record<string, unknown> = { role: b.role, content }
         if (b.refusal.length > 0) message['refusal'] = b.refusal.join('')
         if (b.toolCalls.size > 0) {
           message['tool_calls'] = [...b.toolCalls.values()].map((call) => ({

@@ -65,7 +65,10 @@ export function toCachedCompletion(
 export function parseCachedCompletion(text: string): CachedCompletion | undefined {
   try {
     const value: unknown = JSON.parse(text)
-    if (isRecord(value) && Array.isArray(value['choices']) && isRecord(value['usage']) && typeof value['storedAt'] === 'number') {
+    const choices = isRecord(value) ? value['choices'] : undefined
+    const wellFormed =
+      Array.isArray(choices) && choices.every((choice) => isRecord(choice) && isRecord(choice['message']) && typeof choice['finish_reason'] === 'string')
+    if (isRecord(value) && wellFormed && isRecord(value['usage']) && typeof value['storedAt'] === 'number') {
       return value as CachedCompletion
     }
   } catch {

@@ -21,11 +21,11 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
 
   const answerFromCache = (c: Context<AppEnv>, entry: CachedCompletion): Response => {
     metrics.cacheLookups.inc({ result: 'hit' })
-    c.var.usage.markCache('hit')
-    c.var.usage.settle(entry.usage, () => '', entry.usageSource)
+    c.get('usage').markCache('hit')
+    c.get('usage').settle(entry.usage, () => '', entry.usageSource)
     c.header(CACHE_HEADER, 'HIT')
     c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
-    const request = c.var.chatRequest
+    const request = c.get('chatRequest')
     if (request.stream !== true) return c.json(replayJson(entry))
     c.header('content-type', 'text/event-stream; charset=utf-8')
     c.header('cache-control', 'no-cache')
@@ -33,15 +33,15 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
   }
 
   return async function cacheResponses(c, next) {
-    const request = c.var.chatRequest
+    const request = c.get('chatRequest')
     const decision = decideCache(request, c.req.header('cache-control'), config.cache)
     if (decision === 'bypass') {
       metrics.cacheLookups.inc({ result: 'bypass' })
-      c.var.usage.markCache('bypass')
+      c.get('usage').markCache('bypass')
       c.header(CACHE_HEADER, 'BYPASS')
       return next()
     }
-    const key = cacheKey(request, c.var.images, c.var.principal, config.cache)
+    const key = cacheKey(request, c.get('images'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
     if (decision === 'lookup') {
       // Join or lead before the first await, so identical requests arriving together always find
@@ -61,7 +61,7 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
     }
     const result = decision === 'refresh' ? 'refresh' : 'miss'
     metrics.cacheLookups.inc({ result })
-    c.var.usage.markCache(result)
+    c.get('usage').markCache(result)
     c.header(CACHE_HEADER, result.toUpperCase())
 
     let done = false

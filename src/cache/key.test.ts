@@ -1,0 +1,234 @@
+import { describe, it, expect } from 'vitest'
+import type { Principal } from '../auth/principal.js'
+import { loadConfig } from '../config/load.js'
+import type { CacheConfig } from '../config/schema.js'
+import type { RequestImage } from '../images/image-identity.js'
+import { ChatRequestSchema, type ChatRequest } from '../validate/chat-request-schema.js'
+import { cacheKey } from './key.js'
+
+const MODEL = 'llava-hf/llava-1.5-7b-hf'
+
+function cacheConfig(cache: Record<string, unknown> = {}): CacheConfig {
+  return loadConfig(
+    {},
+    {
+      backends: { main: { baseUrl: 'http://127.0.0.1:9', kind: 'openai' } },
+      models: [{ id: MODEL, backend: 'main' }],
+      keys: [{ alias: 'team-a-key', team: 'team-a', secret: 'sk-test' }],
+      cache,
+    },
+  ).config.cache
+}
+
+const TEAM_A_KEY_1: Principal = { keyAlias: 'a-1', team: 'team-a', models: undefined }
+const TEAM_A_KEY_2: Principal = { keyAlias: 'a-2', team: 'team-a', models: undefined }
+const TEAM_B_KEY: Principal = { keyAlias: 'b-1', team: 'team-b', models: undefined }
+
+const parse = (body: Record<string, unknown>): ChatRequest => ChatRequestSchema.parse(body)
+
+const PNG_SHA = 'a'.repeat(64)
+const OTHER_SHA = 'b'.repeat(64)
+const PIXELS = Buffer.from('not really a png, the key never reads the bytes')
+
+function image(sha256: string, url: string, source: 'url' | 'data' = 'url', at = { messageIndex: 0, partIndex: 0 }): RequestImage {
+  return { ...at, url, identity: { sha256, mime: 'image/png', width: 336, height: 336, bytes: PIXELS, source } }
+}
+
+/** A user message with one image (part 0) and one text part (part 1). */
+function withImage(url: string, extra: Record<string, unknown> = {}, detail?: 'auto' | 'low' | 'high'): ChatRequest {
+  return parse({
+    model: MODEL,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url, ...(detail ? { detail } : {}) } },
+          { type: 'text', text: 'What is in this image?' },
+        ],
+      },
+    ],
+    ...extra,
+  })
+}
+
+const text = (extra: Record<string, unknown> = {}): ChatRequest =>
+  parse({ model: MODEL, messages: [{ role: 'user', content: 'Hello' }], ...extra })
+
+const config = cacheConfig()
+const keyOf = (request: ChatRequest, images: readonly RequestImage[] = [], principal = TEAM_A_KEY_1, cfg = config) =>
+  cacheKey(request, images, principal, cfg)
+
+describe('cacheKey: shape', () => {
+  it('starts with keyPrefix + "cache:v1:" and ends with 64 hex characters', () => {
+    expect(keyOf(text())).toMatch(/^llava-gateway:cache:v1:[0-9a-f]{64}$/)
+    const custom = cacheConfig({ keyPrefix: 'staging/' })
+    expect(keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:[0-9a-f]{64}$/)
+  })
+
+  it('is the same for the same request (deterministic)', () => {
+    expect(keyOf(text())).toBe(keyOf(text()))
+  })
+
+  it('differs with the model and with the messages', () => {
+    expect(keyOf(text())).not.toBe(keyOf(text({ model: 'llava-other' })))
+    expect(keyOf(text())).not.toBe(keyOf(parse({ model: MODEL, messages: [{ role: 'user', content: 'Hello!' }] })))
+  })
+})
+
+describe('cacheKey: images by content', () => {
+  it('is the same for the same image bytes fetched from different URLs', () => {
+    const a = keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
+    const b = keyOf(withImage('https://b.example/x?sig=123'), [image(PNG_SHA, 'https://b.example/x?sig=123')])
+    expect(a).toBe(b)
+  })
+
+  it('is the same for an image sent as a URL and the same bytes sent as a data URL', () => {
+    const dataUrl = `data:image/png;base64,${PIXELS.toString('base64')}`
+    const byUrl = keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
+    const byData = keyOf(withImage(dataUrl), [image(PNG_SHA, dataUrl, 'data')])
+    expect(byData).toBe(byUrl)
+  })
+
+  it('differs when the image content (sha256) differs at the same URL', () => {
+    const url = 'https://a.example/cat.png'
+    expect(keyOf(withImage(url), [image(PNG_SHA, url)])).not.toBe(keyOf(withImage(url), [image(OTHER_SHA, url)]))
+  })
+
+  it('differs with the mime type of the same hash', () => {
+    const url = 'https://a.example/cat.png'
+    const png = image(PNG_SHA, url)
+    const jpeg: RequestImage = { ...png, identity: { ...png.identity, mime: 'image/jpeg' } }
+    expect(keyOf(withImage(url), [png])).not.toBe(keyOf(withImage(url), [jpeg]))
+  })
+
+  it('matches each image to its own part: swapping two images changes the key', () => {
+    const request = parse({
+      model: MODEL,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: 'https://a.example/1.png' } },
+            { type: 'image_url', image_url: { url: 'https://a.example/2.png' } },
+          ],
+        },
+      ],
+    })
+    const first = keyOf(request, [image(PNG_SHA, 'u1'), image(OTHER_SHA, 'u2', 'url', { messageIndex: 0, partIndex: 1 })])
+    const swapped = keyOf(request, [image(OTHER_SHA, 'u1'), image(PNG_SHA, 'u2', 'url', { messageIndex: 0, partIndex: 1 })])
+    expect(first).not.toBe(swapped)
+  })
+
+  // LLaVA-1.5 sees every image at 336x336 whatever `detail` says, but the gateway can front
+  // other vision models (OpenAI-compatible ones with tiling) for which detail changes the answer.
+  it('keeps image detail in the key (non-LLaVA models use it): low vs high vs absent differ', () => {
+    const url = 'https://a.example/cat.png'
+    const images = [image(PNG_SHA, url)]
+    const low = keyOf(withImage(url, {}, 'low'), images)
+    const high = keyOf(withImage(url, {}, 'high'), images)
+    const absent = keyOf(withImage(url), images)
+    expect(new Set([low, high, absent]).size).toBe(3)
+  })
+})
+
+describe('cacheKey: parameters left out', () => {
+  it.each([
+    ['stream', { stream: true }],
+    ['stream + stream_options', { stream: true, stream_options: { include_usage: true } }],
+    ['user', { user: 'end-user-42' }],
+    ['metadata', { metadata: { trace: 'abc' } }],
+    ['service_tier', { service_tier: 'flex' }],
+    ['store', { store: true }],
+    ['safety_identifier', { safety_identifier: 'x' }],
+    ['prompt_cache_key', { prompt_cache_key: 'x' }],
+  ])('ignores %s', (_name, extra) => {
+    expect(keyOf(text({ temperature: 0, ...extra }))).toBe(keyOf(text({ temperature: 0 })))
+  })
+
+  it('treats temperature: null the same as no temperature', () => {
+    expect(keyOf(text({ temperature: null }))).toBe(keyOf(text()))
+  })
+
+  it('treats null for an unknown parameter the same as absent', () => {
+    expect(keyOf(text({ foo: null }))).toBe(keyOf(text()))
+  })
+})
+
+describe('cacheKey: parameters kept', () => {
+  const base = text({ temperature: 0 })
+  it.each([
+    ['temperature', { temperature: 0.5 }],
+    ['top_p', { top_p: 0.9 }],
+    ['max_tokens', { max_tokens: 100 }],
+    ['max_completion_tokens', { max_completion_tokens: 100 }],
+    ['stop', { stop: ['\n'] }],
+    ['seed', { seed: 7 }],
+    ['n', { n: 2 }],
+    ['response_format', { response_format: { type: 'json_object' } }],
+    ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }],
+    ['an unknown parameter', { foo: 1 }],
+  ])('includes %s', (_name, extra) => {
+    expect(keyOf(text({ temperature: 0, ...extra }))).not.toBe(keyOf(base))
+  })
+
+  it('distinguishes values of a kept parameter (max_tokens 100 vs 200)', () => {
+    expect(keyOf(text({ max_tokens: 100 }))).not.toBe(keyOf(text({ max_tokens: 200 })))
+  })
+})
+
+describe('cacheKey: key order', () => {
+  it('does not depend on the order of the request body keys', () => {
+    const a = parse({ model: MODEL, temperature: 0, max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] })
+    const b = parse({ messages: [{ content: 'Hi', role: 'user' }], max_tokens: 50, temperature: 0, model: MODEL })
+    expect(keyOf(a)).toBe(keyOf(b))
+  })
+
+  it('does not depend on key order inside nested objects (response_format json_schema)', () => {
+    const a = text({
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { a: { type: 'string' }, b: { type: 'number' } } } },
+      },
+    })
+    const b = text({
+      response_format: {
+        json_schema: { schema: { properties: { b: { type: 'number' }, a: { type: 'string' } }, type: 'object' }, strict: true, name: 'answer' },
+        type: 'json_schema',
+      },
+    })
+    expect(keyOf(a)).toBe(keyOf(b))
+  })
+})
+
+describe('cacheKey: scope', () => {
+  it('team: keys of the same team share entries', () => {
+    const team = cacheConfig({ scope: 'team' })
+    expect(keyOf(text(), [], TEAM_A_KEY_1, team)).toBe(keyOf(text(), [], TEAM_A_KEY_2, team))
+  })
+
+  it('team: different teams do not', () => {
+    const team = cacheConfig({ scope: 'team' })
+    expect(keyOf(text(), [], TEAM_A_KEY_1, team)).not.toBe(keyOf(text(), [], TEAM_B_KEY, team))
+  })
+
+  it('team is the default scope', () => {
+    expect(config.scope).toBe('team')
+    expect(keyOf(text(), [], TEAM_A_KEY_1)).not.toBe(keyOf(text(), [], TEAM_B_KEY))
+  })
+
+  it('key: different key aliases do not share entries, even in one team', () => {
+    const key = cacheConfig({ scope: 'key' })
+    expect(keyOf(text(), [], TEAM_A_KEY_1, key)).not.toBe(keyOf(text(), [], TEAM_A_KEY_2, key))
+    expect(keyOf(text(), [], TEAM_A_KEY_1, key)).toBe(keyOf(text(), [], { ...TEAM_A_KEY_1 }, key))
+  })
+
+  it('shared: different teams share entries', () => {
+    const shared = cacheConfig({ scope: 'shared' })
+    expect(keyOf(text(), [], TEAM_A_KEY_1, shared)).toBe(keyOf(text(), [], TEAM_B_KEY, shared))
+  })
+
+  it('a team named like a key alias does not collide with it across scopes', () => {
+    const clash: Principal = { keyAlias: 'x', team: 'x', models: undefined }
+    expect(keyOf(text(), [], clash, cacheConfig({ scope: 'team' }))).not.toBe(keyOf(text(), [], clash, cacheConfig({ scope: 'key' })))
+  })
+})
