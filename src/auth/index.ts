@@ -6,7 +6,7 @@ import { gatewayError } from '../errors/gateway-error.js'
 import { sha256Hex } from '../lib/sha256.js'
 import { ANONYMOUS, type Principal } from './principal.js'
 
-/** Step 1: the bearer key → `c.var.principal`. */
+/** Step 1: the bearer key → `c.get('principal')`. */
 export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
   const keys = config.keys.map((key) => ({
     digest: Buffer.from(key.sha256, 'hex'),

@@ -7,7 +7,7 @@ import { withForwardedImages } from './forward-images.js'
 import { findImageParts, partRef, resolveImages } from './resolve-images.js'
 
 /**
- * Step 4: every image part fetched or decoded, checked and hashed → `c.var.images`, and the
+ * Step 4: every image part fetched or decoded, checked and hashed → `c.get('images')`, and the
  * request rewritten to carry those bytes. Image bytes count against a gateway-wide budget until
  * the response has been handed back.
  */
@@ -16,7 +16,7 @@ export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config'
   const bytes = new WeightedSemaphore(limits.maxInFlightBytes)
 
   return async function resolveRequestImages(c, next) {
-    const request = c.var.chatRequest
+    const request = c.get('chatRequest')
     const parts = findImageParts(request.messages)
     if (parts.length > limits.maxImagesPerRequest) {
       const extra = parts[limits.maxImagesPerRequest]
@@ -29,8 +29,8 @@ export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config'
       c.set('images', [])
       return next()
     }
-    const backend = config.backends[c.var.model.backend]
-    if (!backend) throw new Error(`model ${c.var.model.id} names missing backend`) // config validation prevents this
+    const backend = config.backends[c.get('model').backend]
+    if (!backend) throw new Error(`model ${c.get('model').id} names missing backend`) // config validation prevents this
     const held: Release[] = []
     try {
       const resolved = await resolveImages(parts, {
@@ -48,7 +48,7 @@ export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config'
       if (gif && backend.kind === 'ollama') {
         throw gatewayError('image_unsupported_format', {
           param: partRef(gif).param,
-          message: `The image at ${partRef(gif).label} is a GIF, which backend "${c.var.model.backend}" (Ollama) does not accept; send JPEG, PNG or WebP.`,
+          message: `The image at ${partRef(gif).label} is a GIF, which backend "${c.get('model').backend}" (Ollama) does not accept; send JPEG, PNG or WebP.`,
         })
       }
       c.set('images', resolved)

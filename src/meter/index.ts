@@ -8,18 +8,18 @@ import { toPromptMessages } from './to-prompt-messages.js'
 
 /**
  * Step 5: the prompt's exact token count, known before the request is forwarded (budgets reserve
- * with it), and the request's usage account → `c.var.usage`.
+ * with it), and the request's usage account → `c.get('usage')`.
  */
 export const countTokens = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)
   return async function countPrompt(c, next) {
-    const model = c.var.model
-    const images = c.var.images
-    const prompt = countPromptTokens(toPromptMessages(c.var.chatRequest.messages, images), {
+    const model = c.get('model')
+    const images = c.get('images')
+    const prompt = countPromptTokens(toPromptMessages(c.get('chatRequest').messages, images), {
       template: model.chatTemplate,
       imagePolicy: model.imageTokens,
     })
-    const who = labeler.who(c.var.principal, model)
+    const who = labeler.who(c.get('principal'), model)
     for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
     c.set('usage', new RequestUsage(prompt, who, metrics, config.cache.hitsCountTowardUsage))
     await next()

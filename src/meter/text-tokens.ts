@@ -19,11 +19,28 @@ export type TextTokenOptions = {
   precedingSpace?: boolean
 }
 
+/**
+ * Short texts recur (template fragments like `USER: `, the same question asked of many images);
+ * their counts are remembered, up to a bound, since encoding costs tens of microseconds. Long
+ * texts are rarely repeated and would make the memo large, so they are always encoded.
+ */
+const MEMO_MAX_ENTRIES = 10_000
+const MEMO_MAX_TEXT = 1_024
+const memo = new Map<string, number>()
+
 /** Defaults match llama-tokenizer-js and HF's `tokenizer(text)`: a prompt starts with BOS + "▁". */
 export function countTextTokens(text: string, opts: TextTokenOptions = {}): number {
   const bos = opts.bos ?? true
   const precedingSpace = opts.precedingSpace ?? true
   // The library returns [] for '' even when asked for BOS; HF still emits <s> for an empty prompt.
   if (text === '') return bos ? 1 : 0
-  return llamaTokenizer.encode(text, bos, precedingSpace).length
+  if (text.length > MEMO_MAX_TEXT) return llamaTokenizer.encode(text, bos, precedingSpace).length
+  const key = `${bos ? 1 : 0}${precedingSpace ? 1 : 0}${text}`
+  let count = memo.get(key)
+  if (count === undefined) {
+    count = llamaTokenizer.encode(text, bos, precedingSpace).length
+    if (memo.size >= MEMO_MAX_ENTRIES) memo.delete(memo.keys().next().value as string) // oldest first
+    memo.set(key, count)
+  }
+  return count
 }

@@ -11,15 +11,15 @@ export const REORDERED_HEADER = 'x-gateway-reordered-messages'
 export const normalize = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)
   return async function normalizeContentOrder(c, next) {
-    const request = c.var.chatRequest
-    const policy = c.var.model.contentOrder
+    const request = c.get('chatRequest')
+    const policy = c.get('model').contentOrder
     let reordered: number[] = []
     if (policy === 'reject') {
       const index = findTextBeforeImage(request.messages)
       if (index >= 0) {
         throw gatewayError('text_before_image', {
           param: `messages[${index}].content`,
-          message: `messages[${index}] has text before an image; model \`${c.var.model.id}\` needs every image part before the text parts of its message.`,
+          message: `messages[${index}] has text before an image; model \`${c.get('model').id}\` needs every image part before the text parts of its message.`,
         })
       }
     } else if (policy === 'reorder') {
@@ -30,7 +30,7 @@ export const normalize = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>)
     c.set('reorderedMessages', reordered)
     if (reordered.length > 0) {
       c.header(REORDERED_HEADER, reordered.join(','))
-      metrics.contentReorders.inc({ model: labeler.modelLabel(c.var.model) }, reordered.length)
+      metrics.contentReorders.inc({ model: labeler.modelLabel(c.get('model')) }, reordered.length)
     }
     await next()
   }

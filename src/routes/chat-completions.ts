@@ -7,14 +7,13 @@ import { images } from '../images/index.js'
 import { countTokens } from '../meter/index.js'
 import { normalize } from '../normalize/index.js'
 import { upstream } from '../upstream/index.js'
-import { limitBody, validate } from '../validate/index.js'
+import { validate } from '../validate/index.js'
 
 /** The pipeline, in order: each step reads what the ones before it left on `c.var`. */
 export const chatCompletions = (deps: Deps) =>
   new Hono<AppEnv>().post(
     '/',
     auth(deps),
-    limitBody(deps),
     validate(deps),
     normalize(deps),
     images(deps),

@@ -16,10 +16,10 @@ export const models = (deps: Deps) => {
 
   return new Hono<AppEnv>()
     .use(auth(deps))
-    .get('/', (c) => c.json({ object: 'list', data: visible(c.var.principal).map(toModel) }))
+    .get('/', (c) => c.json({ object: 'list', data: visible(c.get('principal')).map(toModel) }))
     .get('/:id{.+}', (c) => {
       const id = c.req.param('id')
-      const model = visible(c.var.principal).find((m) => m.id === id)
+      const model = visible(c.get('principal')).find((m) => m.id === id)
       if (!model) {
         throw gatewayError('model_not_found', {
           param: 'model',

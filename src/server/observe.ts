@@ -22,8 +22,8 @@ export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'met
       const seconds = (clock.now() - started) / 1000
       const route = routeLabel(c.req.path)
       const isChat = route === 'chat'
-      const model = isChat ? labeler.modelLabel(c.var.model) : 'none'
-      const principal = c.var.principal
+      const model = isChat ? labeler.modelLabel(c.get('model')) : 'none'
+      const principal = c.get('principal')
       const status = c.res.status
       const cacheHeader = c.res.headers.get('x-cache')?.toLowerCase() ?? ''
       const cache = CACHE_RESULTS.has(cacheHeader) ? cacheHeader : 'none'
@@ -35,18 +35,18 @@ export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'met
         model,
         cache,
       })
-      if (isChat) metrics.requestDuration.observe({ model, stream: String(c.var.chatRequest?.stream === true), cache }, seconds)
+      if (isChat) metrics.requestDuration.observe({ model, stream: String(c.get('chatRequest')?.stream === true), cache }, seconds)
       log.info(
         {
-          requestId: c.var.requestId,
+          requestId: c.get('requestId'),
           method: c.req.method,
           path: c.req.path.slice(0, 200),
           status,
           durationMs: Math.round(seconds * 1000),
           key: principal?.keyAlias,
-          model: c.var.model?.id,
-          reordered: c.var.reorderedMessages?.length || undefined,
-          images: c.var.images?.length || undefined,
+          model: c.get('model')?.id,
+          reordered: c.get('reorderedMessages')?.length || undefined,
+          images: c.get('images')?.length || undefined,
         },
         'request',
       )

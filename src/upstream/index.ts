@@ -22,8 +22,8 @@ export const USAGE_SOURCE_HEADER = 'x-gateway-usage-source'
 export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps, 'config' | 'upstream' | 'metrics' | 'clock'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)
   return async function forwardToBackend(c) {
-    const request = c.var.chatRequest
-    const model = c.var.model
+    const request = c.get('chatRequest')
+    const model = c.get('model')
     const backend = config.backends[model.backend]
     if (!backend) throw new Error(`model ${model.id} names missing backend ${model.backend}`) // config validation prevents this
     const modelLabel = labeler.modelLabel(model)
@@ -37,7 +37,7 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
       headers: {
         'content-type': 'application/json',
         accept: request.stream === true ? 'text/event-stream' : 'application/json',
-        'x-request-id': c.var.requestId,
+        'x-request-id': c.get('requestId'),
       },
       body: JSON.stringify(upstreamBody(request, model, backend)),
       // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
@@ -47,12 +47,12 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
 
     const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
     if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) {
-      const meter = streamMeter(c.var.usage, {
-        firstToken: () => metrics.timeToFirstToken.observe({ model: modelLabel, cache: 'miss' }, (clock.now() - c.var.startedAt) / 1000),
+      const meter = streamMeter(c.get('usage'), {
+        firstToken: () => metrics.timeToFirstToken.observe({ model: modelLabel, cache: 'miss' }, (clock.now() - c.get('startedAt')) / 1000),
         finished: observeUpstream,
       })
-      const sink = c.var.cacheSink
-      const observer = sink ? combineObservers(meter, streamCapture(sink, c.var.usage)) : meter
+      const sink = c.get('cacheSink')
+      const observer = sink ? combineObservers(meter, streamCapture(sink, c.get('usage'))) : meter
       return streamResponse(c, res, model.backend, clientWantsUsage(request), observer)
     }
     const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, model.backend)
@@ -69,9 +69,9 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
         message: `Backend "${model.backend}" answered a streaming request without an event stream.`,
       })
     }
-    const settled = c.var.usage.settle(body['usage'], () => completionText(body))
+    const settled = c.get('usage').settle(body['usage'], () => completionText(body))
     const completion = { ...body, usage: settled.usage }
-    await c.var.cacheSink?.complete(completion, settled)
+    await c.get('cacheSink')?.complete(completion, settled)
     c.header(USAGE_SOURCE_HEADER, settled.source)
     return c.json(completion, res.status as 200)
   }

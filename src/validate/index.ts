@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
@@ -7,30 +6,17 @@ import { ChatRequestSchema } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
 
-/** Refuses a body past the limit while it streams in (and at once from Content-Length), naming the limit. */
-export const limitBody = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
-  const maxSize = config.server.bodyLimitBytes
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw gatewayError('request_too_large', {
-        message: `Request body is larger than the gateway's limit of ${maxSize} bytes (server.bodyLimitBytes).`,
-      })
-    },
-  })
-}
-
-/** Step 2: the body → `c.var.chatRequest` and the configured model → `c.var.model`. */
+/** Step 2: the body → `c.get('chatRequest')` and the configured model → `c.get('model')`. */
 export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
-    const body = await readJsonBody(c)
+    const body = await readJsonBody(c, config.server.bodyLimitBytes)
     const parsed = ChatRequestSchema.safeParse(body, { reportInput: true })
     if (!parsed.success) throw describeIssues(parsed.error.issues)
     const request = parsed.data
     const model = models.get(request.model)
-    const allowed = c.var.principal.models
+    const allowed = c.get('principal').models
     if (!model || (allowed && !allowed.includes(model.id))) {
       throw gatewayError('model_not_found', {
         param: 'model',

@@ -2,10 +2,11 @@ import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
 
 /**
- * The body as a JSON object, or a clear 4xx. The body limit itself is enforced while reading,
- * by hono's bodyLimit middleware ahead of this step.
+ * The body as a JSON object, or a clear 4xx. The size limit is enforced from Content-Length at
+ * once and again while the body streams in (a chunked body declares no length), so an oversized
+ * body is refused without being held in memory.
  */
-export async function readJsonBody(c: Context): Promise<Record<string, unknown>> {
+export async function readJsonBody(c: Context, limitBytes: number): Promise<Record<string, unknown>> {
   const contentType = c.req.header('content-type')
   // A missing Content-Type is read as JSON (some hand-written clients omit it); a different one is refused.
   if (contentType !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
@@ -13,7 +14,7 @@ export async function readJsonBody(c: Context): Promise<Record<string, unknown>>
       message: `Content-Type must be application/json, got "${contentType.slice(0, 100)}".`,
     })
   }
-  const text = await c.req.text()
+  const text = await readLimited(c.req.raw, limitBytes)
   if (text.trim() === '') throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
   let body: unknown
   try {
@@ -26,4 +27,28 @@ export async function readJsonBody(c: Context): Promise<Record<string, unknown>>
     throw gatewayError('invalid_request', { message: `Request body must be a JSON object, got ${got}.` })
   }
   return body as Record<string, unknown>
+}
+
+async function readLimited(request: Request, limitBytes: number): Promise<string> {
+  const tooLarge = () =>
+    gatewayError('request_too_large', {
+      message: `Request body is larger than the gateway's limit of ${limitBytes} bytes (server.bodyLimitBytes).`,
+    })
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared > limitBytes) throw tooLarge()
+  if (!request.body) return ''
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limitBytes) {
+      await reader.cancel()
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
 }
