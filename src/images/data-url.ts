@@ -33,34 +33,28 @@ export function parseDataUrl(url: string): DataUrlResult {
   if (!parameters.every((p) => PARAMETER.test(p))) return fail('invalid media type parameter')
   const data = url.slice(comma + 1)
   if (data.length === 0) return fail('empty image data')
-  if (!isCanonicalBase64(data)) return fail('invalid base64')
-  return { ok: true, declaredMime: mediaType.toLowerCase(), bytes: Buffer.from(data, 'base64') }
+  const bytes = decodeCanonicalBase64(data)
+  if (!bytes) return fail('invalid base64')
+  return { ok: true, declaredMime: mediaType.toLowerCase(), bytes }
 }
 
 function fail(reason: string): DataUrlResult {
   return { ok: false, reason }
 }
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-const SEXTET = new Int8Array(128).fill(-1) // char code → 6-bit value, −1 outside the standard alphabet
-for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i
-const PAD = 0x3d // '='
-
-const sextet = (s: string, i: number): number => SEXTET[s.charCodeAt(i)] ?? -1
-
 /**
- * True iff `s` is canonical padded base64. A loop, not the obvious regex
- * `^(?:[A-Za-z0-9+/]{4})*(?:…==|…=)?$`: on Node 20 that regex throws "Maximum call stack size exceeded"
- * on a 20 MB string (V8 keeps a backtrack entry per repetition), while this is linear and allocation-free.
+ * The bytes of canonical padded base64, or undefined. Node's decoder is lenient (it skips junk and
+ * accepts URL-safe characters, missing padding and stray low bits), so decode and encode back: only
+ * the one canonical spelling survives the round trip unchanged. Both directions are native code,
+ * linear, and several times faster than a JS character loop (and a regex overflows V8's stack on
+ * multi-megabyte strings).
  */
+export function decodeCanonicalBase64(s: string): Buffer | undefined {
+  if (s.length === 0 || s.length % 4 !== 0) return undefined
+  const bytes = Buffer.from(s, 'base64')
+  return bytes.toString('base64') === s ? bytes : undefined
+}
+
 export function isCanonicalBase64(s: string): boolean {
-  if (s.length === 0 || s.length % 4 !== 0) return false
-  const padding = s.charCodeAt(s.length - 1) !== PAD ? 0 : s.charCodeAt(s.length - 2) === PAD ? 2 : 1
-  const dataEnd = s.length - padding
-  for (let i = 0; i < dataEnd; i++) if (sextet(s, i) < 0) return false
-  // The last data character also carries unused low bits (4 of them before `==`, 2 before `=`); a
-  // canonical encoder leaves them zero, otherwise e.g. "QR==" would be a second spelling of "QQ==".
-  if (padding === 0) return true
-  const unusedBits = padding === 2 ? 0b1111 : 0b11
-  return (sextet(s, dataEnd - 1) & unusedBits) === 0
+  return decodeCanonicalBase64(s) !== undefined
 }

@@ -11,6 +11,14 @@ import { imageFetchFailure, type PartRef } from './to-gateway-error.js'
 
 export type ImagePartRef = ImageLocation & { url: string }
 
+/**
+ * What one image byte costs in memory until the request is done: the bytes themselves, their
+ * base64 text in the rewritten request (4/3), the JSON body sent upstream (4/3 again) and its
+ * encoded copy on the socket (4/3): about 5x. The in-flight budget is charged that much, so
+ * `images.maxInFlightBytes` bounds the memory image handling holds, not just the raw bytes.
+ */
+export const MEMORY_PER_IMAGE_BYTE = 5
+
 export function findImageParts(messages: readonly ChatMessage[]): ImagePartRef[] {
   const found: ImagePartRef[] = []
   messages.forEach((message, messageIndex) => {
@@ -72,7 +80,7 @@ export async function resolveImages(parts: readonly ImagePartRef[], ctx: Resolve
 async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<ImageIdentity> {
   const where = partRef(part)
   const reserveBytes = async (amount: number) => {
-    const release = await ctx.bytes.acquire(amount, ctx.limits.inFlightWaitMs)
+    const release = await ctx.bytes.acquire(amount * MEMORY_PER_IMAGE_BYTE, ctx.limits.inFlightWaitMs)
     if (release) ctx.held.push(release)
     return release
   }

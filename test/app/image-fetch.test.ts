@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createImageFetcher } from '../../src/images/image-fetcher.js'
-import { resolveImages, type ImagePartRef } from '../../src/images/resolve-images.js'
+import { MEMORY_PER_IMAGE_BYTE, resolveImages, type ImagePartRef } from '../../src/images/resolve-images.js'
 import { WeightedSemaphore, type Release } from '../../src/lib/weighted-semaphore.js'
 import { gif, jpeg, png, webpVp8l } from '../fixtures/images.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
@@ -151,7 +151,7 @@ describe('identity', () => {
       expect(server.hits.get('/png')).toBe(1)
       // Three distinct images: three reservations, each of its size, held until the caller releases them.
       expect(held).toHaveLength(3)
-      expect(bytes.inUse).toBe(2 * PNG.length + JPEG.length)
+      expect(bytes.inUse).toBe(MEMORY_PER_IMAGE_BYTE * (2 * PNG.length + JPEG.length)) // each image charged its memory footprint
       for (const release of held) release()
       expect(bytes.inUse).toBe(0)
     } finally {
