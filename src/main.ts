@@ -1,6 +1,7 @@
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
+import { pino } from 'pino'
 import { createApp } from './app.js'
 import { onError } from './errors/respond.js'
 import { metricsRoute } from './routes/metrics.js'
@@ -20,7 +21,9 @@ import { createImageFetcher } from './images/image-fetcher.js'
 /** The only module that reads the environment or the command line. */
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const configPath = argValue(argv, '--config') ?? env['GATEWAY_CONFIG'] ?? 'config/gateway.yaml'
-  const log = createLogger(env['LOG_LEVEL'] ?? 'info')
+  // Asynchronous, buffered writes: a synchronous write per request line costs about a fifth of the
+  // gateway's throughput. Flushed at shutdown; a crash can lose the last few kilobytes of lines.
+  const log = createLogger(env['LOG_LEVEL'] ?? 'info', pino.destination({ sync: false, minLength: 4096 }))
   let loaded
   try {
     loaded = loadConfigFile(env, configPath)
@@ -67,6 +70,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     await drainServer(server, lifecycle, config.server.shutdownGraceMs, log)
     await Promise.allSettled([deps.upstream.close(), deps.images.close(), store.close()])
     log.info('stopped')
+    log.flush()
     process.exit(0)
   }
   process.on('SIGTERM', () => void stop('SIGTERM'))
