@@ -22,8 +22,8 @@ import { createImageFetcher } from './images/image-fetcher.js'
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const configPath = argValue(argv, '--config') ?? env['GATEWAY_CONFIG'] ?? 'config/gateway.yaml'
   // Asynchronous, buffered writes: a synchronous write per request line costs about a fifth of the
-  // gateway's throughput. Flushed at shutdown; a crash can lose the last few kilobytes of lines.
-  const log = createLogger(env['LOG_LEVEL'] ?? 'info', pino.destination({ sync: false, minLength: 4096 }))
+  // gateway's throughput. Flushed at shutdown; a crash can lose the lines not yet written.
+  const log = createLogger(env['LOG_LEVEL'] ?? 'info', pino.destination({ sync: false }))
   let loaded
   try {
     loaded = loadConfigFile(env, configPath)
