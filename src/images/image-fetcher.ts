@@ -3,6 +3,7 @@ import { Agent, request } from 'undici'
 import type { ImagesConfig } from '../config/schema.js'
 import type { Release } from '../lib/weighted-semaphore.js'
 import { WeightedSemaphore } from '../lib/weighted-semaphore.js'
+import { readCapped } from '../lib/read-capped.js'
 import { guardedConnector } from './guarded-connector.js'
 import { createHostPolicy } from './host-policy.js'
 import { ImageFetchError } from './image-fetch-error.js'
@@ -72,7 +73,7 @@ export function createImageFetcher(config: ImagesConfig, network: ImageNetwork =
         discard(res.body)
         throw new ImageFetchError('failed', `the image host answered HTTP ${res.statusCode}`)
       }
-      return readCapped(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
+      return readImageBody(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
     }
   }
 
@@ -105,7 +106,7 @@ function nextHop(current: URL, location: string | string[] | undefined, limits: 
   return checked
 }
 
-async function readCapped(
+async function readImageBody(
   body: Readable,
   contentLength: string | string[] | undefined,
   maxBytes: number,
@@ -122,22 +123,18 @@ async function readCapped(
     discard(body)
     throw new ImageFetchError('busy', 'the gateway holds too many image bytes')
   }
-  const chunks: Buffer[] = []
-  let size = 0
+  let bytes: Buffer | undefined
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.length
-      if (size > maxBytes) {
-        body.destroy()
-        throw new ImageFetchError('too_large', `the image is larger than the limit of ${maxBytes} bytes (images.maxBytesPerImage)`)
-      }
-      chunks.push(chunk)
-    }
+    bytes = await readCapped(body, maxBytes)
   } catch (err) {
     release()
     throw toFetchError(err, deadline)
   }
-  return { bytes: Buffer.concat(chunks, size) }
+  if (!bytes) {
+    release()
+    throw new ImageFetchError('too_large', `the image is larger than the limit of ${maxBytes} bytes (images.maxBytesPerImage)`)
+  }
+  return { bytes }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
+import { readCapped } from '../lib/read-capped.js'
 
 /**
  * The body as a JSON object, or a clear 4xx. The size limit is enforced from Content-Length at
@@ -34,21 +35,9 @@ async function readLimited(request: Request, limitBytes: number): Promise<string
     gatewayError('request_too_large', {
       message: `Request body is larger than the gateway's limit of ${limitBytes} bytes (server.bodyLimitBytes).`,
     })
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (declared > limitBytes) throw tooLarge()
+  if (Number(request.headers.get('content-length') ?? NaN) > limitBytes) throw tooLarge()
   if (!request.body) return ''
-  const reader = request.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limitBytes) {
-      await reader.cancel()
-      throw tooLarge()
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks, size).toString('utf8')
+  const bytes = await readCapped(request.body as unknown as AsyncIterable<Uint8Array>, limitBytes)
+  if (!bytes) throw tooLarge()
+  return bytes.toString('utf8')
 }

@@ -1,0 +1,54 @@
+import { Readable } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { readCapped } from './read-capped.js'
+
+const chunks = (...sizes: number[]) => sizes.map((n, i) => Buffer.alloc(n, i + 1))
+
+describe('readCapped', () => {
+  it('returns every byte, in order, up to and including the limit', async () => {
+    const bytes = await readCapped(Readable.from(chunks(3, 4, 3)), 10)
+    expect(bytes).toEqual(Buffer.concat(chunks(3, 4, 3)))
+  })
+
+  it('gives undefined one byte past the limit, and stops reading there', async () => {
+    let pulled = 0
+    async function* source() {
+      for (const chunk of chunks(4, 4, 4, 4)) {
+        pulled++
+        yield chunk
+      }
+    }
+    expect(await readCapped(source(), 7)).toBeUndefined()
+    expect(pulled).toBe(2)
+  })
+
+  it('destroys a Node stream it stops reading', async () => {
+    const stream = Readable.from(chunks(8, 8, 8))
+    expect(await readCapped(stream, 10)).toBeUndefined()
+    expect(stream.destroyed).toBe(true)
+  })
+
+  it('reads a web stream and cancels it when over the limit', async () => {
+    let cancelled = false
+    const web = new ReadableStream<Uint8Array>({
+      pull: (controller) => controller.enqueue(new Uint8Array(6)),
+      cancel: () => {
+        cancelled = true
+      },
+    })
+    expect(await readCapped(web as unknown as AsyncIterable<Uint8Array>, 10)).toBeUndefined()
+    expect(cancelled).toBe(true)
+  })
+
+  it('passes on an error of the source', async () => {
+    async function* failing() {
+      yield Buffer.alloc(1)
+      throw new Error('socket reset')
+    }
+    await expect(readCapped(failing(), 10)).rejects.toThrow('socket reset')
+  })
+
+  it('returns an empty buffer for an empty source', async () => {
+    expect(await readCapped(Readable.from([]), 10)).toEqual(Buffer.alloc(0))
+  })
+})
