@@ -6,6 +6,7 @@ import { toCachedCompletion, type CachedCompletion } from './entry.js'
 import { cacheKey } from './key.js'
 import { decideCache } from './policy.js'
 import { replayJson, replayStream } from './replay.js'
+import { ReplicaLock } from './replica-lock.js'
 import { ResponseCache } from './response-cache.js'
 import { SingleFlight, unlessAborted } from './single-flight.js'
 
@@ -18,6 +19,11 @@ export const CACHE_HEADER = 'x-cache'
 export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<AppEnv> => {
   const responses = new ResponseCache(store, config.cache, metrics, log)
   const flights = new SingleFlight<CachedCompletion>()
+  // In one process the flights above already coalesce; the lock is for replicas sharing Redis.
+  const replicas =
+    store.kind === 'redis' && config.cache.coalesceAcrossReplicas
+      ? new ReplicaLock(store, (key) => responses.get(key), { lockTtlMs: config.cache.lockTtlMs, waitMs: config.cache.lockWaitMs, pollMs: config.cache.pollMs }, clock)
+      : undefined
 
   const answerFromCache = (c: Context<AppEnv>, entry: CachedCompletion): Response => {
     metrics.cacheLookups.inc({ result: 'hit' })
@@ -43,6 +49,7 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
     }
     const key = cacheKey(request, c.get('images'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
+    let releaseLock: (() => Promise<void>) | undefined
     if (decision === 'lookup') {
       // Join or lead before the first await, so identical requests arriving together always find
       // each other; a flight lands only once its answer is stored, so a later one finds that.
@@ -57,6 +64,12 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
           flight.land(stored)
           return answerFromCache(c, stored)
         }
+        const claim = await replicas?.claim(key, c.get('requestId'), c.req.raw.signal)
+        if (claim?.kind === 'answer') {
+          flight.land(claim.entry)
+          return answerFromCache(c, claim.entry)
+        }
+        if (claim?.kind === 'lead') releaseLock = claim.release
       }
     }
     const result = decision === 'refresh' ? 'refresh' : 'miss'
@@ -69,6 +82,7 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
       if (done) return
       done = true
       if (entry) await responses.put(key, entry)
+      await releaseLock?.()
       flight?.land(entry)
     }
     c.set('cacheSink', {

@@ -38,6 +38,16 @@ class FakeStore implements Store {
     this.values.set(key, value)
   }
 
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.values.has(key)) return false
+    await this.set(key, value, ttlMs)
+    return true
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<void> {
+    if (this.values.get(key) === value) this.values.delete(key)
+  }
+
   async ping(): Promise<boolean> {
     return !this.failing
   }

@@ -29,6 +29,14 @@ const CacheSchema = z.strictObject({
   /** Larger responses are served but not stored. */
   maxEntryBytes: count(1_024).default(1024 * 1024),
   keyPrefix: z.string().default('llava-gateway:'),
+  /**
+   * With Redis: identical misses on different replicas wait for one backend call (a short lock per
+   * key; waiters poll the cache every `pollMs`, for at most `lockWaitMs`, then ask the backend).
+   */
+  coalesceAcrossReplicas: flag.default(true),
+  lockTtlMs: millis.default(60_000),
+  lockWaitMs: millis.default(60_000),
+  pollMs: millis.default(50),
 })
 
 const ServerSchema = z.strictObject({

@@ -192,3 +192,18 @@ describe('MemoryStore: byte-bounded LRU', () => {
     expect(store.bytes).toBe(3 * ENTRY)
   })
 })
+
+describe('MemoryStore locks', () => {
+  it('sets only when absent or expired, and deletes only the matching value', async () => {
+    let t = 0
+    const store = new MemoryStore(1 << 20, { now: () => t })
+    expect(await store.setIfAbsent('lock', 'a', 100)).toBe(true)
+    expect(await store.setIfAbsent('lock', 'b', 100)).toBe(false)
+    await store.deleteIfEquals('lock', 'b')
+    expect(await store.get('lock')).toBe('a')
+    t = 100
+    expect(await store.setIfAbsent('lock', 'b', 100)).toBe(true) // the first one expired
+    await store.deleteIfEquals('lock', 'b')
+    expect(await store.get('lock')).toBeNull()
+  })
+})

@@ -43,6 +43,17 @@ export class MemoryStore implements Store {
     this.usedBytes += bytes
   }
 
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if ((await this.get(key)) !== null) return false
+    await this.set(key, value, ttlMs)
+    return true
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<void> {
+    const entry = this.entries.get(key)
+    if (entry?.value === value) this.remove(key, entry)
+  }
+
   async ping(): Promise<boolean> {
     return true
   }

@@ -2,6 +2,8 @@ import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Store } from './store.js'
 
+const DELETE_IF_EQUALS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
 export type RedisStoreOptions = {
   url: string
   commandTimeoutMs: number
@@ -42,6 +44,16 @@ export class RedisStore implements Store {
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     await this.client.set(key, value, 'PX', Math.max(1, Math.round(ttlMs)))
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.client.set(key, value, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK'
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<void> {
+    // Compare and delete in one step on the server: between a GET and a DEL the lock could expire
+    // and be taken by another replica, whose lock we would then delete.
+    await this.client.eval(DELETE_IF_EQUALS, 1, key, value)
   }
 
   async ping(): Promise<boolean> {

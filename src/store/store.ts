@@ -6,8 +6,12 @@
 export interface Store {
   readonly kind: 'memory' | 'redis'
   get(key: string): Promise<string | null>
-  /** Store with a time to live; a value that cannot be kept (too big, store down) is dropped, not an error for the caller. */
+  /** Store with a time to live. Rejects when the store cannot be reached; callers decide what that means. */
   set(key: string, value: string, ttlMs: number): Promise<void>
+  /** Store only if the key is absent (a lock); resolves true when this call stored it. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>
+  /** Delete the key only while it still holds `value`: releases one's own lock, never a successor's. */
+  deleteIfEquals(key: string, value: string): Promise<void>
   /** Reachability, for /readyz and the redis_up gauge. */
   ping(): Promise<boolean>
   close(): Promise<void>

@@ -256,6 +256,69 @@ describe('single flight', () => {
   })
 })
 
+describe('single flight across replicas', () => {
+  /** The backend holds its answers until `release()`; `arrived` resolves on its first request. */
+  function holdBackend(answers: Array<(res: import('node:http').ServerResponse) => void>) {
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let calls = 0
+    upstream.handle(async (_call, res) => {
+      const answer = answers[Math.min(calls++, answers.length - 1)]!
+      await held
+      answer(res)
+    })
+    return { release }
+  }
+  const waitForCalls = async (n: number) => {
+    while (upstream.calls.length < n) await new Promise((r) => setImmediate(r))
+  }
+  const ok = (content: string) => (res: import('node:http').ServerResponse) => replyJson(res, 200, chatCompletion({ content, usage }))
+
+  it('lets a miss on another replica wait for the first replica’s backend call', async () => {
+    const { release } = holdBackend([ok('From replica A.')])
+    const a = await replica()
+    const b = await replica()
+    const fromA = Array.from({ length: 5 }, () => a.app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE)))))
+    await waitForCalls(1) // A's leader holds the lock now
+    const fromB = Array.from({ length: 5 }, () => b.app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE)))))
+    release()
+    const responses = await Promise.all([...fromA, ...fromB])
+    expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200))
+    expect(upstream.calls).toHaveLength(1)
+    const bodies = await Promise.all(responses.map((r) => r.text()))
+    expect(bodies.every((b) => b.includes('From replica A.'))).toBe(true)
+    expect(responses.slice(5).map((r) => r.headers.get('x-cache'))).toEqual(Array(5).fill('HIT'))
+  })
+
+  it('takes over when the leading replica ends without an answer', async () => {
+    const { release } = holdBackend([(res) => replyJson(res, 503, { error: { message: 'busy', type: 'server_error' } }), ok('Second try.')])
+    const a = await replica()
+    const b = await replica()
+    const first = a.app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE))))
+    await waitForCalls(1)
+    const waiting = b.app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE))))
+    release()
+    expect((await first).status).toBe(503)
+    const taken = await waiting
+    expect(taken.status).toBe(200)
+    expect(await taken.text()).toContain('Second try.')
+    expect(upstream.calls).toHaveLength(2)
+  })
+
+  it('does not coordinate replicas when config turns it off', async () => {
+    const { release } = holdBackend([ok('Each on its own.')])
+    const off = { cache: { keyPrefix: `test:${crypto.randomUUID()}:`, coalesceAcrossReplicas: false } }
+    const a = await replica(off)
+    const b = await replica(off)
+    const first = a.app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE))))
+    await waitForCalls(1)
+    const second = b.app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE))))
+    await waitForCalls(2)
+    release()
+    expect((await Promise.all([first, second])).map((r) => r.status)).toEqual([200, 200])
+  })
+})
+
 describe('when Redis is in trouble', () => {
   it('serves every request as a miss when Redis hangs, within the command timeout plus the backend time', async () => {
     const blackhole = await startBlackhole()

@@ -40,6 +40,21 @@ describe('RedisStore against a real redis-server', () => {
   })
 })
 
+describe('RedisStore locks', () => {
+  it('sets a key only when absent, and deletes it only while it holds the given value', async () => {
+    const store = open(inject('redisUrl'))
+    await ready(store)
+    const key = `test:${crypto.randomUUID()}:lock`
+    expect(await store.setIfAbsent(key, 'owner-1', 60_000)).toBe(true)
+    expect(await store.setIfAbsent(key, 'owner-2', 60_000)).toBe(false)
+    await store.deleteIfEquals(key, 'owner-2')
+    expect(await store.get(key)).toBe('owner-1')
+    await store.deleteIfEquals(key, 'owner-1')
+    expect(await store.get(key)).toBeNull()
+    expect(await store.setIfAbsent(key, 'owner-2', 60_000)).toBe(true)
+  })
+})
+
 describe('RedisStore when Redis is hung', () => {
   it('fails each call fast instead of queueing it, and reports not reachable', async () => {
     const blackhole = await startBlackhole()
