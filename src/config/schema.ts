@@ -147,6 +147,11 @@ const ImageTokensSchema = z.discriminatedUnion('policy', [
 const ModelSchema = z.strictObject({
   id: z.string().min(1),
   backend: z.string().min(1),
+  /**
+   * Backends tried in order when the one before is unreachable or answers 429/502/503/504, e.g. the
+   * hosted API behind a local GPU server. They should serve the same model under `upstreamModel`.
+   */
+  fallbacks: z.array(z.string().min(1)).default([]),
   /** The name the backend knows the model by, when it differs (Ollama: `llava:7b`). */
   upstreamModel: z.string().min(1).optional(),
   contentOrder: z.enum(['reorder', 'reject', 'allow']).default('reorder'),
@@ -194,12 +199,19 @@ type Ctx = z.core.$RefinementCtx<unknown>
 function crossCheck(value: unknown, ctx: Ctx): void {
   const config = value as { backends?: unknown; models?: unknown; keys?: unknown }
   const backends = config.backends !== null && typeof config.backends === 'object' ? config.backends : {}
-  const models = Array.isArray(config.models) ? (config.models as Array<{ id?: unknown; backend?: unknown }>) : []
+  const models = Array.isArray(config.models) ? (config.models as Array<{ id?: unknown; backend?: unknown; fallbacks?: unknown }>) : []
   const keys = Array.isArray(config.keys) ? (config.keys as Array<{ alias?: unknown; models?: unknown }>) : []
   const modelIds = new Set<unknown>()
   models.forEach((model, i) => {
     if (typeof model?.backend === 'string' && !(model.backend in backends)) {
       ctx.addIssue({ code: 'custom', path: ['models', i, 'backend'], message: `unknown backend "${model.backend}"` })
+    }
+    if (Array.isArray(model?.fallbacks)) {
+      ;(model.fallbacks as unknown[]).forEach((name, j) => {
+        if (typeof name === 'string' && !(name in backends)) {
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'fallbacks', j], message: `unknown backend "${name}"` })
+        }
+      })
     }
     if (typeof model?.id === 'string' && modelIds.has(model.id)) {
       ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${model.id}"` })

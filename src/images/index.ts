@@ -3,13 +3,12 @@ import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { WeightedSemaphore, type Release } from '../lib/weighted-semaphore.js'
-import { withForwardedImages } from './forward-images.js'
 import { findImageParts, partRef, resolveImages } from './resolve-images.js'
 
 /**
- * Step 4: every image part fetched or decoded, checked and hashed → `c.get('images')`, and the
- * request rewritten to carry those bytes. Image bytes count against a gateway-wide budget until
- * the response has been handed back.
+ * Step 4: every image part fetched or decoded, checked and hashed → `images` on the context (the
+ * upstream step sends those bytes, in each backend's dialect). Image bytes count against a
+ * gateway-wide budget until the response has been handed back.
  */
 export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config' | 'images' | 'metrics'>): MiddlewareHandler<AppEnv> => {
   const limits = config.images
@@ -29,8 +28,6 @@ export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config'
       c.set('images', [])
       return next()
     }
-    const backend = config.backends[c.get('model').backend]
-    if (!backend) throw new Error(`model ${c.get('model').id} names missing backend`) // config validation prevents this
     const held: Release[] = []
     try {
       const resolved = await resolveImages(parts, {
@@ -44,15 +41,7 @@ export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config'
           if (size !== undefined) metrics.imageFetchBytes.observe(size)
         },
       })
-      const gif = resolved.find((image) => image.identity.mime === 'image/gif')
-      if (gif && backend.kind === 'ollama') {
-        throw gatewayError('image_unsupported_format', {
-          param: partRef(gif).param,
-          message: `The image at ${partRef(gif).label} is a GIF, which backend "${c.get('model').backend}" (Ollama) does not accept; send JPEG, PNG or WebP.`,
-        })
-      }
       c.set('images', resolved)
-      c.set('chatRequest', withForwardedImages(request, resolved, backend))
       await next()
     } finally {
       for (const release of held) release()

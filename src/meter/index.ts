@@ -8,7 +8,7 @@ import { toPromptMessages } from './to-prompt-messages.js'
 
 /**
  * Step 5: the prompt's exact token count, known before the request is forwarded (budgets reserve
- * with it), and the request's usage account → `c.get('usage')`.
+ * with it), and the request's usage account → `usage` on the context.
  */
 export const countTokens = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)

@@ -57,6 +57,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    backendFailovers: new Counter({
+      name: 'llava_gateway_backend_failovers_total',
+      help: 'Backends given up on (unreachable, or 429/502/503/504) in favour of the next fallback',
+      labelNames: ['model', 'backend'] as const,
+      registers,
+    }),
     inFlight: new Gauge({
       name: 'llava_gateway_in_flight_requests',
       help: 'Requests being handled now, streams until their last byte',

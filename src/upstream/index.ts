@@ -11,38 +11,38 @@ import { streamMeter } from './stream-meter.js'
 import { combineObservers, streamCapture } from './stream-capture.js'
 import { createLabeler } from '../meter/labels.js'
 import { forwardedHeaders } from './response-headers.js'
-import { clientWantsUsage, upstreamBody } from './upstream-body.js'
+import { clientWantsUsage } from './upstream-body.js'
+import { sendWithFailover } from './failover.js'
 
 /** A finished completion is small; anything near this is a broken or hostile backend. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 export const USAGE_SOURCE_HEADER = 'x-gateway-usage-source'
 
-/** Step 7: send the normalized request to the model's backend and relay its answer. */
+/** Step 7: send the normalized request to the model's backend (or its fallbacks) and relay the answer. */
 export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps, 'config' | 'upstream' | 'metrics' | 'clock'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)
   return async function forwardToBackend(c) {
     const request = c.get('chatRequest')
     const model = c.get('model')
-    const backend = config.backends[model.backend]
-    if (!backend) throw new Error(`model ${model.id} names missing backend ${model.backend}`) // config validation prevents this
     const modelLabel = labeler.modelLabel(model)
     const stream = String(request.stream === true)
     const sent = clock.now()
-    const observeUpstream = () =>
-      metrics.upstreamDuration.observe({ model: modelLabel, backend: model.backend, stream }, (clock.now() - sent) / 1000)
-    const res = await client.send(model.backend, {
-      path: '/chat/completions',
-      method: 'POST',
+    const { backend, res } = await sendWithFailover(client, config, {
+      request,
+      images: c.get('images'),
+      model,
       headers: {
         'content-type': 'application/json',
         accept: request.stream === true ? 'text/event-stream' : 'application/json',
         'x-request-id': c.get('requestId'),
       },
-      body: JSON.stringify(upstreamBody(request, model, backend)),
       // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
       signal: c.req.raw.signal,
+      onFailover: (failed) => metrics.backendFailovers.inc({ model: modelLabel, backend: failed }),
     })
+    const observeUpstream = () =>
+      metrics.upstreamDuration.observe({ model: modelLabel, backend, stream }, (clock.now() - sent) / 1000)
     for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)
 
     const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
@@ -53,20 +53,20 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
       })
       const sink = c.get('cacheSink')
       const observer = sink ? combineObservers(meter, streamCapture(sink, c.get('usage'))) : meter
-      return streamResponse(c, res, model.backend, clientWantsUsage(request), observer)
+      return streamResponse(c, res, backend, clientWantsUsage(request), observer)
     }
-    const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, model.backend)
+    const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend)
     observeUpstream()
     const body = parseJson(text)
-    if (res.status < 200 || res.status >= 300) throw upstreamHttpError(res.status, body, model.backend)
+    if (res.status < 200 || res.status >= 300) throw upstreamHttpError(res.status, body, backend)
     if (!isRecord(body) || !Array.isArray(body['choices'])) {
       throw gatewayError('upstream_bad_response', {
-        message: `Backend "${model.backend}" answered HTTP ${res.status} with a body that is not a chat completion.`,
+        message: `Backend "${backend}" answered HTTP ${res.status} with a body that is not a chat completion.`,
       })
     }
     if (request.stream === true) {
       throw gatewayError('upstream_bad_response', {
-        message: `Backend "${model.backend}" answered a streaming request without an event stream.`,
+        message: `Backend "${backend}" answered a streaming request without an event stream.`,
       })
     }
     const settled = c.get('usage').settle(body['usage'], () => completionText(body))
