@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
+import { setStreamHeaders } from '../upstream/stream-headers.js'
 import { clientWantsUsage } from '../upstream/upstream-body.js'
 import { toCachedCompletion, type CachedCompletion } from './entry.js'
 import { cacheKey } from './key.js'
@@ -33,8 +34,7 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
     c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
     const request = c.get('chatRequest')
     if (request.stream !== true) return c.json(replayJson(entry))
-    c.header('content-type', 'text/event-stream; charset=utf-8')
-    c.header('cache-control', 'no-cache')
+    setStreamHeaders(c)
     return c.body(replayStream(entry, clientWantsUsage(request)))
   }
 

@@ -13,6 +13,9 @@ import { createLabeler } from '../meter/labels.js'
 import { forwardedHeaders } from './response-headers.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { sendWithFailover } from './failover.js'
+import { setStreamHeaders } from './stream-headers.js'
+import { toCachedCompletion } from '../cache/entry.js'
+import { replayStream } from '../cache/replay.js'
 
 /** A finished completion is small; anything near this is a broken or hostile backend. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
@@ -64,15 +67,21 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
         message: `Backend "${backend}" answered HTTP ${res.status} with a body that is not a chat completion.`,
       })
     }
-    if (request.stream === true) {
-      throw gatewayError('upstream_bad_response', {
-        message: `Backend "${backend}" answered a streaming request without an event stream.`,
-      })
-    }
     const settled = c.get('usage').settle(body['usage'], () => completionText(body))
     const completion = { ...body, usage: settled.usage }
     await c.get('cacheSink')?.complete(completion, settled)
     c.header(USAGE_SOURCE_HEADER, settled.source)
+    if (request.stream === true) {
+      // A backend that ignored `stream` (some do for images): the client still gets the stream it asked for.
+      const whole = toCachedCompletion(completion, settled.usage, settled.source, clock.now())
+      if (!whole) {
+        throw gatewayError('upstream_bad_response', {
+          message: `Backend "${backend}" answered a streaming request with an incomplete completion.`,
+        })
+      }
+      setStreamHeaders(c)
+      return c.body(replayStream(whole, clientWantsUsage(request)), 200)
+    }
     return c.json(completion, res.status as 200)
   }
 }
@@ -90,11 +99,8 @@ function completionText(body: Record<string, unknown>): string {
 }
 
 function streamResponse(c: Context<AppEnv>, res: UpstreamResponse, backend: string, wantsUsage: boolean, observer: StreamObserver): Response {
-  const stream = relayStream(res.body, { backend, clientWantsUsage: wantsUsage, observer })
-  c.header('content-type', 'text/event-stream; charset=utf-8')
-  c.header('cache-control', 'no-cache')
-  c.header('x-accel-buffering', 'no') // nginx in front must not buffer the stream
-  return c.body(stream, 200)
+  setStreamHeaders(c)
+  return c.body(relayStream(res.body, { backend, clientWantsUsage: wantsUsage, observer }), 200)
 }
 
 /**

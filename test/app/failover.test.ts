@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/load.js'
+import type { ConfigInput } from '../../src/config/schema.js'
 import { gif, png } from '../fixtures/images.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
@@ -36,7 +37,7 @@ const timeouts = { connectMs: 1_000, headersMs: 150, bodyIdleMs: 1_000 }
 function appWith(backends: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}) {
   return buildTestApp({
     ...testConfig(primary.baseUrl),
-    backends: Object.fromEntries(Object.entries(backends).map(([name, b]) => [name, { timeouts, ...b }])),
+    backends: Object.fromEntries(Object.entries(backends).map(([name, b]) => [name, { timeouts, ...b }])) as ConfigInput['backends'],
     models: [{ id: MODEL, backend: 'local', fallbacks: ['hosted'], ...extra }],
     images: imageConfig(imageHost),
   })

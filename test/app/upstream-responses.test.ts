@@ -45,11 +45,23 @@ describe('bodies the gateway cannot read', () => {
     expect(error.message).toBe('Backend "main" answered HTTP 503.')
   })
 
-  it('answers 502 when a streaming request gets a JSON completion instead of a stream', async () => {
-    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion()))
+  it('streams a JSON completion to a client that asked for a stream (a backend that ignored `stream`)', async () => {
+    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ content: 'Whole answer.' })))
+    const res = await send({ ...userText('hi'), stream: true, stream_options: { include_usage: true } })
+    expect(res.headers.get('content-type')).toContain('text/event-stream')
+    const frames = (await res.text()).split('\n\n').filter(Boolean)
+    expect(frames.at(-1)).toBe('data: [DONE]')
+    expect(frames.join('')).toContain('Whole answer.')
+    expect(JSON.parse(frames.at(-2)!.slice(6))).toMatchObject({ choices: [], usage: { prompt_tokens: 593 } })
+  })
+
+  it('answers 502 when a streaming request gets an incomplete JSON completion', async () => {
+    const cut = chatCompletion()
+    cut.choices[0]!.finish_reason = null as unknown as string
+    upstream.handle((_call, res) => replyJson(res, 200, cut))
     const res = await send({ ...userText('hi'), stream: true })
     expect(res.status).toBe(502)
-    expect((await errorOf(res)).message).toContain('without an event stream')
+    expect((await errorOf(res)).code).toBe('upstream_bad_response')
   })
 
   it('sends an error frame for a stream event that is not JSON', async () => {
