@@ -8,7 +8,7 @@ const b64 = image.toString('base64')
 describe('parseDataUrl: accepted', () => {
   it('decodes a plain image data URL', () => {
     const result = parseDataUrl(`data:image/png;base64,${b64}`)
-    expect(result).toEqual({ ok: true, declaredMime: 'image/png', bytes: image })
+    expect(result).toEqual({ ok: true, declaredMime: 'image/png', bytes: image, base64: b64 })
   })
 
   it('reports the declared MIME lowercased and without parameters', () => {

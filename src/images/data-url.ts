@@ -10,7 +10,9 @@
 //
 // The declared MIME is reported but never trusted: the image's real type comes from sniffing its bytes.
 
-export type DataUrlResult = { ok: true; declaredMime: string; bytes: Buffer } | { ok: false; reason: string }
+export type DataUrlResult =
+  | { ok: true; declaredMime: string; bytes: Buffer; /** The payload: canonical, so exactly `bytes` in base64. */ base64: string }
+  | { ok: false; reason: string }
 
 // RFC 7230 `token` characters: RFC 2045's token minus `{` and `}`; quoted-string values are not accepted,
 // which is what lets the first comma end the header.
@@ -35,7 +37,7 @@ export function parseDataUrl(url: string): DataUrlResult {
   if (data.length === 0) return fail('empty image data')
   const bytes = decodeCanonicalBase64(data)
   if (!bytes) return fail('invalid base64')
-  return { ok: true, declaredMime: mediaType.toLowerCase(), bytes }
+  return { ok: true, declaredMime: mediaType.toLowerCase(), bytes, base64: data }
 }
 
 function fail(reason: string): DataUrlResult {

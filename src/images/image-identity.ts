@@ -11,6 +11,8 @@ export type ImageIdentity = Readonly<{
   height: number
   bytes: Buffer
   source: 'url' | 'data'
+  /** `bytes` in canonical base64 when already known (a data URL's payload), so forwarding need not encode it again. */
+  base64?: string
 }>
 
 /** Where an image part sits in the request, for errors and for rewriting it. */
@@ -19,5 +21,5 @@ export type ImageLocation = Readonly<{ messageIndex: number; partIndex: number }
 export type RequestImage = ImageLocation & Readonly<{ url: string; identity: ImageIdentity }>
 
 export function toDataUrl(identity: ImageIdentity): string {
-  return `data:${identity.mime};base64,${identity.bytes.toString('base64')}`
+  return `data:${identity.mime};base64,${identity.base64 ?? identity.bytes.toString('base64')}`
 }

@@ -86,6 +86,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   }
   let bytes: Buffer
   let source: ImageIdentity['source']
+  let base64: string | undefined
   if (/^data:/i.test(part.url)) {
     const parsed = parseDataUrl(part.url)
     if (!parsed.ok) {
@@ -96,6 +97,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     }
     if (!(await reserveBytes(parsed.bytes.length))) throw new ImageFetchError('busy', 'images.maxInFlightBytes')
     bytes = parsed.bytes
+    base64 = parsed.base64
     source = 'data'
   } else {
     try {
@@ -109,7 +111,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   }
   const checked = checkImageBytes(bytes, source, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  return checked
+  return base64 === undefined ? checked : { ...checked, base64 }
 }
 
 function toGatewayError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {
