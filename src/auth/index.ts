@@ -1,12 +1,11 @@
-import { timingSafeEqual } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { sha256Hex } from '../lib/sha256.js'
+import { bearerToken, digestsEqual, secretDigest } from '../lib/bearer.js'
 import { ANONYMOUS, type Principal } from './principal.js'
 
-/** Step 1: the bearer key → `c.get('principal')`. */
+/** Step 1: the bearer key → `principal` on the context. */
 export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
   const keys = config.keys.map((key) => ({
     digest: Buffer.from(key.sha256, 'hex'),
@@ -21,9 +20,9 @@ export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv
       c.set('principal', ANONYMOUS)
       return next()
     }
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1]
+    const token = bearerToken(header)
     if (!token) throw gatewayError('invalid_api_key', { message: 'Authorization must be "Bearer <key>".' })
-    const principal = findKey(keys, Buffer.from(sha256Hex(token), 'hex'))
+    const principal = findKey(keys, secretDigest(token))
     if (!principal) throw gatewayError('invalid_api_key')
     c.set('principal', principal)
     return next()
@@ -37,7 +36,7 @@ export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv
 function findKey(keys: ReadonlyArray<{ digest: Buffer; principal: Principal }>, digest: Buffer): Principal | undefined {
   let found: Principal | undefined
   for (const key of keys) {
-    if (timingSafeEqual(key.digest, digest) && !found) found = key.principal
+    if (digestsEqual(key.digest, digest) && !found) found = key.principal
   }
   return found
 }

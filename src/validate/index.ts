@@ -6,7 +6,7 @@ import { ChatRequestSchema } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
 
-/** Step 2: the body → `c.get('chatRequest')` and the configured model → `c.get('model')`. */
+/** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
 export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 

@@ -5,6 +5,7 @@ import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { png } from '../fixtures/images.js'
 import { startBlackhole } from '../helpers/blackhole.js'
+import { ready } from '../helpers/redis.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { listen } from '../helpers/gateway-server.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
@@ -27,8 +28,6 @@ const redis = (url = inject('redisUrl'), commandTimeoutMs = 50) => {
   stores.push(store)
   return store
 }
-const ready = (store: RedisStore) =>
-  store.client.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => store.client.once('ready', () => r()))
 /** A gateway replica on the shared Redis, once connected (without an offline queue, earlier commands fail: misses). */
 const replica = async (overrides: Partial<ConfigInput> = {}, store = redis()) => {
   await ready(store)

@@ -3,6 +3,7 @@ import { createLogger } from '../../src/lib/logger.js'
 import { createMetrics } from '../../src/meter/metrics.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { startBlackhole } from '../helpers/blackhole.js'
+import { ready } from '../helpers/redis.js'
 
 const log = createLogger('silent')
 const stores: RedisStore[] = []
@@ -11,8 +12,6 @@ const open = (url: string, commandTimeoutMs = 50) => {
   stores.push(store)
   return store
 }
-const ready = (store: RedisStore) =>
-  store.client.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => store.client.once('ready', () => r()))
 
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()))
