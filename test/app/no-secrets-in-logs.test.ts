@@ -37,7 +37,7 @@ describe('logs', () => {
     await app.request('/v1/chat/completions', chatRequest(userText('hi'), WRONG_KEY))
     upstream.handle((_call, res) => replyJson(res, 500, { error: { message: 'boom', type: 'server_error' } }))
     await app.request('/v1/chat/completions', chatRequest(userText('hi')))
-    upstream.handle((_call, res) => res.socket?.destroy()) // the backend drops the connection
+    upstream.handle((_call, res) => void res.socket?.destroy()) // the backend drops the connection
     await app.request('/v1/chat/completions', chatRequest(userText('hi')))
     const all = lines.join('')
     expect(lines.length).toBeGreaterThanOrEqual(5) // one access line per request at least
