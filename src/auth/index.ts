@@ -9,7 +9,7 @@ import { ANONYMOUS, type Principal } from './principal.js'
 export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
   const keys = config.keys.map((key) => ({
     digest: Buffer.from(key.sha256, 'hex'),
-    principal: { keyAlias: key.alias, team: key.team, models: key.models } satisfies Principal,
+    principal: { keyAlias: key.alias, team: key.team, models: key.models, budgets: key.budgets } satisfies Principal,
   }))
   const allowAnonymous = config.auth.allowAnonymous
 

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
+import { chargeCounters } from '../budget/counters.js'
 import { setStreamHeaders } from '../upstream/stream-headers.js'
 import { clientWantsUsage } from '../upstream/upstream-body.js'
 import { toCachedCompletion, type CachedCompletion } from './entry.js'
@@ -29,7 +30,13 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
   const answerFromCache = (c: Context<AppEnv>, entry: CachedCompletion): Response => {
     metrics.cacheLookups.inc({ result: 'hit' })
     c.get('usage').markCache('hit')
-    c.get('usage').settle(entry.usage, () => '', entry.usageSource)
+    const settled = c.get('usage').settle(entry.usage, () => '', entry.usageSource)
+    if (settled.charged) {
+      // A hit never reaches the budget step; when config charges hits, they count all the same.
+      void chargeCounters(store, config.cache.keyPrefix, c.get('principal'), settled.usage.total_tokens, clock.now()).catch(
+        (err: unknown) => log.warn({ message: (err as Error).message }, 'budget charge for a cache hit failed'),
+      )
+    }
     c.header(CACHE_HEADER, 'HIT')
     c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
     const request = c.get('chatRequest')

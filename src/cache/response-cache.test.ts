@@ -4,7 +4,7 @@ import { counterSum } from '../../test/helpers/metric-values.js'
 import { loadConfig } from '../config/load.js'
 import type { CacheConfig } from '../config/schema.js'
 import { createMetrics } from '../meter/metrics.js'
-import type { Store } from '../store/store.js'
+import type { ReserveResult, Store } from '../store/store.js'
 import type { CachedCompletion } from './entry.js'
 import { ResponseCache } from './response-cache.js'
 
@@ -47,6 +47,12 @@ class FakeStore implements Store {
   async deleteIfEquals(key: string, value: string): Promise<void> {
     if (this.values.get(key) === value) this.values.delete(key)
   }
+
+  async reserve(): Promise<ReserveResult> {
+    return { ok: true }
+  }
+
+  async adjust(): Promise<void> {}
 
   async ping(): Promise<boolean> {
     return !this.failing

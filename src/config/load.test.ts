@@ -60,7 +60,7 @@ describe('loadConfigFile: the shipped config/gateway.yaml', () => {
   it('enables the key when GATEWAY_API_KEY is set, keeping only its SHA-256', () => {
     const { config, warnings } = loadConfigFile({ GATEWAY_API_KEY: SECRET }, SHIPPED)
     expect(config.keys).toHaveLength(1)
-    expect(config.keys[0]).toEqual({ alias: 'local-dev', team: 'default', sha256: sha256(SECRET), models: undefined })
+    expect(config.keys[0]).toEqual({ alias: 'local-dev', team: 'default', sha256: sha256(SECRET), models: undefined, budgets: [] })
     const serialized = JSON.stringify(config)
     expect(serialized).toContain(sha256(SECRET))
     expect(serialized).not.toContain(SECRET)
@@ -242,7 +242,7 @@ describe('loadConfig: validation', () => {
   it('keeps a key given by sha256, lower-cased, and warns about none', () => {
     const hash = sha256(SECRET)
     const { config, warnings } = loadConfig({}, { ...minimal(), keys: [{ alias: 'k', team: 'vision', sha256: hash.toUpperCase(), models: ['m'] }] })
-    expect(config.keys).toEqual([{ alias: 'k', team: 'vision', sha256: hash, models: ['m'] }])
+    expect(config.keys).toEqual([{ alias: 'k', team: 'vision', sha256: hash, models: ['m'], budgets: [] }])
     expect(warnings).toEqual([])
   })
 

@@ -59,7 +59,7 @@ function hashKeys(config: ParsedConfig, warnings: string[]): KeyConfig[] {
       warnings.push(`key "${key.alias}" is disabled: its secret is empty`)
       continue
     }
-    keys.push({ alias: key.alias, team: key.team, sha256, models: key.models })
+    keys.push({ alias: key.alias, team: key.team, sha256, models: key.models, budgets: key.budgets })
   }
   return keys
 }

@@ -162,6 +162,18 @@ const ModelSchema = z.strictObject({
   metricsLabel: label.optional(),
 })
 
+export const BUDGET_WINDOWS = ['minute', 'hour', 'day', 'month'] as const
+
+/** At most this many tokens per calendar window (UTC); several windows may apply at once. */
+const BudgetSchema = z.strictObject({ window: z.enum(BUDGET_WINDOWS), tokens: count(1) })
+
+const BudgetPolicySchema = z.strictObject({
+  /** When the store cannot be asked: `closed` refuses (503), `open` lets requests through unmetered. */
+  whenStoreFails: z.enum(['closed', 'open']).default('closed'),
+  /** Reserved for the answer when a request sets neither max_completion_tokens nor max_tokens. */
+  defaultCompletionTokens: count(1).default(1_024),
+})
+
 const KeySchema = z
   .strictObject({
     alias: label,
@@ -172,6 +184,8 @@ const KeySchema = z
     sha256: z.hex().length(64).optional(),
     /** Models this key may use; absent means every configured model. */
     models: z.array(z.string().min(1)).optional(),
+    /** Token budgets, enforced atomically before a request is forwarded; none means unlimited. */
+    budgets: z.array(BudgetSchema).default([]),
   })
   .refine((k) => (k.secret === undefined) !== (k.sha256 === undefined), {
     message: 'give exactly one of `secret` or `sha256`',
@@ -185,6 +199,7 @@ export const ConfigSchema = z
     backends: z.record(label, BackendSchema),
     models: z.array(ModelSchema).min(1),
     keys: z.array(KeySchema).default([]),
+    budget: BudgetPolicySchema.prefault({}),
     images: ImagesSchema.prefault({}),
     metrics: MetricsSchema.prefault({}),
     cache: CacheSchema.prefault({}),
@@ -243,11 +258,15 @@ export type ImageTokensConfig = ModelConfig['imageTokens']
 export type BackendKind = (typeof BACKEND_KINDS)[number]
 
 /** A key as the running gateway holds it: the secret is gone, only its hash is kept. */
+export type BudgetConfig = z.output<typeof BudgetSchema>
+export type BudgetWindow = (typeof BUDGET_WINDOWS)[number]
+
 export type KeyConfig = Readonly<{
   alias: string
   team: string
   sha256: string
   models: readonly string[] | undefined
+  budgets: readonly BudgetConfig[]
 }>
 
 /** The validated, frozen configuration the app is built from. */

@@ -28,6 +28,8 @@ export const CATALOGUE = {
   image_dimensions_out_of_range: [400, 'Image dimensions are out of range.'],
   too_many_images: [400, 'Too many images in the request.'],
   images_busy: [503, 'The gateway is holding too many image bytes; retry shortly.'],
+  budget_exceeded: [429, 'The token budget of this key is used up for now.'],
+  budget_unavailable: [503, 'Budgets cannot be checked right now; retry shortly.'],
   upstream_unreachable: [502, 'The upstream model server could not be reached.'],
   upstream_auth_failed: [502, 'The upstream model server refused the gateway\'s credential.'],
   upstream_timeout: [504, 'The upstream model server did not answer in time.'],

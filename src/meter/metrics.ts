@@ -92,6 +92,18 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
       labelNames: WHO,
       registers,
     }),
+    budgetRejections: new Counter({
+      name: 'llava_gateway_budget_rejections_total',
+      help: 'Requests refused because a budget of their key would be passed, by the window that refused them',
+      labelNames: ['key_alias', 'team', 'window'] as const,
+      registers,
+    }),
+    budgetStoreFailures: new Counter({
+      name: 'llava_gateway_budget_store_failures_total',
+      help: 'Budget checks the store could not answer, by what the request got (budget.whenStoreFails)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     usageMismatches: new Counter({
       name: 'llava_gateway_usage_mismatches_total',
       help: 'Backend-reported prompt tokens differing from the gateway count by more than the tolerance',

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import { auth } from '../auth/index.js'
+import { budget } from '../budget/index.js'
 import { cache } from '../cache/index.js'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
@@ -19,5 +20,6 @@ export const chatCompletions = (deps: Deps) =>
     images(deps),
     countTokens(deps),
     cache(deps),
+    budget(deps),
     upstream(deps),
   )

@@ -1,5 +1,5 @@
 import type { Clock } from '../deps.js'
-import type { Store } from './store.js'
+import type { BudgetCounter, ReserveResult, Store } from './store.js'
 
 type Entry = { value: string; expiresAt: number; bytes: number }
 
@@ -10,6 +10,11 @@ type Entry = { value: string; expiresAt: number; bytes: number }
 export class MemoryStore implements Store {
   readonly kind = 'memory'
   private readonly entries = new Map<string, Entry>() // insertion order = recency order
+  /**
+   * Budget counters live apart from the LRU: evicting one would hand its key a fresh budget. Their
+   * number is bounded by config (keys x windows), and expired ones go when next touched.
+   */
+  private readonly budgetCounters = new Map<string, { value: number; expiresAt: number }>()
   private usedBytes = 0
 
   constructor(
@@ -22,18 +27,31 @@ export class MemoryStore implements Store {
   }
 
   async get(key: string): Promise<string | null> {
-    const entry = this.entries.get(key)
-    if (!entry) return null
-    if (entry.expiresAt <= this.clock.now()) {
-      this.remove(key, entry)
-      return null
-    }
-    this.entries.delete(key) // move to the most recent end
-    this.entries.set(key, entry)
-    return entry.value
+    return this.peek(key)
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.put(key, value, ttlMs)
+  }
+
+  /** The live entry, moved to the most recent end; expired ones are dropped. */
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key)
+    if (!entry) return undefined
+    if (entry.expiresAt <= this.clock.now()) {
+      this.remove(key, entry)
+      return undefined
+    }
+    this.entries.delete(key)
+    this.entries.set(key, entry)
+    return entry
+  }
+
+  private peek(key: string): string | null {
+    return this.live(key)?.value ?? null
+  }
+
+  private put(key: string, value: string, ttlMs: number): void {
     const bytes = 2 * (key.length + value.length)
     const previous = this.entries.get(key)
     if (previous) this.remove(key, previous)
@@ -54,12 +72,42 @@ export class MemoryStore implements Store {
     if (entry?.value === value) this.remove(key, entry)
   }
 
+  // Check-and-add runs without an await in between: on one event loop that is atomic.
+  async reserve(counters: readonly BudgetCounter[], amount: number): Promise<ReserveResult> {
+    const used = counters.map((counter) => this.counter(counter.key)?.value ?? 0)
+    const over = counters.findIndex((counter, i) => (used[i] as number) + amount > counter.limit)
+    if (over >= 0) return { ok: false, index: over, used: used[over] as number }
+    counters.forEach((counter, i) => {
+      const existing = this.counter(counter.key)
+      if (existing) existing.value += amount
+      else this.budgetCounters.set(counter.key, { value: (used[i] as number) + amount, expiresAt: this.clock.now() + counter.ttlMs })
+    })
+    return { ok: true }
+  }
+
+  async adjust(keys: readonly string[], delta: number): Promise<void> {
+    for (const key of keys) {
+      const existing = this.counter(key)
+      if (existing) existing.value += delta
+    }
+  }
+
+  private counter(key: string): { value: number; expiresAt: number } | undefined {
+    const counter = this.budgetCounters.get(key)
+    if (counter && counter.expiresAt <= this.clock.now()) {
+      this.budgetCounters.delete(key)
+      return undefined
+    }
+    return counter
+  }
+
   async ping(): Promise<boolean> {
     return true
   }
 
   async close(): Promise<void> {
     this.entries.clear()
+    this.budgetCounters.clear()
     this.usedBytes = 0
   }
 
