@@ -27,13 +27,13 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
       ? new ReplicaLock(store, (key) => responses.get(key), { lockTtlMs: config.cache.lockTtlMs, waitMs: config.cache.lockWaitMs, pollMs: config.cache.pollMs }, clock)
       : undefined
 
-  const answerFromCache = (c: Context<AppEnv>, entry: CachedCompletion): Response => {
+  const answerFromCache = async (c: Context<AppEnv>, entry: CachedCompletion): Promise<Response> => {
     metrics.cacheLookups.inc({ result: 'hit' })
     c.get('usage').markCache('hit')
     const settled = c.get('usage').settle(entry.usage, () => '', entry.usageSource)
     if (settled.charged) {
       // A hit never reaches the budget step; when config charges hits, they count all the same.
-      void chargeCounters(store, config.cache.keyPrefix, c.get('principal'), settled.usage.total_tokens, clock.now()).catch(
+      await chargeCounters(store, config.cache.keyPrefix, c.get('principal'), settled.usage.total_tokens, clock.now()).catch(
         (err: unknown) => log.warn({ message: (err as Error).message }, 'budget charge for a cache hit failed'),
       )
     }

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { ConfigInput } from '../../src/config/schema.js'
+import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
+import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
+import { counterSum } from '../helpers/metric-values.js'
+import { buildTestApp, chatRequest, MODEL, OTHER_KEY, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
+
+// Per-key token budgets: reserved atomically before the backend works, settled to actual usage.
+
+const PROMPT = countPromptTokens([{ role: 'user', content: 'hi' }], { template: 'llava-1.5', imagePolicy: { policy: 'fixed', tokensPerImage: 576 } }).total
+const ask = (maxTokens: number, extra: Record<string, unknown> = {}) => ({ ...userText('hi'), max_tokens: maxTokens, ...extra })
+const used = (total: number) => ({ prompt_tokens: PROMPT, completion_tokens: total - PROMPT, total_tokens: total })
+
+let upstream: FakeUpstream
+beforeAll(async () => {
+  upstream = await FakeUpstream.start()
+})
+beforeEach(() => {
+  upstream.calls.length = 0
+  upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: used(50) })))
+})
+afterAll(() => upstream.close())
+
+function appWith(budgets: ConfigInput['keys'] extends Array<infer K> | undefined ? K extends { budgets?: infer B } ? B : never : never, clock = { now: () => Date.parse('2026-11-26T12:00:00Z') }, extra: Partial<ConfigInput> = {}) {
+  return buildTestApp(
+    {
+      ...testConfig(upstream.baseUrl),
+      keys: [
+        { alias: 'limited', team: 'team-a', secret: TEST_KEY, budgets },
+        { alias: 'unlimited', team: 'team-b', secret: OTHER_KEY },
+      ],
+      ...extra,
+    },
+    { clock },
+  )
+}
+const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error
+
+describe('token budgets', () => {
+  it('refuses a request whose reservation would pass the budget, before the backend sees it', async () => {
+    const { app, deps } = appWith([{ window: 'day', tokens: 100 }])
+    const res = await app.request('/v1/chat/completions', chatRequest(ask(200)))
+    expect(res.status).toBe(429)
+    const error = await errorOf(res)
+    expect(error.code).toBe('budget_exceeded')
+    expect(error.message).toContain('0 of its 100 tokens this day')
+    expect(error.message).toContain(`may need ${PROMPT + 200}`)
+    expect(res.headers.get('retry-after')).toBe(String(12 * 3600)) // midnight UTC
+    expect(res.headers.get('x-should-retry')).toBe('false')
+    expect(upstream.calls).toHaveLength(0)
+    expect(await counterSum(deps.metrics.budgetRejections, { key_alias: 'limited', window: 'day' })).toBe(1)
+  })
+
+  it('settles to the actual usage, so the unused part of a reservation is spent again', async () => {
+    const { app } = appWith([{ window: 'day', tokens: 1000 }])
+    // Reserves PROMPT + 900 and spends 50; a second one fits only because the first gave back the rest.
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(900)))).status).toBe(200)
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(900)))).status).toBe(200)
+    const third = await app.request('/v1/chat/completions', chatRequest(ask(900)))
+    expect(third.status).toBe(429)
+    expect((await errorOf(third)).message).toContain('100 of its 1000 tokens')
+  })
+
+  it('gives the whole reservation back when the backend fails', async () => {
+    const { app } = appWith([{ window: 'day', tokens: 1000 }])
+    upstream.handle((_call, res) => replyJson(res, 500, { error: { message: 'boom', type: 'server_error' } }))
+    for (let i = 0; i < 3; i++) expect((await app.request('/v1/chat/completions', chatRequest(ask(900)))).status).toBe(500)
+    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: used(50) })))
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(900)))).status).toBe(200)
+  })
+
+  it('settles a stream at its end, with the usage it reports', async () => {
+    const { app } = appWith([{ window: 'day', tokens: 1000 }])
+    upstream.handle((_call, res) => replySse(res, completionChunks(['fine'], used(400))))
+    await (await app.request('/v1/chat/completions', chatRequest(ask(500, { stream: true })))).text()
+    await (await app.request('/v1/chat/completions', chatRequest(ask(500, { stream: true })))).text()
+    const third = await app.request('/v1/chat/completions', chatRequest(ask(250, { stream: true })))
+    expect(third.status).toBe(429)
+    expect((await errorOf(third)).message).toContain('800 of its 1000 tokens')
+  })
+
+  it('opens a new window when the old one ends', async () => {
+    let now = Date.parse('2026-11-26T12:00:30Z')
+    const { app } = appWith([{ window: 'minute', tokens: 200 }], { now: () => now })
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(100)))).status).toBe(200)
+    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: used(190) })))
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(100)))).status).toBe(200)
+    const refused = await app.request('/v1/chat/completions', chatRequest(ask(100)))
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).toBe('30')
+    expect(refused.headers.get('x-should-retry')).toBeNull() // within a minute: let the SDK wait and retry
+    now = Date.parse('2026-11-26T12:01:00Z')
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(100)))).status).toBe(200)
+  })
+
+  it('checks every window of the key and names the one that refused', async () => {
+    const { app, deps } = appWith([{ window: 'month', tokens: 100_000 }, { window: 'hour', tokens: 300 }])
+    const res = await app.request('/v1/chat/completions', chatRequest(ask(400)))
+    expect(res.status).toBe(429)
+    expect((await errorOf(res)).message).toContain('tokens this hour')
+    expect(await counterSum(deps.metrics.budgetRejections, { window: 'hour' })).toBe(1)
+  })
+
+  it('lets a key without budgets through, however large', async () => {
+    const { app } = appWith([{ window: 'day', tokens: 10 }])
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(100_000), OTHER_KEY))).status).toBe(200)
+  })
+
+  it('never lets concurrent requests overspend: exactly as many as fit get through', async () => {
+    const reservation = PROMPT + 90
+    const fit = Math.floor(1000 / reservation)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    upstream.handle(async (_call, res) => {
+      await held
+      replyJson(res, 200, chatCompletion({ usage: used(reservation) }))
+    })
+    const { app } = appWith([{ window: 'day', tokens: 1000 }])
+    const all = Array.from({ length: 20 }, () => app.request('/v1/chat/completions', chatRequest(ask(90))))
+    while (upstream.calls.length < fit) await new Promise((r) => setImmediate(r))
+    release()
+    const statuses = (await Promise.all(all)).map((r) => r.status)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(fit)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(20 - fit)
+    expect(upstream.calls).toHaveLength(fit)
+  })
+
+  it('does not charge cache hits by default, and charges them when config says so', async () => {
+    const cached = (hitsCountTowardUsage: boolean) =>
+      appWith([{ window: 'day', tokens: 1000 }], undefined, { cache: { hitsCountTowardUsage, keyPrefix: `p${String(hitsCountTowardUsage)}:` } })
+    const request = ask(400, { temperature: 0 })
+    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: used(400) })))
+    const free = cached(false)
+    for (let i = 0; i < 3; i++) expect((await free.app.request('/v1/chat/completions', chatRequest(request))).status).toBe(200)
+    // Charged: the miss spends 400, the hit 400 more; a new request reserving PROMPT + 400 no longer fits.
+    const paid = cached(true)
+    await paid.app.request('/v1/chat/completions', chatRequest(request))
+    const hit = await paid.app.request('/v1/chat/completions', chatRequest(request))
+    expect(hit.headers.get('x-cache')).toBe('HIT')
+    expect((await paid.app.request('/v1/chat/completions', chatRequest({ ...request, temperature: 0.5 }))).status).toBe(429)
+  })
+})
