@@ -190,6 +190,10 @@ const KeySchema = z
   .refine((k) => (k.secret === undefined) !== (k.sha256 === undefined), {
     message: 'give exactly one of `secret` or `sha256`',
   })
+  .refine((k) => new Set(k.budgets.map((b) => b.window)).size === k.budgets.length, {
+    message: 'one budget per window: two budgets for the same window would share one counter',
+    path: ['budgets'],
+  })
 
 export const ConfigSchema = z
   .strictObject({

@@ -140,3 +140,9 @@ describe('token budgets', () => {
     expect((await paid.app.request('/v1/chat/completions', chatRequest({ ...request, temperature: 0.5 }))).status).toBe(429)
   })
 })
+
+describe('budget config', () => {
+  it('refuses two budgets for the same window of one key', () => {
+    expect(() => appWith([{ window: 'day', tokens: 10 }, { window: 'day', tokens: 20 }])).toThrow(/keys\[0\]\.budgets: one budget per window/)
+  })
+})
