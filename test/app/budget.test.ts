@@ -109,15 +109,10 @@ describe('token budgets', () => {
   it('never lets concurrent requests overspend: exactly as many as fit get through', async () => {
     const reservation = PROMPT + 90
     const fit = Math.floor(1000 / reservation)
-    let release!: () => void
-    const held = new Promise<void>((resolve) => (release = resolve))
-    upstream.handle(async (_call, res) => {
-      await held
-      replyJson(res, 200, chatCompletion({ usage: used(reservation) }))
-    })
+    const { release } = upstream.holdAnswers((res) => replyJson(res, 200, chatCompletion({ usage: used(reservation) })))
     const { app } = appWith([{ window: 'day', tokens: 1000 }])
     const all = Array.from({ length: 20 }, () => app.request('/v1/chat/completions', chatRequest(ask(90))))
-    while (upstream.calls.length < fit) await new Promise((r) => setImmediate(r))
+    await upstream.untilCalls(fit)
     release()
     const statuses = (await Promise.all(all)).map((r) => r.status)
     expect(statuses.filter((s) => s === 200)).toHaveLength(fit)

@@ -48,6 +48,22 @@ export class FakeUpstream {
     this.handler = handler
   }
 
+  /** Answers every request with `answer`, but only once `release()` is called: requests pile up until then. */
+  holdAnswers(answer: (res: ServerResponse, call: UpstreamCall) => void): { release(): void } {
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    this.handle(async (call, res) => {
+      await held
+      answer(res, call)
+    })
+    return { release }
+  }
+
+  /** Resolves once `n` requests have arrived. */
+  async untilCalls(n: number): Promise<void> {
+    while (this.calls.length < n) await new Promise((resolve) => setImmediate(resolve))
+  }
+
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))

@@ -43,19 +43,16 @@ describe('budgets shared by replicas', () => {
   it('lets exactly as many concurrent requests through as fit, across two replicas', async () => {
     const reservation = PROMPT + 90
     const fit = Math.floor(1000 / reservation)
-    let release!: () => void
-    const held = new Promise<void>((resolve) => (release = resolve))
-    upstream.handle(async (_call, res) => {
-      await held
-      replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: PROMPT, completion_tokens: 90, total_tokens: reservation } }))
-    })
+    const { release } = upstream.holdAnswers((res) =>
+      replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: PROMPT, completion_tokens: 90, total_tokens: reservation } })),
+    )
     const shared = config()
     const a = buildTestApp(shared, { store: await redis() })
     const b = buildTestApp(shared, { store: await redis() })
     const all = Array.from({ length: 30 }, (_, i) =>
       (i % 2 === 0 ? a : b).app.request('/v1/chat/completions', chatRequest({ ...userText('hi'), max_tokens: 90 })),
     )
-    while (upstream.calls.length < fit) await new Promise((r) => setImmediate(r))
+    await upstream.untilCalls(fit)
     release()
     const statuses = (await Promise.all(all)).map((r) => r.status)
     expect(statuses.filter((s) => s === 200)).toHaveLength(fit)

@@ -221,15 +221,10 @@ describe('streams', () => {
 
 describe('single flight', () => {
   it('sends 50 concurrent identical requests to the backend once', async () => {
-    let release!: () => void
-    const held = new Promise<void>((resolve) => (release = resolve))
-    upstream.handle(async (_call, res) => {
-      await held
-      replyJson(res, 200, chatCompletion({ content: 'Once.', usage }))
-    })
+    const { release } = upstream.holdAnswers((res) => replyJson(res, 200, chatCompletion({ content: 'Once.', usage })))
     const { app } = await replica()
     const all = Array.from({ length: 50 }, () => app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE)))))
-    while (upstream.calls.length === 0) await new Promise((r) => setImmediate(r))
+    await upstream.untilCalls(1)
     release()
     const responses = await Promise.all(all)
     expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200))
@@ -268,9 +263,7 @@ describe('single flight across replicas', () => {
     })
     return { release }
   }
-  const waitForCalls = async (n: number) => {
-    while (upstream.calls.length < n) await new Promise((r) => setImmediate(r))
-  }
+  const waitForCalls = (n: number) => upstream.untilCalls(n)
   const ok = (content: string) => (res: import('node:http').ServerResponse) => replyJson(res, 200, chatCompletion({ content, usage }))
 
   it('lets a miss on another replica wait for the first replica’s backend call', async () => {
