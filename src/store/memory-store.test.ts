@@ -207,3 +207,36 @@ describe('MemoryStore locks', () => {
     expect(await store.get('lock')).toBeNull()
   })
 })
+
+describe('MemoryStore budget counters', () => {
+  it('reserves all or nothing and adjusts only live counters', async () => {
+    let t = 0
+    const store = new MemoryStore(1 << 20, { now: () => t })
+    const a = { key: 'a', limit: 100, ttlMs: 1_000 }
+    const b = { key: 'b', limit: 50, ttlMs: 1_000 }
+    expect(await store.reserve([a, b], 40)).toEqual({ ok: true })
+    expect(await store.reserve([a, b], 20)).toEqual({ ok: false, index: 1, used: 40 })
+    await store.adjust(['a', 'b'], -30)
+    expect(await store.reserve([a, b], 40)).toEqual({ ok: true }) // 10 + 40 each
+    t = 1_000
+    await store.adjust(['a'], -5) // expired: nothing to adjust, and nothing created
+    expect(await store.reserve([{ ...a, limit: 5 }], 5)).toEqual({ ok: true }) // a fresh window
+  })
+
+  it('keeps counters apart from the cache LRU, so filling the cache cannot reset a budget', async () => {
+    const store = new MemoryStore(1_024, { now: () => 0 })
+    await store.reserve([{ key: 'budget', limit: 10, ttlMs: 60_000 }], 10)
+    for (let i = 0; i < 100; i++) await store.set(`cache-${i}`, 'x'.repeat(100), 60_000)
+    expect(await store.reserve([{ key: 'budget', limit: 10, ttlMs: 60_000 }], 1)).toEqual({ ok: false, index: 0, used: 10 })
+  })
+
+  it('drops expired counters as new windows open, so the map does not grow without bound', async () => {
+    let t = 0
+    const store = new MemoryStore(1 << 20, { now: () => t })
+    for (let minute = 0; minute < 10_000; minute++) {
+      t = minute * 60_000
+      await store.reserve([{ key: `k:minute:${minute}`, limit: 100, ttlMs: 60_000 }], 1)
+    }
+    expect(store.budgetCounterCount).toBeLessThanOrEqual(128)
+  })
+})

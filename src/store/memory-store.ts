@@ -15,6 +15,7 @@ export class MemoryStore implements Store {
    * number is bounded by config (keys x windows), and expired ones go when next touched.
    */
   private readonly budgetCounters = new Map<string, { value: number; expiresAt: number }>()
+  private countersAfterSweep = 0
   private usedBytes = 0
 
   constructor(
@@ -74,6 +75,7 @@ export class MemoryStore implements Store {
 
   // Check-and-add runs without an await in between: on one event loop that is atomic.
   async reserve(counters: readonly BudgetCounter[], amount: number): Promise<ReserveResult> {
+    this.sweepCountersNowAndThen()
     const used = counters.map((counter) => this.counter(counter.key)?.value ?? 0)
     const over = counters.findIndex((counter, i) => (used[i] as number) + amount > counter.limit)
     if (over >= 0) return { ok: false, index: over, used: used[over] as number }
@@ -90,6 +92,22 @@ export class MemoryStore implements Store {
       const existing = this.counter(key)
       if (existing) existing.value += delta
     }
+  }
+
+  /**
+   * Each window opens a new counter (a minute budget, one a minute), and a past window's counter
+   * is never touched again: drop the expired ones whenever the map has doubled since the last
+   * sweep, so it stays proportional to the live ones at amortised constant cost.
+   */
+  private sweepCountersNowAndThen(): void {
+    if (this.budgetCounters.size < Math.max(64, 2 * this.countersAfterSweep)) return
+    const now = this.clock.now()
+    for (const [key, counter] of this.budgetCounters) if (counter.expiresAt <= now) this.budgetCounters.delete(key)
+    this.countersAfterSweep = this.budgetCounters.size
+  }
+
+  get budgetCounterCount(): number {
+    return this.budgetCounters.size
   }
 
   private counter(key: string): { value: number; expiresAt: number } | undefined {
