@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { budgetCounters } from './counters.js'
+import { setRateLimitHeaders } from './rate-limit-headers.js'
 import { reservationFor } from './reservation.js'
 
 /**
@@ -48,6 +49,7 @@ export const budget = ({ config, store, clock, metrics, log }: Pick<Deps, 'confi
       })
     }
 
+    setRateLimitHeaders(c, counters, result.totals, resetsAt, now)
     const keys = counters.map((counter) => counter.key)
     let settled = false
     const settle = (actual: number) => {

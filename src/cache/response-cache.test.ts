@@ -49,7 +49,7 @@ class FakeStore implements Store {
   }
 
   async reserve(): Promise<ReserveResult> {
-    return { ok: true }
+    return { ok: true, totals: [] }
   }
 
   async adjust(): Promise<void> {}

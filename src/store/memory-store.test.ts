@@ -214,13 +214,13 @@ describe('MemoryStore budget counters', () => {
     const store = new MemoryStore(1 << 20, { now: () => t })
     const a = { key: 'a', limit: 100, ttlMs: 1_000 }
     const b = { key: 'b', limit: 50, ttlMs: 1_000 }
-    expect(await store.reserve([a, b], 40)).toEqual({ ok: true })
+    expect(await store.reserve([a, b], 40)).toEqual({ ok: true, totals: [40, 40] })
     expect(await store.reserve([a, b], 20)).toEqual({ ok: false, index: 1, used: 40 })
     await store.adjust(['a', 'b'], -30)
-    expect(await store.reserve([a, b], 40)).toEqual({ ok: true }) // 10 + 40 each
+    expect(await store.reserve([a, b], 40)).toEqual({ ok: true, totals: [50, 50] })
     t = 1_000
     await store.adjust(['a'], -5) // expired: nothing to adjust, and nothing created
-    expect(await store.reserve([{ ...a, limit: 5 }], 5)).toEqual({ ok: true }) // a fresh window
+    expect(await store.reserve([{ ...a, limit: 5 }], 5)).toEqual({ ok: true, totals: [5] }) // a fresh window
   })
 
   it('keeps counters apart from the cache LRU, so filling the cache cannot reset a budget', async () => {

@@ -84,7 +84,7 @@ export class MemoryStore implements Store {
       if (existing) existing.value += amount
       else this.budgetCounters.set(counter.key, { value: (used[i] as number) + amount, expiresAt: this.clock.now() + counter.ttlMs })
     })
-    return { ok: true }
+    return { ok: true, totals: used.map((u) => u + amount) }
   }
 
   async adjust(keys: readonly string[], delta: number): Promise<void> {

@@ -13,11 +13,12 @@ for i = 1, n do
   local used = tonumber(redis.call('GET', KEYS[i]) or '0')
   if used + amount > tonumber(ARGV[1 + i]) then return {0, i - 1, used} end
 end
+local totals = {1}
 for i = 1, n do
-  redis.call('INCRBY', KEYS[i], amount)
+  totals[i + 1] = redis.call('INCRBY', KEYS[i], amount)
   if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[1 + n + i]) end
 end
-return {1}`
+return totals`
 
 // Settle only into counters that still exist: one whose window rolled over is gone, and a
 // negative delta must not create a new counter below zero without an expiry.
@@ -83,7 +84,7 @@ export class RedisStore implements Store {
     const keys = counters.map((c) => c.key)
     const args = [amount, ...counters.map((c) => c.limit), ...counters.map((c) => Math.max(1, Math.round(c.ttlMs)))]
     const result = (await this.client.eval(RESERVE, keys.length, ...keys, ...args)) as number[]
-    if (result[0] === 1) return { ok: true }
+    if (result[0] === 1) return { ok: true, totals: result.slice(1).map(Number) }
     return { ok: false, index: Number(result[1]), used: Number(result[2]) }
   }
 

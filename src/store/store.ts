@@ -6,8 +6,11 @@
 /** A counter to reserve against: its key, its limit, and how long it lives once created. */
 export type BudgetCounter = { key: string; limit: number; ttlMs: number }
 
-/** All reserved, or the first counter (by index) that would have passed its limit, and its usage. */
-export type ReserveResult = { ok: true } | { ok: false; index: number; used: number }
+/**
+ * All reserved, with each counter's total after the reservation (for remaining-token headers), or
+ * the first counter (by index) that would have passed its limit, and its usage.
+ */
+export type ReserveResult = { ok: true; totals: number[] } | { ok: false; index: number; used: number }
 
 export interface Store {
   readonly kind: 'memory' | 'redis'

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { ConfigInput } from '../../src/config/schema.js'
+import { openAiDuration } from '../../src/budget/rate-limit-headers.js'
 import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
@@ -99,6 +100,25 @@ describe('token budgets', () => {
     expect(res.status).toBe(429)
     expect((await errorOf(res)).message).toContain('tokens this hour')
     expect(await counterSum(deps.metrics.budgetRejections, { window: 'hour' })).toBe(1)
+  })
+
+  it('reports the tightest window in OpenAI’s rate-limit headers', async () => {
+    const { app } = appWith([{ window: 'month', tokens: 100_000 }, { window: 'hour', tokens: 5_000 }])
+    const res = await app.request('/v1/chat/completions', chatRequest(ask(100)))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('5000')
+    expect(res.headers.get('x-ratelimit-remaining-tokens')).toBe(String(5000 - PROMPT - 100)) // after this reservation
+    expect(res.headers.get('x-ratelimit-reset-tokens')).toBe('1h0m0s') // it is 12:00:00
+  })
+
+  it('formats durations as OpenAI does', () => {
+    expect([openAiDuration(0), openAiDuration(42_000), openAiDuration(360_000), openAiDuration(3_723_000), openAiDuration(1)]).toEqual([
+      '0s',
+      '42s',
+      '6m0s',
+      '1h2m3s',
+      '1s',
+    ])
   })
 
   it('lets a key without budgets through, however large', async () => {

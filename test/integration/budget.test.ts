@@ -110,7 +110,7 @@ describe('RedisStore budget operations', () => {
     const prefix = `test:${crypto.randomUUID()}:`
     const a = { key: `${prefix}a`, limit: 100, ttlMs: 60_000 }
     const b = { key: `${prefix}b`, limit: 50, ttlMs: 60_000 }
-    expect(await store.reserve([a, b], 40)).toEqual({ ok: true })
+    expect(await store.reserve([a, b], 40)).toEqual({ ok: true, totals: [40, 40] })
     expect(await store.reserve([a, b], 20)).toEqual({ ok: false, index: 1, used: 40 })
     expect(await store.client.get(a.key)).toBe('40') // nothing added to `a` when `b` refused
     await store.adjust([a.key, b.key, `${prefix}gone`], -30)
