@@ -7,9 +7,18 @@ import { ANONYMOUS, type Principal } from './principal.js'
 
 /** Step 1: the bearer key → `principal` on the context. */
 export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
+  const teamBudgets = new Map(config.teams.map((team) => [team.name, team.budgets]))
   const keys = config.keys.map((key) => ({
     digest: Buffer.from(key.sha256, 'hex'),
-    principal: { keyAlias: key.alias, team: key.team, models: key.models, budgets: key.budgets } satisfies Principal,
+    principal: {
+      keyAlias: key.alias,
+      team: key.team,
+      models: key.models,
+      budgets: [
+        ...key.budgets.map((b) => ({ ...b, scope: 'key' as const, name: key.alias })),
+        ...(teamBudgets.get(key.team) ?? []).map((b) => ({ ...b, scope: 'team' as const, name: key.team })),
+      ],
+    } satisfies Principal,
   }))
   const allowAnonymous = config.auth.allowAnonymous
 

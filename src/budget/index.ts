@@ -39,10 +39,16 @@ export const budget = ({ config, store, clock, metrics, log }: Pick<Deps, 'confi
     if (!result.ok) {
       const window = principal.budgets[result.index]
       const resetsIn = Math.max(1, Math.ceil(((resetsAt[result.index] ?? now) - now) / 1000))
-      metrics.budgetRejections.inc({ key_alias: principal.keyAlias, team: principal.team, window: window?.window ?? 'unknown' })
+      metrics.budgetRejections.inc({
+        key_alias: principal.keyAlias,
+        team: principal.team,
+        window: window?.window ?? 'unknown',
+        scope: window?.scope ?? 'key',
+      })
+      const owner = window?.scope === 'team' ? `Team "${window.name}"` : `Key "${principal.keyAlias}"`
       throw gatewayError('budget_exceeded', {
         message:
-          `Key "${principal.keyAlias}" has used ${result.used} of its ${window?.tokens} tokens this ${window?.window}; ` +
+          `${owner} has used ${result.used} of its ${window?.tokens} tokens this ${window?.window}; ` +
           `this request may need ${amount} (its prompt plus its max_tokens). The budget resets in ${resetsIn} s.`,
         // openai-node retries a 429 and honours retry-after only up to a minute; past that, say not to.
         headers: { 'retry-after': String(resetsIn), ...(resetsIn > 60 ? { 'x-should-retry': 'false' } : {}) },

@@ -174,6 +174,14 @@ const BudgetPolicySchema = z.strictObject({
   defaultCompletionTokens: count(1).default(1_024),
 })
 
+const uniqueWindows = (budgets: ReadonlyArray<{ window: string }>) => new Set(budgets.map((b) => b.window)).size === budgets.length
+const ONE_PER_WINDOW = { message: 'one budget per window: two budgets for the same window would share one counter', path: ['budgets'] }
+
+/** Budgets shared by every key of a team, on top of each key's own. */
+const TeamSchema = z
+  .strictObject({ name: label, budgets: z.array(BudgetSchema).default([]) })
+  .refine((team) => uniqueWindows(team.budgets), ONE_PER_WINDOW)
+
 const KeySchema = z
   .strictObject({
     alias: label,
@@ -190,10 +198,7 @@ const KeySchema = z
   .refine((k) => (k.secret === undefined) !== (k.sha256 === undefined), {
     message: 'give exactly one of `secret` or `sha256`',
   })
-  .refine((k) => new Set(k.budgets.map((b) => b.window)).size === k.budgets.length, {
-    message: 'one budget per window: two budgets for the same window would share one counter',
-    path: ['budgets'],
-  })
+  .refine((k) => uniqueWindows(k.budgets), ONE_PER_WINDOW)
 
 export const ConfigSchema = z
   .strictObject({
@@ -203,6 +208,7 @@ export const ConfigSchema = z
     backends: z.record(label, BackendSchema),
     models: z.array(ModelSchema).min(1),
     keys: z.array(KeySchema).default([]),
+    teams: z.array(TeamSchema).default([]),
     budget: BudgetPolicySchema.prefault({}),
     images: ImagesSchema.prefault({}),
     metrics: MetricsSchema.prefault({}),
@@ -236,6 +242,14 @@ function crossCheck(value: unknown, ctx: Ctx): void {
       ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${model.id}"` })
     }
     modelIds.add(model?.id)
+  })
+  const teams = Array.isArray((value as { teams?: unknown }).teams) ? ((value as { teams: Array<{ name?: unknown }> }).teams) : []
+  const teamNames = new Set<unknown>()
+  teams.forEach((team, i) => {
+    if (typeof team?.name === 'string' && teamNames.has(team.name)) {
+      ctx.addIssue({ code: 'custom', path: ['teams', i, 'name'], message: `duplicate team "${team.name}"` })
+    }
+    teamNames.add(team?.name)
   })
   const aliases = new Set<unknown>()
   keys.forEach((key, i) => {

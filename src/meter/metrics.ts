@@ -94,8 +94,8 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
     }),
     budgetRejections: new Counter({
       name: 'llava_gateway_budget_rejections_total',
-      help: 'Requests refused because a budget of their key would be passed, by the window that refused them',
-      labelNames: ['key_alias', 'team', 'window'] as const,
+      help: 'Requests refused because a budget would be passed, by the window and scope (key or team) that refused them',
+      labelNames: ['key_alias', 'team', 'window', 'scope'] as const,
       registers,
     }),
     budgetStoreFailures: new Counter({

@@ -161,3 +161,28 @@ describe('budget config', () => {
     expect(() => appWith([{ window: 'day', tokens: 10 }, { window: 'day', tokens: 20 }])).toThrow(/keys\[0\]\.budgets: one budget per window/)
   })
 })
+
+describe('team budgets', () => {
+  it('are shared by every key of the team, on top of each key’s own', async () => {
+    const { app, deps } = buildTestApp({
+      ...testConfig(upstream.baseUrl),
+      keys: [
+        { alias: 'a1', team: 'vision', secret: TEST_KEY },
+        { alias: 'a2', team: 'vision', secret: OTHER_KEY },
+      ],
+      teams: [{ name: 'vision', budgets: [{ window: 'day', tokens: 1000 }] }],
+    })
+    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: used(600) })))
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(100), TEST_KEY))).status).toBe(200)
+    const other = await app.request('/v1/chat/completions', chatRequest(ask(500), OTHER_KEY))
+    expect(other.status).toBe(429)
+    expect((await errorOf(other)).message).toContain('Team "vision" has used 600 of its 1000 tokens this day')
+    expect(await counterSum(deps.metrics.budgetRejections, { key_alias: 'a2', scope: 'team' })).toBe(1)
+  })
+
+  it('refuses a config naming one team twice', () => {
+    expect(() =>
+      buildTestApp({ ...testConfig(upstream.baseUrl), teams: [{ name: 't' }, { name: 't' }] }),
+    ).toThrow(/teams\[1\]\.name: duplicate team "t"/)
+  })
+})

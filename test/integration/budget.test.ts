@@ -66,7 +66,7 @@ describe('budgets shared by replicas', () => {
     const shared = config()
     const { app } = buildTestApp(shared, { store })
     expect((await app.request('/v1/chat/completions', chatRequest({ ...userText('hi'), max_tokens: 500 }))).status).toBe(200)
-    const [key] = await store.client.keys(`${shared.cache?.keyPrefix}budget:limited:day:*`)
+    const [key] = await store.client.keys(`${shared.cache?.keyPrefix}budget:key:limited:day:*`)
     expect(key).toBeDefined()
     expect(Number(await store.client.get(key!))).toBe(PROMPT + 10)
     const ttl = await store.client.pttl(key!)
