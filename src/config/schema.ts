@@ -149,11 +149,13 @@ const ModelSchema = z.strictObject({
   backend: z.string().min(1),
   /**
    * Backends tried in order when the one before is unreachable or answers 429/502/503/504, e.g. the
-   * hosted API behind a local GPU server. They should serve the same model under `upstreamModel`.
+   * hosted API behind a local GPU server. Each may know the model by its own name (`backendModels`).
    */
   fallbacks: z.array(z.string().min(1)).default([]),
   /** The name the backend knows the model by, when it differs (Ollama: `llava:7b`). */
   upstreamModel: z.string().min(1).optional(),
+  /** Per-backend names, when fallbacks know the model by different names (Ollama `llava:7b`, vLLM the HF id). */
+  backendModels: z.record(z.string(), z.string().min(1)).default({}),
   contentOrder: z.enum(['reorder', 'reject', 'allow']).default('reorder'),
   chatTemplate: z.enum(['llava-1.5', 'plain']).default('llava-1.5'),
   imageTokens: ImageTokensSchema.default({ policy: 'fixed', tokensPerImage: 576 }),
@@ -230,6 +232,12 @@ function crossCheck(value: unknown, ctx: Ctx): void {
   models.forEach((model, i) => {
     if (typeof model?.backend === 'string' && !(model.backend in backends)) {
       ctx.addIssue({ code: 'custom', path: ['models', i, 'backend'], message: `unknown backend "${model.backend}"` })
+    }
+    const named = (model as { backendModels?: unknown })?.backendModels
+    if (named !== null && typeof named === 'object') {
+      for (const name of Object.keys(named)) {
+        if (!(name in backends)) ctx.addIssue({ code: 'custom', path: ['models', i, 'backendModels', name], message: `unknown backend "${name}"` })
+      }
     }
     if (Array.isArray(model?.fallbacks)) {
       ;(model.fallbacks as unknown[]).forEach((name, j) => {

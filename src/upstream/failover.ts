@@ -39,7 +39,7 @@ export async function sendWithFailover(client: UpstreamClient, config: Config, r
   for (const [i, name] of candidates.entries()) {
     const backend = config.backends[name] as BackendConfig
     const isLast = i === candidates.length - 1
-    const body = upstreamBody(withForwardedImages(req.request, req.images, backend), req.model, backend)
+    const body = upstreamBody(withForwardedImages(req.request, req.images, backend), req.model, name, backend)
     let res: UpstreamResponse
     try {
       res = await client.send(name, { path: '/chat/completions', method: 'POST', headers: req.headers, body: JSON.stringify(body), signal: req.signal })

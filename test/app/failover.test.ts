@@ -113,6 +113,23 @@ describe('failover to the next backend', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('image_unsupported_format')
   })
 
+  it('sends each backend the model under its own name', async () => {
+    primary.handle((_call, res) => replyJson(res, 503, { error: { message: 'busy', type: 'server_error' } }))
+    const { app } = appWith(
+      { local: { baseUrl: primary.baseUrl, kind: 'ollama' }, hosted: { baseUrl: fallback.baseUrl } },
+      { backendModels: { local: 'llava:7b' } },
+    )
+    await app.request('/v1/chat/completions', chatRequest(userText('hi')))
+    expect(primary.calls[0]?.body['model']).toBe('llava:7b')
+    expect(fallback.calls[0]?.body['model']).toBe(MODEL) // no name for it: the model's own id
+  })
+
+  it('refuses a config naming an unknown backend in backendModels', () => {
+    expect(() => appWith({ local: { baseUrl: primary.baseUrl }, hosted: { baseUrl: fallback.baseUrl } }, { backendModels: { ghost: 'x' } })).toThrow(
+      /models\[0\]\.backendModels\.ghost: unknown backend "ghost"/,
+    )
+  })
+
   it('refuses a config whose fallback names an unknown backend', () => {
     expect(() => appWith({ local: { baseUrl: primary.baseUrl } })).toThrow(ConfigError)
     expect(() => appWith({ local: { baseUrl: primary.baseUrl } })).toThrow(/models\[0\]\.fallbacks\[0\]: unknown backend "hosted"/)
