@@ -7,7 +7,7 @@ import { setRateLimitHeaders } from './rate-limit-headers.js'
 import { reservationFor } from './reservation.js'
 
 /**
- * Step 7: reserve the most this request can cost against every budget of its key, atomically
+ * Step 7: reserve the most this request can cost against every budget of its key and team, atomically
  * (one store step checks and adds, across replicas), before the backend does any work; settle to
  * the actual usage when it is known, or give the reservation back when there is none (an error,
  * an uncharged answer). Peers charge after the fact, so concurrent requests overspend; this cannot.

@@ -22,7 +22,7 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 export const USAGE_SOURCE_HEADER = 'x-gateway-usage-source'
 
-/** Step 7: send the normalized request to the model's backend (or its fallbacks) and relay the answer. */
+/** Step 8: send the normalized request to the model's backend (or its fallbacks) and relay the answer. */
 export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps, 'config' | 'upstream' | 'metrics' | 'clock'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)
   return async function forwardToBackend(c) {
