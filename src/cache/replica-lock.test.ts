@@ -61,3 +61,17 @@ describe('ReplicaLock', () => {
     expect(await lock.claim('k', 'req', never)).toEqual({ kind: 'alone' })
   })
 })
+
+describe('ReplicaLock races', () => {
+  it('takes the answer, not the lead, when the leader stored it and let go between two looks', async () => {
+    const store = new MemoryStore(1 << 20, clock)
+    let reads = 0
+    // The first read misses; by the time the waiter sees the lock gone, the answer is there.
+    const read = async () => (++reads >= 2 ? ENTRY : undefined)
+    const lock = new ReplicaLock(store, read, options, clock)
+    const leader = await lock.claim('k', 'leader', never)
+    const waiting = lock.claim('k', 'follower', never)
+    if (leader.kind === 'lead') await leader.release()
+    expect(await waiting).toEqual({ kind: 'answer', entry: ENTRY })
+  })
+})

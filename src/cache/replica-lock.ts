@@ -40,7 +40,11 @@ export class ReplicaLock {
         const entry = await this.read(key)
         if (entry) return { kind: 'answer', entry }
         if ((await this.store.get(lockKey)) === null) {
-          // The leader finished without a cacheable answer, or died: one waiter takes over.
+          // The leader stores its answer before it lets go of the lock, so look once more: it may
+          // have done both since the read above. Still nothing: it finished without a cacheable
+          // answer, or died, and one waiter takes over.
+          const late = await this.read(key)
+          if (late) return { kind: 'answer', entry: late }
           const next = await lead()
           if (next) return next
         }
