@@ -75,3 +75,11 @@ describe('ReplicaLock races', () => {
     expect(await waiting).toEqual({ kind: 'answer', entry: ENTRY })
   })
 })
+
+describe('ReplicaLock: answered while this request was missing', () => {
+  it('returns the answer instead of leading when another replica stored it and let go just before', async () => {
+    // This request missed the cache; meanwhile another replica answered, stored and released.
+    const { lock } = setup(async () => ENTRY)
+    expect(await lock.claim('k', 'late', never)).toEqual({ kind: 'answer', entry: ENTRY })
+  })
+})

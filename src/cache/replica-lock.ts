@@ -29,7 +29,15 @@ export class ReplicaLock {
     const lockKey = `${key}:lock`
     const lead = async (): Promise<Claim | undefined> => {
       if (!(await this.store.setIfAbsent(lockKey, owner, this.options.lockTtlMs))) return undefined
-      return { kind: 'lead', release: () => this.store.deleteIfEquals(lockKey, owner).catch(() => undefined) }
+      const release = () => this.store.deleteIfEquals(lockKey, owner).catch(() => undefined)
+      // A leader stores its answer before it lets go of the lock, so with the lock in hand, look
+      // again: another replica may have answered and released it since this request missed.
+      const answered = await this.read(key)
+      if (answered) {
+        await release()
+        return { kind: 'answer', entry: answered }
+      }
+      return { kind: 'lead', release }
     }
     try {
       const first = await lead()
@@ -40,11 +48,8 @@ export class ReplicaLock {
         const entry = await this.read(key)
         if (entry) return { kind: 'answer', entry }
         if ((await this.store.get(lockKey)) === null) {
-          // The leader stores its answer before it lets go of the lock, so look once more: it may
-          // have done both since the read above. Still nothing: it finished without a cacheable
-          // answer, or died, and one waiter takes over.
-          const late = await this.read(key)
-          if (late) return { kind: 'answer', entry: late }
+          // The leader let go: with an answer (lead() finds it) or without one (it failed or
+          // died), and then one waiter takes over.
           const next = await lead()
           if (next) return next
         }
