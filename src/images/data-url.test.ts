@@ -96,13 +96,13 @@ describe('isCanonicalBase64', () => {
     }
   })
 
-  it('validates a 20 MB string in linear time, without the stack overflow a regex hits', () => {
+  // No timing assertion (speed lives in benchmarks): the test's own timeout catches a hang, and a
+  // regex implementation fails outright with a stack overflow on a string this long.
+  it('validates a 20 MB string without the stack overflow a regex hits', () => {
     const big = Buffer.alloc(15_000_000, 0xa5).toString('base64') // 20,000,000 characters
-    const started = performance.now()
     expect(isCanonicalBase64(big)).toBe(true)
     expect(isCanonicalBase64(`${big.slice(0, -1)}*`)).toBe(false)
     expect(isCanonicalBase64(`*${big.slice(1)}`)).toBe(false)
-    expect(performance.now() - started).toBeLessThan(2000)
   })
 
   it('parses a 20 MB data URL end to end', () => {

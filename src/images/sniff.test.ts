@@ -110,18 +110,14 @@ describe('sniffImage: JPEG segment walk', () => {
     ['zero width', bytes(SOI, sof(0xc0, 0, 10))],
     ['zero height (DNL-defined)', bytes(SOI, sof(0xc0, 10, 0))],
     ['nothing after the signature', bytes([0xff, 0xd8, 0xff])],
-  ])('is malformed with %s, and returns promptly', (_name, input) => {
-    const started = performance.now()
+  ])('is malformed with %s, and returns (a walk that cannot advance would hang the test)', (_name, input) => {
     expect(sniffImage(input)).toEqual(MALFORMED)
-    expect(performance.now() - started).toBeLessThan(1000)
   })
 
-  it('walks a megabyte of tiny segments in linear time', () => {
+  it('walks a megabyte of tiny segments to the frame header', () => {
     const comments = Buffer.alloc(1_000_000)
     for (let i = 0; i < comments.length; i += 4) comments.set([0xff, 0xfe, 0x00, 0x02], i)
-    const started = performance.now()
     expect(sniffImage(bytes(SOI, comments, sof(0xc0, 7, 9)))).toEqual(ok('image/jpeg', 7, 9))
-    expect(performance.now() - started).toBeLessThan(1000)
   })
 })
 
