@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import { isEventStream } from '../upstream/stream-headers.js'
 import { budgetCounters } from './counters.js'
 import { setRateLimitHeaders } from './rate-limit-headers.js'
 import { reservationFor } from './reservation.js'
@@ -68,7 +69,7 @@ export const budget = ({ config, store, clock, metrics, log }: Pick<Deps, 'confi
       await next()
     } finally {
       // A stream settles when it ends; anything else that has not settled by now produced no usage.
-      if (!c.res.headers.get('content-type')?.startsWith('text/event-stream')) settle(0)
+      if (!isEventStream(c.res)) settle(0)
     }
   }
 }

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { chargeCounters } from '../budget/counters.js'
-import { setStreamHeaders } from '../upstream/stream-headers.js'
+import { isEventStream, setStreamHeaders } from '../upstream/stream-headers.js'
 import { clientWantsUsage } from '../upstream/upstream-body.js'
 import { toCachedCompletion, type CachedCompletion } from './entry.js'
 import { cacheKey } from './key.js'
@@ -100,7 +100,7 @@ export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config
       await next()
     } finally {
       // A stream completes later, through the sink; anything else that did not complete by now never will.
-      if (!c.res.headers.get('content-type')?.startsWith('text/event-stream') || c.res.status !== 200) void finish(undefined)
+      if (!isEventStream(c.res) || c.res.status !== 200) void finish(undefined)
     }
   }
 }

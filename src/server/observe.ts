@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { onStreamEnd } from '../lib/on-stream-end.js'
 import { createLabeler } from '../meter/labels.js'
+import { isEventStream } from '../upstream/stream-headers.js'
 
 const CACHE_RESULTS = new Set(['hit', 'miss', 'bypass', 'refresh'])
 
@@ -52,7 +53,7 @@ export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'met
       )
     }
     const body = c.res.body
-    if (body && c.res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    if (body && isEventStream(c.res)) {
       c.res = new Response(onStreamEnd(body, record), c.res)
     } else {
       record()

@@ -6,3 +6,8 @@ export function setStreamHeaders(c: Context): void {
   c.header('cache-control', 'no-cache')
   c.header('x-accel-buffering', 'no') // nginx in front must not buffer the stream
 }
+
+/** Whether a response is an event stream, whose end (and so its settling) comes after the handler returns. */
+export function isEventStream(res: Response): boolean {
+  return res.headers.get('content-type')?.startsWith('text/event-stream') === true
+}
