@@ -1,4 +1,4 @@
-import { isRecord } from '../upstream/error-body.js'
+import { isRecord } from '../lib/is-record.js'
 
 type Building = {
   role: string

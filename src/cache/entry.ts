@@ -1,5 +1,5 @@
 import type { Usage, UsageSource } from '../meter/usage.js'
-import { isRecord } from '../upstream/error-body.js'
+import { isRecord } from '../lib/is-record.js'
 
 export type CachedChoice = {
   index: number

@@ -1,4 +1,4 @@
-import { isRecord } from '../upstream/error-body.js'
+import { isRecord } from '../lib/is-record.js'
 import type { PromptTokenCount } from './prompt-tokens.js'
 
 /** OpenAI's `usage` object as the gateway sends it; backends add keys of their own, which pass through. */

@@ -1,4 +1,5 @@
 import { errorTypeFor, type OpenAIErrorBody } from '../errors/gateway-error.js'
+import { isRecord } from '../lib/is-record.js'
 
 const MAX_MESSAGE = 2_000
 
@@ -31,8 +32,4 @@ export function toOpenAIError(status: number, body: unknown, backend: string): O
   if (isRecord(detail)) return shape(detail['error'] ?? detail['message'])
   if (Array.isArray(detail) && isRecord(detail[0])) return shape(detail[0]['msg'])
   return shape(undefined)
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

@@ -3,7 +3,8 @@ import { sseErrorFrame } from '../errors/respond.js'
 import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
 import { SseParser, type SseEvent } from '../lib/sse-parser.js'
 import { classifyUpstreamFailure } from './classify-failure.js'
-import { isRecord, toOpenAIError } from './error-body.js'
+import { isRecord } from '../lib/is-record.js'
+import { toOpenAIError } from './error-body.js'
 
 export type StreamOutcome = 'completed' | 'upstream_error' | 'interrupted' | 'client_aborted'
 

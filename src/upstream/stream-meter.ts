@@ -1,5 +1,5 @@
 import type { RequestUsage } from '../meter/request-usage.js'
-import { isRecord } from './error-body.js'
+import { isRecord } from '../lib/is-record.js'
 import type { StreamObserver } from './relay-stream.js'
 
 export type StreamMeterHooks = {
