@@ -38,9 +38,10 @@ export function unlessAborted<T>(promise: Promise<T | undefined>, signal: AbortS
   return new Promise((resolve) => {
     const onAbort = () => resolve(undefined)
     signal.addEventListener('abort', onAbort, { once: true })
-    promise.then((value) => {
+    const settle = (value: T | undefined) => {
       signal.removeEventListener('abort', onAbort)
       resolve(value)
-    }, () => resolve(undefined))
+    }
+    promise.then(settle, () => settle(undefined))
   })
 }
