@@ -6,7 +6,9 @@ const completion = JSON.stringify({
   object: 'chat.completion',
   created: 1700000000,
   model: 'llava-hf/llava-1.5-7b-hf',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'A llama stands in front of a volcano.' }, logprobs: null, finish_reason: 'stop' }],
+  choices: [
+    { index: 0, message: { role: 'assistant', content: 'A llama stands in front of a volcano.' }, logprobs: null, finish_reason: 'stop' },
+  ],
   usage: { prompt_tokens: 593, completion_tokens: 9, total_tokens: 602 },
 })
 const chunk = (delta, finish) =>

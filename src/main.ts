@@ -53,10 +53,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   const lifecycle: Lifecycle = { draining: false }
   const app = createApp(deps, lifecycle)
   const server = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, (info) => {
-    log.info(
-      { host: info.address, port: info.port, store: store.kind, models: config.models.map((m) => m.id) },
-      'llava-gateway listening',
-    )
+    log.info({ host: info.address, port: info.port, store: store.kind, models: config.models.map((m) => m.id) }, 'llava-gateway listening')
   }) as Server
 
   const metricsServer = startMetricsServer(deps, log)

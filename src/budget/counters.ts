@@ -30,5 +30,8 @@ export function budgetCounters(prefix: string, principal: Principal, now: number
 export async function chargeCounters(store: Store, prefix: string, principal: Principal, tokens: number, now: number): Promise<void> {
   if (principal.budgets.length === 0 || tokens <= 0) return
   const { counters } = budgetCounters(prefix, principal, now)
-  await store.reserve(counters.map((counter) => ({ ...counter, limit: Number.MAX_SAFE_INTEGER })), tokens)
+  await store.reserve(
+    counters.map((counter) => ({ ...counter, limit: Number.MAX_SAFE_INTEGER })),
+    tokens,
+  )
 }

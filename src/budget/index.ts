@@ -13,7 +13,13 @@ import { reservationFor } from './reservation.js'
  * the actual usage when it is known, or give the reservation back when there is none (an error,
  * an uncharged answer). Peers charge after the fact, so concurrent requests overspend; this cannot.
  */
-export const budget = ({ config, store, clock, metrics, log }: Pick<Deps, 'config' | 'store' | 'clock' | 'metrics' | 'log'>): MiddlewareHandler<AppEnv> => {
+export const budget = ({
+  config,
+  store,
+  clock,
+  metrics,
+  log,
+}: Pick<Deps, 'config' | 'store' | 'clock' | 'metrics' | 'log'>): MiddlewareHandler<AppEnv> => {
   const policy = config.budget
   const prefix = config.cache.keyPrefix
   let storeFailing = false
@@ -31,7 +37,11 @@ export const budget = ({ config, store, clock, metrics, log }: Pick<Deps, 'confi
       result = await store.reserve(counters, amount)
       storeFailing = false
     } catch (err) {
-      if (!storeFailing) log.warn({ message: (err as Error).message }, `budget store unavailable: requests ${policy.whenStoreFails === 'open' ? 'pass unchecked' : 'are refused'}`)
+      if (!storeFailing)
+        log.warn(
+          { message: (err as Error).message },
+          `budget store unavailable: requests ${policy.whenStoreFails === 'open' ? 'pass unchecked' : 'are refused'}`,
+        )
       storeFailing = true
       metrics.budgetStoreFailures.inc({ outcome: policy.whenStoreFails === 'open' ? 'allowed' : 'refused' })
       if (policy.whenStoreFails === 'open') return next()

@@ -6,7 +6,13 @@ import type { BudgetCounter } from '../store/store.js'
  * drift from the counters): the tightest window after this request's reservation. `remaining` is
  * conservative until the request settles to its actual usage.
  */
-export function setRateLimitHeaders(c: Context, counters: readonly BudgetCounter[], totals: readonly number[], resetsAt: readonly number[], now: number): void {
+export function setRateLimitHeaders(
+  c: Context,
+  counters: readonly BudgetCounter[],
+  totals: readonly number[],
+  resetsAt: readonly number[],
+  now: number,
+): void {
   let tightest = -1
   let remaining = Number.POSITIVE_INFINITY
   counters.forEach((counter, i) => {

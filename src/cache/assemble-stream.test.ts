@@ -103,7 +103,13 @@ describe('StreamAssembler: choices', () => {
           { index: 1, delta: { content: 'b' }, finish_reason: null },
         ],
       },
-      { ...ENVELOPE, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }, { index: 1, delta: {}, finish_reason: 'stop' }] },
+      {
+        ...ENVELOPE,
+        choices: [
+          { index: 0, delta: {}, finish_reason: 'stop' },
+          { index: 1, delta: {}, finish_reason: 'stop' },
+        ],
+      },
     ])
     expect(choicesOf(completion).map((c) => c.message['content'])).toEqual(['a', 'b'])
   })
@@ -136,7 +142,11 @@ describe('StreamAssembler: choices', () => {
 describe('StreamAssembler: tool calls', () => {
   it('merges tool calls by index: arguments streamed in pieces, id and type from the first piece', () => {
     const completion = assemble([
-      chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] }),
+      chunk({
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }],
+      }),
       chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }),
       chunk({ tool_calls: [{ index: 1, id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '{}' } }] }),
       chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }),
@@ -160,7 +170,9 @@ describe('StreamAssembler: tool calls', () => {
       chunk({ tool_calls: [{ index: 0, function: { name: 'weather', arguments: '{}' } }] }),
       chunk({}, { finish: 'tool_calls' }),
     ])
-    expect(onlyChoice(completion).message['tool_calls']).toEqual([{ id: 'c', type: 'function', function: { name: 'get_weather', arguments: '{}' } }])
+    expect(onlyChoice(completion).message['tool_calls']).toEqual([
+      { id: 'c', type: 'function', function: { name: 'get_weather', arguments: '{}' } },
+    ])
   })
 
   it('has no tool_calls key when none arrived', () => {

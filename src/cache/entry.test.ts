@@ -76,7 +76,9 @@ describe('toCachedCompletion', () => {
 
   it('is undefined when a choice has no finish_reason or an empty one', () => {
     expect(toEntry(completion({ choices: [{ index: 0, message: { role: 'assistant', content: 'x' } }] }))).toBeUndefined()
-    expect(toEntry(completion({ choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: '' }] }))).toBeUndefined()
+    expect(
+      toEntry(completion({ choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: '' }] })),
+    ).toBeUndefined()
   })
 
   it('is undefined for empty or missing choices', () => {
@@ -91,13 +93,22 @@ describe('toCachedCompletion', () => {
 
   it('stores non-string content as null', () => {
     const entry = toEntry(
-      completion({ choices: [{ index: 0, message: { role: 'assistant', content: [{ type: 'text', text: 'x' }] }, finish_reason: 'stop' }] }),
+      completion({
+        choices: [{ index: 0, message: { role: 'assistant', content: [{ type: 'text', text: 'x' }] }, finish_reason: 'stop' }],
+      }),
     )
     expect(entry?.choices[0]?.message.content).toBeNull()
   })
 
   it('fills the role, index and logprobs when the backend left them out', () => {
-    const entry = toEntry(completion({ choices: [{ message: { content: 'a' }, finish_reason: 'stop' }, { message: { content: 'b' }, finish_reason: 'stop' }] }))
+    const entry = toEntry(
+      completion({
+        choices: [
+          { message: { content: 'a' }, finish_reason: 'stop' },
+          { message: { content: 'b' }, finish_reason: 'stop' },
+        ],
+      }),
+    )
     expect(entry?.choices).toEqual([
       { index: 0, message: { role: 'assistant', content: 'a' }, logprobs: null, finish_reason: 'stop' },
       { index: 1, message: { role: 'assistant', content: 'b' }, logprobs: null, finish_reason: 'stop' },
@@ -105,7 +116,9 @@ describe('toCachedCompletion', () => {
   })
 
   it('keeps extra message fields (refusal) as they came', () => {
-    const entry = toEntry(completion({ choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'No.' }, finish_reason: 'stop' }] }))
+    const entry = toEntry(
+      completion({ choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'No.' }, finish_reason: 'stop' }] }),
+    )
     expect(entry?.choices[0]?.message).toEqual({ role: 'assistant', content: null, refusal: 'No.' })
   })
 

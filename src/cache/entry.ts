@@ -45,7 +45,11 @@ export function toCachedCompletion(
     const content = message['content']
     kept.push({
       index: typeof choice['index'] === 'number' ? choice['index'] : i,
-      message: { ...message, role: typeof message['role'] === 'string' ? message['role'] : 'assistant', content: typeof content === 'string' ? content : null },
+      message: {
+        ...message,
+        role: typeof message['role'] === 'string' ? message['role'] : 'assistant',
+        content: typeof content === 'string' ? content : null,
+      },
       finish_reason: finish,
       logprobs: choice['logprobs'] ?? null,
     })
@@ -67,7 +71,8 @@ export function parseCachedCompletion(text: string): CachedCompletion | undefine
     const value: unknown = JSON.parse(text)
     const choices = isRecord(value) ? value['choices'] : undefined
     const wellFormed =
-      Array.isArray(choices) && choices.every((choice) => isRecord(choice) && isRecord(choice['message']) && typeof choice['finish_reason'] === 'string')
+      Array.isArray(choices) &&
+      choices.every((choice) => isRecord(choice) && isRecord(choice['message']) && typeof choice['finish_reason'] === 'string')
     if (isRecord(value) && wellFormed && isRecord(value['usage']) && typeof value['storedAt'] === 'number') {
       return value as CachedCompletion
     }

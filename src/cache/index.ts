@@ -18,13 +18,24 @@ export const CACHE_HEADER = 'x-cache'
  * Step 6: answer from the response cache, keyed on image content; on a miss, let the backend
  * answer once for every identical request in flight, and store the answer when it is complete.
  */
-export const cache = ({ config, store, metrics, log, clock }: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<AppEnv> => {
+export const cache = ({
+  config,
+  store,
+  metrics,
+  log,
+  clock,
+}: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<AppEnv> => {
   const responses = new ResponseCache(store, config.cache, metrics, log)
   const flights = new SingleFlight<CachedCompletion>()
   // In one process the flights above already coalesce; the lock is for replicas sharing Redis.
   const replicas =
     store.kind === 'redis' && config.cache.coalesceAcrossReplicas
-      ? new ReplicaLock(store, (key) => responses.get(key), { lockTtlMs: config.cache.lockTtlMs, waitMs: config.cache.lockWaitMs, pollMs: config.cache.pollMs }, clock)
+      ? new ReplicaLock(
+          store,
+          (key) => responses.get(key),
+          { lockTtlMs: config.cache.lockTtlMs, waitMs: config.cache.lockWaitMs, pollMs: config.cache.pollMs },
+          clock,
+        )
       : undefined
 
   const answerFromCache = async (c: Context<AppEnv>, entry: CachedCompletion): Promise<Response> => {

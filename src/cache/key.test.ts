@@ -187,12 +187,20 @@ describe('cacheKey: key order', () => {
     const a = text({
       response_format: {
         type: 'json_schema',
-        json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { a: { type: 'string' }, b: { type: 'number' } } } },
+        json_schema: {
+          name: 'answer',
+          strict: true,
+          schema: { type: 'object', properties: { a: { type: 'string' }, b: { type: 'number' } } },
+        },
       },
     })
     const b = text({
       response_format: {
-        json_schema: { schema: { properties: { b: { type: 'number' }, a: { type: 'string' } }, type: 'object' }, strict: true, name: 'answer' },
+        json_schema: {
+          schema: { properties: { b: { type: 'number' }, a: { type: 'string' } }, type: 'object' },
+          strict: true,
+          name: 'answer',
+        },
         type: 'json_schema',
       },
     })

@@ -29,12 +29,7 @@ const NOT_IN_KEY = new Set([
  * shared), the model, the normalized messages with each image replaced by its content identity
  * (sha256 and mime: never the URL or the base64 text), and the output-changing parameters.
  */
-export function cacheKey(
-  request: ChatRequest,
-  images: readonly RequestImage[],
-  principal: Principal,
-  config: CacheConfig,
-): string {
+export function cacheKey(request: ChatRequest, images: readonly RequestImage[], principal: Principal, config: CacheConfig): string {
   const byLocation = new Map(images.map((image) => [`${image.messageIndex}:${image.partIndex}`, image.identity]))
   const messages = request.messages.map((message, messageIndex) => {
     if (!Array.isArray(message.content)) return message

@@ -10,7 +10,12 @@ export type CacheDecision = 'lookup' | 'refresh' | 'bypass'
 
 export function decideCache(request: ChatRequest, cacheControl: string | undefined, config: CacheConfig): CacheDecision {
   if (!config.enabled) return 'bypass'
-  const directives = new Set((cacheControl ?? '').toLowerCase().split(',').map((d) => d.trim().split('=')[0]))
+  const directives = new Set(
+    (cacheControl ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((d) => d.trim().split('=')[0]),
+  )
   if (directives.has('no-store')) return 'bypass'
   if (config.admit === 'deterministic' && !isDeterministic(request)) return 'bypass'
   return directives.has('no-cache') ? 'refresh' : 'lookup'

@@ -94,7 +94,13 @@ describe('replayStream: framing', () => {
     const all = await chunks(replayStream(entry([TEXT], { system_fingerprint: 'fp_1' }), false))
     expect(all).toHaveLength(3)
     for (const c of all) {
-      expect(c).toMatchObject({ id: 'chatcmpl-cached-1', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'llava-hf/llava-1.5-7b-hf', system_fingerprint: 'fp_1' })
+      expect(c).toMatchObject({
+        id: 'chatcmpl-cached-1',
+        object: 'chat.completion.chunk',
+        created: 1_700_000_000,
+        model: 'llava-hf/llava-1.5-7b-hf',
+        system_fingerprint: 'fp_1',
+      })
     }
     const [role, content, finish] = all.map((c) => choicesOf(c))
     expect(role).toEqual([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }])
@@ -131,7 +137,14 @@ describe('replayStream: usage', () => {
   it('with includeUsage: the usage chunk (choices: [], usage) is last before [DONE]; every other chunk has usage: null', async () => {
     const all = await chunks(replayStream(entry([TEXT]), true))
     const last = all.at(-1) as Record<string, unknown>
-    expect(last).toEqual({ id: 'chatcmpl-cached-1', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'llava-hf/llava-1.5-7b-hf', choices: [], usage: USAGE })
+    expect(last).toEqual({
+      id: 'chatcmpl-cached-1',
+      object: 'chat.completion.chunk',
+      created: 1_700_000_000,
+      model: 'llava-hf/llava-1.5-7b-hf',
+      choices: [],
+      usage: USAGE,
+    })
     const rest = all.slice(0, -1)
     expect(rest).toHaveLength(3)
     for (const c of rest) expect(c['usage']).toBeNull()
@@ -201,7 +214,12 @@ describe('replayStream: round trip through SseParser and StreamAssembler', () =>
   })
 
   it('keeps a refusal answer without content', async () => {
-    const refusal: CachedChoice = { index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help.' }, logprobs: null, finish_reason: 'stop' }
+    const refusal: CachedChoice = {
+      index: 0,
+      message: { role: 'assistant', content: null, refusal: 'I cannot help.' },
+      logprobs: null,
+      finish_reason: 'stop',
+    }
     const assembled = await reassemble(replayStream(entry([refusal]), false))
     expect(assembled['choices']).toEqual([refusal])
   })

@@ -30,7 +30,9 @@ export function replayStream(entry: CachedCompletion, includeUsage: boolean): Re
   const chunks: unknown[] = []
   for (const choice of entry.choices) {
     const { role, content, ...rest } = choice.message
-    chunks.push(chunk([{ index: choice.index, delta: { role, content: content === null ? null : '' }, logprobs: null, finish_reason: null }]))
+    chunks.push(
+      chunk([{ index: choice.index, delta: { role, content: content === null ? null : '' }, logprobs: null, finish_reason: null }]),
+    )
     const delta: Record<string, unknown> = { ...rest }
     if (content !== null && content !== '') delta['content'] = content
     if (Array.isArray(rest['tool_calls'])) {

@@ -5,11 +5,19 @@ import type { CachedCompletion } from './entry.js'
 import { ReplicaLock } from './replica-lock.js'
 
 const clock = { now: () => Date.now() }
-const ENTRY = { id: 'x', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, storedAt: 1 } as unknown as CachedCompletion
+const ENTRY = {
+  id: 'x',
+  choices: [],
+  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  storedAt: 1,
+} as unknown as CachedCompletion
 const options = { lockTtlMs: 60_000, waitMs: 5_000, pollMs: 1 }
 const never = new AbortController().signal
 
-function setup(read: (key: string) => Promise<CachedCompletion | undefined> = async () => undefined, store: Store = new MemoryStore(1 << 20, clock)) {
+function setup(
+  read: (key: string) => Promise<CachedCompletion | undefined> = async () => undefined,
+  store: Store = new MemoryStore(1 << 20, clock),
+) {
   return { store, lock: new ReplicaLock(store, read, options, clock) }
 }
 

@@ -136,13 +136,19 @@ describe('ResponseCache: put', () => {
 
   it('skips entries larger than maxEntryBytes (counted in UTF-8 bytes), and stores ones that fit', async () => {
     const { responses, store, errors } = setup({ maxEntryBytes: 2_048 })
-    const big: CachedCompletion = { ...ENTRY, choices: [{ ...ENTRY.choices[0]!, message: { role: 'assistant', content: 'x'.repeat(3_000) } }] }
+    const big: CachedCompletion = {
+      ...ENTRY,
+      choices: [{ ...ENTRY.choices[0]!, message: { role: 'assistant', content: 'x'.repeat(3_000) } }],
+    }
     await responses.put('big', big)
     expect(store.sets).toHaveLength(0)
     expect(await errors()).toBe(0)
 
     // 700 three-byte characters: 700 UTF-16 code units, but 2,100 bytes once encoded.
-    const wide: CachedCompletion = { ...ENTRY, choices: [{ ...ENTRY.choices[0]!, message: { role: 'assistant', content: '猫'.repeat(700) } }] }
+    const wide: CachedCompletion = {
+      ...ENTRY,
+      choices: [{ ...ENTRY.choices[0]!, message: { role: 'assistant', content: '猫'.repeat(700) } }],
+    }
     expect(JSON.stringify(wide).length).toBeLessThan(2_048)
     await responses.put('wide', wide)
     expect(store.sets).toHaveLength(0)
@@ -207,7 +213,10 @@ describe('ResponseCache: logging once per episode', () => {
     const { responses, store, warn, info } = setup({ maxEntryBytes: 1_024 })
     store.failing = new Error('down')
     await responses.get('k')
-    const big: CachedCompletion = { ...ENTRY, choices: [{ ...ENTRY.choices[0]!, message: { role: 'assistant', content: 'x'.repeat(2_000) } }] }
+    const big: CachedCompletion = {
+      ...ENTRY,
+      choices: [{ ...ENTRY.choices[0]!, message: { role: 'assistant', content: 'x'.repeat(2_000) } }],
+    }
     await responses.put('k', big)
     expect(warn).toHaveBeenCalledTimes(1)
     expect(info).not.toHaveBeenCalled()

@@ -45,7 +45,10 @@ export class ResponseCache {
     this.metrics.cacheLookups.inc({ result: 'error' })
     if (this.failing) return
     this.failing = true
-    this.log.warn({ operation, store: this.store.kind, message: err instanceof Error ? err.message : String(err) }, 'response cache unavailable: serving without it')
+    this.log.warn(
+      { operation, store: this.store.kind, message: err instanceof Error ? err.message : String(err) },
+      'response cache unavailable: serving without it',
+    )
   }
 
   private recovered(): void {

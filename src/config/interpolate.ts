@@ -23,9 +23,7 @@ export function interpolate(
   }
   if (Array.isArray(tree)) return tree.map((item, i) => interpolate(item, env, problems, `${path}[${i}]`))
   if (tree !== null && typeof tree === 'object') {
-    return Object.fromEntries(
-      Object.entries(tree).map(([k, v]) => [k, interpolate(v, env, problems, path ? `${path}.${k}` : k)]),
-    )
+    return Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, interpolate(v, env, problems, path ? `${path}.${k}` : k)]))
   }
   return tree
 }

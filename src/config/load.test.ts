@@ -69,7 +69,13 @@ describe('loadConfigFile: the shipped config/gateway.yaml', () => {
 
   it('takes its ${VAR:-default} values from the env when set', () => {
     const { config } = loadConfigFile(
-      { PORT: '9090', HOST: '0.0.0.0', LOCAL_BACKEND_URL: 'http://10.0.0.2:11434/v1', LOCAL_BACKEND_KIND: 'ollama', LOCAL_BACKEND_MODEL: 'llava:7b' },
+      {
+        PORT: '9090',
+        HOST: '0.0.0.0',
+        LOCAL_BACKEND_URL: 'http://10.0.0.2:11434/v1',
+        LOCAL_BACKEND_KIND: 'ollama',
+        LOCAL_BACKEND_MODEL: 'llava:7b',
+      },
       SHIPPED,
     )
     expect(config.server.port).toBe(9090)
@@ -173,14 +179,7 @@ describe('loadConfig: validation', () => {
     }
     const error = configError(() => loadConfig({}, tree))
     expect(paths(error)).toEqual(
-      expect.arrayContaining([
-        'server.port',
-        'backends.bad.baseUrl',
-        'models[1].backend',
-        'models[2].id',
-        'keys[0]',
-        'keys[1].models[1]',
-      ]),
+      expect.arrayContaining(['server.port', 'backends.bad.baseUrl', 'models[1].backend', 'models[2].id', 'keys[0]', 'keys[1].models[1]']),
     )
     expect(error.problems.some((p) => p.message.includes('modles'))).toBe(true)
     expect(error.problems.find((p) => p.path === 'models[1].backend')?.message).toContain('"missing"')
@@ -190,12 +189,19 @@ describe('loadConfig: validation', () => {
 
   it('still reports cross-reference problems when another part of the file has the wrong type', () => {
     const error = configError(() =>
-      loadConfig({}, {
-        auth: { allowAnonymous: 'maybe' },
-        backends: { b: { baseUrl: 'http://x' } },
-        models: [{ id: 'm', backend: 'b' }, { id: 'm2', backend: 'nope' }, { id: 'm', backend: 'b' }],
-        keys: [{ alias: 'k2', secret: 's2', models: ['ghost'] }],
-      }),
+      loadConfig(
+        {},
+        {
+          auth: { allowAnonymous: 'maybe' },
+          backends: { b: { baseUrl: 'http://x' } },
+          models: [
+            { id: 'm', backend: 'b' },
+            { id: 'm2', backend: 'nope' },
+            { id: 'm', backend: 'b' },
+          ],
+          keys: [{ alias: 'k2', secret: 's2', models: ['ghost'] }],
+        },
+      ),
     )
     expect(paths(error).sort()).toEqual(['auth.allowAnonymous', 'keys[0].models[0]', 'models[1].backend', 'models[2].id'])
   })
@@ -209,7 +215,17 @@ describe('loadConfig: validation', () => {
     ['a backend URL that is not http(s)', { ...minimal(), backends: { local: { baseUrl: 'ftp://host/x' } } }, 'backends.local.baseUrl'],
     ['an unknown backend kind', { ...minimal(), backends: { local: { baseUrl: 'http://x', kind: 'triton' } } }, 'backends.local.kind'],
     ['no models', { ...minimal(), models: [] }, 'models'],
-    ['a duplicate key alias', { ...minimal(), keys: [{ alias: 'k', secret: 'a' }, { alias: 'k', secret: 'b' }] }, 'keys[1].alias'],
+    [
+      'a duplicate key alias',
+      {
+        ...minimal(),
+        keys: [
+          { alias: 'k', secret: 'a' },
+          { alias: 'k', secret: 'b' },
+        ],
+      },
+      'keys[1].alias',
+    ],
     ['a key with neither secret nor sha256', { ...minimal(), keys: [{ alias: 'k' }] }, 'keys[0]'],
     ['a sha256 that is not 64 hex digits', { ...minimal(), keys: [{ alias: 'k', sha256: 'abc' }] }, 'keys[0].sha256'],
     ['an alias with a space', { ...minimal(), keys: [{ alias: 'my key', secret: 's' }] }, 'keys[0].alias'],
@@ -241,7 +257,10 @@ describe('loadConfig: validation', () => {
 
   it('keeps a key given by sha256, lower-cased, and warns about none', () => {
     const hash = sha256(SECRET)
-    const { config, warnings } = loadConfig({}, { ...minimal(), keys: [{ alias: 'k', team: 'vision', sha256: hash.toUpperCase(), models: ['m'] }] })
+    const { config, warnings } = loadConfig(
+      {},
+      { ...minimal(), keys: [{ alias: 'k', team: 'vision', sha256: hash.toUpperCase(), models: ['m'] }] },
+    )
     expect(config.keys).toEqual([{ alias: 'k', team: 'vision', sha256: hash, models: ['m'], budgets: [] }])
     expect(warnings).toEqual([])
   })
@@ -252,8 +271,7 @@ describe('loadConfig: validation', () => {
 })
 
 describe('loadConfig: the result is deeply frozen', () => {
-  const load = () =>
-    loadConfig({}, { ...minimal(), keys: [{ alias: 'k', secret: SECRET, models: ['m'] }] }).config
+  const load = () => loadConfig({}, { ...minimal(), keys: [{ alias: 'k', secret: SECRET, models: ['m'] }] }).config
 
   it('freezes every nested object and array', () => {
     const config = load()

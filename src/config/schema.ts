@@ -85,32 +85,34 @@ const BackendSchema = z.strictObject({
 
 const MiB = 1024 * 1024
 
-const ImageFetchSchema = z.strictObject({
-  /** Ports an image URL may name; anything else is refused before a connection is made. */
-  allowedPorts: z.array(count(1).max(65_535)).min(1).default([80, 443]),
-  maxRedirects: count(0).max(10).default(3),
-  connectTimeoutMs: millis.default(3_000),
-  headersTimeoutMs: millis.default(5_000),
-  /** The whole download, redirects included. */
-  totalTimeoutMs: millis.default(10_000),
-  /** Host names trusted whatever they resolve to (an internal image store). `*.example.com` matches subdomains. */
-  allowHosts: z.array(z.string().min(1)).default([]),
-  /** Networks (CIDR) trusted even if private, e.g. `10.20.0.0/16` for an image store. */
-  allowNetworks: z.array(z.string().min(1)).default([]),
-  /** Host names always refused. `*.example.com` matches subdomains. */
-  denyHosts: z.array(z.string().min(1)).default([]),
-  /** Downloads one request runs at once, and the gateway as a whole. */
-  concurrencyPerRequest: count(1).default(4),
-  maxConcurrent: count(1).default(64),
-}).superRefine((fetch, ctx) => {
-  fetch.allowNetworks.forEach((network, i) => {
-    try {
-      createAddressPolicy({ allowNetworks: [network] })
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', path: ['allowNetworks', i], message: (err as Error).message })
-    }
+const ImageFetchSchema = z
+  .strictObject({
+    /** Ports an image URL may name; anything else is refused before a connection is made. */
+    allowedPorts: z.array(count(1).max(65_535)).min(1).default([80, 443]),
+    maxRedirects: count(0).max(10).default(3),
+    connectTimeoutMs: millis.default(3_000),
+    headersTimeoutMs: millis.default(5_000),
+    /** The whole download, redirects included. */
+    totalTimeoutMs: millis.default(10_000),
+    /** Host names trusted whatever they resolve to (an internal image store). `*.example.com` matches subdomains. */
+    allowHosts: z.array(z.string().min(1)).default([]),
+    /** Networks (CIDR) trusted even if private, e.g. `10.20.0.0/16` for an image store. */
+    allowNetworks: z.array(z.string().min(1)).default([]),
+    /** Host names always refused. `*.example.com` matches subdomains. */
+    denyHosts: z.array(z.string().min(1)).default([]),
+    /** Downloads one request runs at once, and the gateway as a whole. */
+    concurrencyPerRequest: count(1).default(4),
+    maxConcurrent: count(1).default(64),
   })
-})
+  .superRefine((fetch, ctx) => {
+    fetch.allowNetworks.forEach((network, i) => {
+      try {
+        createAddressPolicy({ allowNetworks: [network] })
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['allowNetworks', i], message: (err as Error).message })
+      }
+    })
+  })
 
 const ImagesSchema = z
   .strictObject({
@@ -139,7 +141,10 @@ const ImageTokensSchema = z.discriminatedUnion('policy', [
   z.strictObject({ policy: z.literal('fixed'), tokensPerImage: count(0).default(576) }),
   z.strictObject({
     policy: z.literal('llava-next'),
-    gridPinpoints: z.array(z.tuple([count(1), count(1)])).min(1).optional(),
+    gridPinpoints: z
+      .array(z.tuple([count(1), count(1)]))
+      .min(1)
+      .optional(),
   }),
   z.strictObject({ policy: z.literal('openai-tiles') }),
 ])
@@ -236,7 +241,8 @@ function crossCheck(value: unknown, ctx: Ctx): void {
     const named = (model as { backendModels?: unknown })?.backendModels
     if (named !== null && typeof named === 'object') {
       for (const name of Object.keys(named)) {
-        if (!(name in backends)) ctx.addIssue({ code: 'custom', path: ['models', i, 'backendModels', name], message: `unknown backend "${name}"` })
+        if (!(name in backends))
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'backendModels', name], message: `unknown backend "${name}"` })
       }
     }
     if (Array.isArray(model?.fallbacks)) {
@@ -251,7 +257,7 @@ function crossCheck(value: unknown, ctx: Ctx): void {
     }
     modelIds.add(model?.id)
   })
-  const teams = Array.isArray((value as { teams?: unknown }).teams) ? ((value as { teams: Array<{ name?: unknown }> }).teams) : []
+  const teams = Array.isArray((value as { teams?: unknown }).teams) ? (value as { teams: Array<{ name?: unknown }> }).teams : []
   const teamNames = new Set<unknown>()
   teams.forEach((team, i) => {
     if (typeof team?.name === 'string' && teamNames.has(team.name)) {

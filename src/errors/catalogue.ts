@@ -31,7 +31,7 @@ export const CATALOGUE = {
   budget_exceeded: [429, 'The token budget of this key is used up for now.'],
   budget_unavailable: [503, 'Budgets cannot be checked right now; retry shortly.'],
   upstream_unreachable: [502, 'The upstream model server could not be reached.'],
-  upstream_auth_failed: [502, 'The upstream model server refused the gateway\'s credential.'],
+  upstream_auth_failed: [502, "The upstream model server refused the gateway's credential."],
   upstream_timeout: [504, 'The upstream model server did not answer in time.'],
   upstream_bad_response: [502, 'The upstream model server sent a response the gateway could not read.'],
   upstream_stream_interrupted: [502, 'The upstream stream ended before it was complete.'],

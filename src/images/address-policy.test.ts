@@ -167,8 +167,23 @@ describe('isForbiddenAddress', () => {
   it('agrees with node:net BlockList on 21,000 pseudo-random addresses', () => {
     // An independent implementation of the same rules, so a bit-math slip in ours shows up as a mismatch.
     const blocked = new BlockList()
-    for (const cidr of ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-      '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4']) {
+    for (const cidr of [
+      '0.0.0.0/8',
+      '10.0.0.0/8',
+      '100.64.0.0/10',
+      '127.0.0.0/8',
+      '169.254.0.0/16',
+      '172.16.0.0/12',
+      '192.0.0.0/24',
+      '192.0.2.0/24',
+      '192.88.99.0/24',
+      '192.168.0.0/16',
+      '198.18.0.0/15',
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+      '224.0.0.0/4',
+      '240.0.0.0/4',
+    ]) {
       const [network = '', prefix = ''] = cidr.split('/')
       blocked.addSubnet(network, Number(prefix), 'ipv4')
     }

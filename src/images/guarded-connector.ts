@@ -34,7 +34,9 @@ export function guardedConnector(network: ImageNetwork, policy: HostPolicy, time
         if (settled) return
         socket = network.dial({ ...target, port, hostname: normalizeHost(options.hostname), tls })
         socket.once(tls ? 'secureConnect' : 'connect', () => finish(null))
-        socket.once('error', (err) => finish(new ImageFetchError('failed', `could not connect to the image host (${(err as NodeJS.ErrnoException).code ?? 'error'})`)))
+        socket.once('error', (err) =>
+          finish(new ImageFetchError('failed', `could not connect to the image host (${(err as NodeJS.ErrnoException).code ?? 'error'})`)),
+        )
       },
       (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
     )

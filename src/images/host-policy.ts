@@ -35,7 +35,10 @@ export function createHostPolicy(fetch: ImagesConfig['fetch']): HostPolicy {
 
 /** Lower case, no trailing dot, no IPv6 brackets: `Images.Example.` and `images.example` are one host. */
 export function normalizeHost(hostname: string): string {
-  return hostname.toLowerCase().replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1')
+  return hostname
+    .toLowerCase()
+    .replace(/\.$/, '')
+    .replace(/^\[(.*)\]$/, '$1')
 }
 
 function hostMatcher(pattern: string): (host: string) => boolean {

@@ -91,7 +91,12 @@ export function createImageFetcher(config: ImagesConfig, network: ImageNetwork =
   }
 }
 
-function nextHop(current: URL, location: string | string[] | undefined, limits: ImagesConfig['fetch'], policy: ReturnType<typeof createHostPolicy>): URL {
+function nextHop(
+  current: URL,
+  location: string | string[] | undefined,
+  limits: ImagesConfig['fetch'],
+  policy: ReturnType<typeof createHostPolicy>,
+): URL {
   if (typeof location !== 'string' || location === '') throw new ImageFetchError('failed', 'a redirect without a Location header')
   let next: URL
   try {

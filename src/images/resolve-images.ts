@@ -90,10 +90,16 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   if (/^data:/i.test(part.url)) {
     const parsed = parseDataUrl(part.url)
     if (!parsed.ok) {
-      throw gatewayError('invalid_image_data', { param: where.param, message: `The data URL at ${where.label} is invalid: ${parsed.reason}.` })
+      throw gatewayError('invalid_image_data', {
+        param: where.param,
+        message: `The data URL at ${where.label} is invalid: ${parsed.reason}.`,
+      })
     }
     if (parsed.bytes.length > ctx.limits.maxBytesPerImage) {
-      throw new ImageFetchError('too_large', `${parsed.bytes.length} bytes; the limit is ${ctx.limits.maxBytesPerImage} bytes (images.maxBytesPerImage)`)
+      throw new ImageFetchError(
+        'too_large',
+        `${parsed.bytes.length} bytes; the limit is ${ctx.limits.maxBytesPerImage} bytes (images.maxBytesPerImage)`,
+      )
     }
     if (!(await reserveBytes(parsed.bytes.length))) throw new ImageFetchError('busy', 'images.maxInFlightBytes')
     bytes = parsed.bytes

@@ -11,8 +11,15 @@ const bytes = (...parts: (string | readonly number[] | Uint8Array)[]): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))))
 
 // A JPEG built segment by segment, for walks the fixture builder would never produce.
-const segment = (marker: number, payload: readonly number[]): number[] => [0xff, marker, (payload.length + 2) >> 8, (payload.length + 2) & 0xff, ...payload]
-const sof = (marker: number, width: number, height: number): number[] => segment(marker, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 1, 1, 0x11, 0])
+const segment = (marker: number, payload: readonly number[]): number[] => [
+  0xff,
+  marker,
+  (payload.length + 2) >> 8,
+  (payload.length + 2) & 0xff,
+  ...payload,
+]
+const sof = (marker: number, width: number, height: number): number[] =>
+  segment(marker, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 1, 1, 0x11, 0])
 const SOI = [0xff, 0xd8]
 
 describe('sniffImage: supported formats', () => {
@@ -141,7 +148,8 @@ describe('sniffImage: refusals', () => {
 
   it('refuses random bytes without throwing', () => {
     let seed = 42
-    const random = (): number => { // xorshift32: deterministic, so a failure is reproducible
+    const random = (): number => {
+      // xorshift32: deterministic, so a failure is reproducible
       seed ^= seed << 13
       seed ^= seed >>> 17
       seed ^= seed << 5
@@ -207,10 +215,14 @@ describe('sniffImage: refusals', () => {
 describe('test/fixtures/images', () => {
   const chunks = (image: Buffer): { type: string; data: Buffer; crcOk: boolean }[] => {
     const found: { type: string; data: Buffer; crcOk: boolean }[] = []
-    for (let at = 8; at < image.length; ) {
+    for (let at = 8; at < image.length;) {
       const length = image.readUInt32BE(at)
       const typeAndData = image.subarray(at + 4, at + 8 + length)
-      found.push({ type: typeAndData.subarray(0, 4).toString('latin1'), data: typeAndData.subarray(4), crcOk: crc32(typeAndData) === image.readUInt32BE(at + 8 + length) })
+      found.push({
+        type: typeAndData.subarray(0, 4).toString('latin1'),
+        data: typeAndData.subarray(4),
+        crcOk: crc32(typeAndData) === image.readUInt32BE(at + 8 + length),
+      })
       at += 12 + length
     }
     return found

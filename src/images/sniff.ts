@@ -12,9 +12,7 @@ export type ImageMime = 'image/jpeg' | 'image/png' | 'image/webp' | 'image/gif'
 
 export type SniffFailure = 'unsupported_format' | 'malformed'
 
-export type SniffResult =
-  | { ok: true; mime: ImageMime; width: number; height: number }
-  | { ok: false; reason: SniffFailure }
+export type SniffResult = { ok: true; mime: ImageMime; width: number; height: number } | { ok: false; reason: SniffFailure }
 
 const UNSUPPORTED: SniffResult = Object.freeze({ ok: false, reason: 'unsupported_format' })
 const MALFORMED: SniffResult = Object.freeze({ ok: false, reason: 'malformed' })

@@ -10,7 +10,16 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'llava-gateway' },
       redact: {
-        paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'apiKey', '*.apiKey', 'secret', '*.secret'],
+        paths: [
+          'authorization',
+          '*.authorization',
+          'headers.authorization',
+          '*.headers.authorization',
+          'apiKey',
+          '*.apiKey',
+          'secret',
+          '*.secret',
+        ],
         censor: '[redacted]',
       },
     },

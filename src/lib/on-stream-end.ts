@@ -10,24 +10,27 @@ export function onStreamEnd<T>(source: ReadableStream<T>, done: () => void): Rea
     called = true
     done()
   }
-  return new ReadableStream<T>({
-    async pull(controller) {
-      try {
-        const next = await reader.read()
-        if (next.done) {
-          controller.close()
+  return new ReadableStream<T>(
+    {
+      async pull(controller) {
+        try {
+          const next = await reader.read()
+          if (next.done) {
+            controller.close()
+            once()
+          } else {
+            controller.enqueue(next.value)
+          }
+        } catch (err) {
+          controller.error(err)
           once()
-        } else {
-          controller.enqueue(next.value)
         }
-      } catch (err) {
-        controller.error(err)
+      },
+      async cancel(reason) {
         once()
-      }
+        await reader.cancel(reason)
+      },
     },
-    async cancel(reason) {
-      once()
-      await reader.cancel(reason)
-    },
-  }, { highWaterMark: 0 })
+    { highWaterMark: 0 },
+  )
 }

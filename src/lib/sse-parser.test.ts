@@ -107,9 +107,7 @@ describe('SseParser: line endings', () => {
 
 describe('SseParser: fields', () => {
   it('joins multi-line data with \\n', () => {
-    expect(parseText('data: first\ndata: second\ndata: third\n\n')).toEqual([
-      { event: undefined, data: 'first\nsecond\nthird' },
-    ])
+    expect(parseText('data: first\ndata: second\ndata: third\n\n')).toEqual([{ event: undefined, data: 'first\nsecond\nthird' }])
   })
 
   it('reads the event field and resets it after each event', () => {
@@ -153,9 +151,7 @@ describe('SseParser: UTF-8', () => {
     const start = encode('data: ').length
     const width = encode(char).length
     for (let at = start + 1; at < start + width; at++) {
-      expect(parse(bytes.subarray(0, at), bytes.subarray(at)), `split at byte ${at}`).toEqual([
-        { event: undefined, data: char },
-      ])
+      expect(parse(bytes.subarray(0, at), bytes.subarray(at)), `split at byte ${at}`).toEqual([{ event: undefined, data: char }])
     }
   })
 })

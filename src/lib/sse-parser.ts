@@ -35,7 +35,8 @@ export class SseParser {
       if (ch !== 10 && ch !== 13) continue
       this.line(input.slice(start, i), events)
       if (ch === 13) {
-        if (i + 1 === input.length) this.pendingCr = true // a \n may follow in the next chunk
+        if (i + 1 === input.length)
+          this.pendingCr = true // a \n may follow in the next chunk
         else if (input.charCodeAt(i + 1) === 10) i++
       }
       start = i + 1

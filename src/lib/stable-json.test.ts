@@ -84,8 +84,22 @@ describe('stableJson: round trip', () => {
   it('parses back to a deep-equal value', () => {
     const value = {
       model: 'llava',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is "this"? 🐱' }, { type: 'image', sha256: 'ab', detail: null }] }],
-      params: { temperature: 0, seed: -7, stop: ['\n', 'END'], logit_bias: { '50256': -100 }, nested: { deep: { deeper: [true, false, 1.25] } } },
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is "this"? 🐱' },
+            { type: 'image', sha256: 'ab', detail: null },
+          ],
+        },
+      ],
+      params: {
+        temperature: 0,
+        seed: -7,
+        stop: ['\n', 'END'],
+        logit_bias: { '50256': -100 },
+        nested: { deep: { deeper: [true, false, 1.25] } },
+      },
     }
     expect(JSON.parse(stableJson(value))).toEqual(value)
   })

@@ -65,7 +65,14 @@ describe('imageTokens: llava-next (anyres)', () => {
   })
 
   it('stays between the 576 base tokens and 5×576 + 48 newline tokens = 2928', () => {
-    for (const [w, h] of [[1, 1], [1, 5000], [5000, 1], [2000, 2000], [1344, 672], [37, 4001]] as const) {
+    for (const [w, h] of [
+      [1, 1],
+      [1, 5000],
+      [5000, 1],
+      [2000, 2000],
+      [1344, 672],
+      [37, 4001],
+    ] as const) {
       const tokens = imageTokens(next, size(w, h))
       expect(tokens).toBeGreaterThanOrEqual(576)
       expect(tokens).toBeLessThanOrEqual(2928)
@@ -76,7 +83,7 @@ describe('imageTokens: llava-next (anyres)', () => {
   // canvas, so all keep 0 px and the least-waste 336×672 wins (grid 24×48); W/H > 2 → new_h =
   // int(48/5000) = 0, pad 12, rows 0 → only the 576 base features. 1×5000: same canvas;
   // new_w = int(24/5000) = 0, pad 24, cols 0 → 0 features but still 24 newline tokens → 600.
-  it('keeps the formula\'s numbers for extreme aspect ratios', () => {
+  it("keeps the formula's numbers for extreme aspect ratios", () => {
     expect(imageTokens(next, size(5000, 1))).toBe(576)
     expect(imageTokens(next, size(1, 5000))).toBe(600)
   })
@@ -131,7 +138,12 @@ describe('imageTokens: openai-tiles', () => {
   })
 
   it('charges a flat 85 for detail low at any size', () => {
-    for (const [w, h] of [[1, 1], [512, 512], [4096, 8192], [10_000, 3]] as const) {
+    for (const [w, h] of [
+      [1, 1],
+      [512, 512],
+      [4096, 8192],
+      [10_000, 3],
+    ] as const) {
       expect(imageTokens(openai, size(w, h), 'low')).toBe(85)
     }
   })
@@ -147,11 +159,7 @@ describe('imageTokens: openai-tiles', () => {
 })
 
 describe('imageTokens: size validation', () => {
-  const policies: ImageTokenPolicy[] = [
-    { policy: 'fixed', tokensPerImage: 576 },
-    { policy: 'llava-next' },
-    { policy: 'openai-tiles' },
-  ]
+  const policies: ImageTokenPolicy[] = [{ policy: 'fixed', tokensPerImage: 576 }, { policy: 'llava-next' }, { policy: 'openai-tiles' }]
 
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('throws RangeError for a side of %s', (bad) => {
     for (const policy of policies) {

@@ -69,10 +69,7 @@ function llavaNextTokens(image: ImageSize, pinpoints: ReadonlyArray<readonly [nu
  * transformers `select_best_resolution`: the canvas that keeps the most of the original pixels
  * after a fit-inside downscale; ties go to the least wasted canvas area, then to the first listed.
  */
-export function selectBestResolution(
-  image: ImageSize,
-  pinpoints: ReadonlyArray<readonly [number, number]>,
-): readonly [number, number] {
+export function selectBestResolution(image: ImageSize, pinpoints: ReadonlyArray<readonly [number, number]>): readonly [number, number] {
   let best: readonly [number, number] | undefined
   let maxEffective = 0
   let minWasted = Number.POSITIVE_INFINITY

@@ -20,7 +20,7 @@ describe('renderLlava15', () => {
     expect(images).toHaveLength(1)
   })
 
-  it('puts all of a message\'s images before its text, as the template does', () => {
+  it("puts all of a message's images before its text, as the template does", () => {
     const { segments } = renderLlava15([{ role: 'user', content: [text('Compare'), image(), text('them.'), image()] }])
     expect(segments.join('<image>')).toBe('USER: <image>\n<image>\nCompare them. ASSISTANT:')
   })
@@ -103,7 +103,10 @@ describe('countPromptTokens: llava-1.5', () => {
     const textTokens = first('USER: ') + later('\n') + later('\nHi ASSISTANT:')
     // llava-next ignores detail: 1000×300 → 2182 and 4096² → 2928 (protocol-notes §3.2).
     expect(countPromptTokens(messages, { template: 'llava-1.5', imagePolicy: { policy: 'llava-next' } })).toEqual({
-      textTokens, imageTokens: 2182 + 2928, images: 2, total: textTokens + 5110,
+      textTokens,
+      imageTokens: 2182 + 2928,
+      images: 2,
+      total: textTokens + 5110,
     })
     // openai-tiles honours it: 1000×300 high → 2×1 tiles = 425; the low one is 85.
     expect(countPromptTokens(messages, { template: 'llava-1.5', imagePolicy: { policy: 'openai-tiles' } }).imageTokens).toBe(510)

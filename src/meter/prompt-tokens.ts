@@ -17,8 +17,7 @@ export function countPromptTokens(
   messages: readonly PromptMessage[],
   opts: { template: PromptTemplate; imagePolicy: ImageTokenPolicy },
 ): PromptTokenCount {
-  const counted =
-    opts.template === 'llava-1.5' ? countLlava15(messages, opts.imagePolicy) : countPlain(messages, opts.imagePolicy)
+  const counted = opts.template === 'llava-1.5' ? countLlava15(messages, opts.imagePolicy) : countPlain(messages, opts.imagePolicy)
   return { ...counted, total: counted.textTokens + counted.imageTokens }
 }
 

@@ -78,7 +78,12 @@ export class RequestUsage {
     this.metrics.completionTokens.inc(labels, settled.usage.completion_tokens)
     this.metrics.imageTokens.inc({ ...this.who, cache: this.cache }, settled.imageTokens)
     if (settled.charged) this.metrics.chargedTokens.inc(this.who, settled.usage.total_tokens)
-    if (fromBackend && settled.source === 'upstream' && this.cache !== 'hit' && isUsageMismatch(fromBackend.prompt_tokens, this.prompt.total)) {
+    if (
+      fromBackend &&
+      settled.source === 'upstream' &&
+      this.cache !== 'hit' &&
+      isUsageMismatch(fromBackend.prompt_tokens, this.prompt.total)
+    ) {
       this.metrics.usageMismatches.inc({ model: this.who.model })
     }
   }

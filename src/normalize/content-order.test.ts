@@ -15,7 +15,7 @@ describe('imagesFirst', () => {
     expect(reordered).toEqual([0])
   })
 
-  it('keeps the message\'s other fields and the part objects themselves', () => {
+  it("keeps the message's other fields and the part objects themselves", () => {
     const parts = [text('t'), image('i')] as const
     const message: ChatMessage = { role: 'user', name: 'alice', content: [...parts] }
     const [out] = imagesFirst([message]).messages

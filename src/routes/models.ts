@@ -11,8 +11,7 @@ export const models = (deps: Deps) => {
   // Configuration time stands in for "created": stable for the life of the process.
   const created = Math.floor(deps.clock.now() / 1000)
   const toModel = (m: ModelConfig) => ({ id: m.id, object: 'model' as const, created, owned_by: m.ownedBy })
-  const visible = (principal: Principal) =>
-    deps.config.models.filter((m) => !principal.models || principal.models.includes(m.id))
+  const visible = (principal: Principal) => deps.config.models.filter((m) => !principal.models || principal.models.includes(m.id))
 
   return new Hono<AppEnv>()
     .use(auth(deps))

@@ -30,9 +30,7 @@ export interface UpstreamClient {
  * cannot exhaust the sockets of the hosted API. Failures come back as GatewayErrors (502/504).
  */
 export function createUpstreamClient(config: Pick<Config, 'backends'>): UpstreamClient {
-  const backends = new Map(
-    Object.entries(config.backends).map(([name, backend]) => [name, { backend, agent: agentFor(backend) }]),
-  )
+  const backends = new Map(Object.entries(config.backends).map(([name, backend]) => [name, { backend, agent: agentFor(backend) }]))
   return {
     async send(name, req) {
       const entry = backends.get(name)

@@ -25,8 +25,14 @@ const cases: { name: string; status: number; body: unknown; expected: Expected }
   {
     name: 'vLLM older flat error',
     status: 400,
-    body: { object: 'error', message: 'This model\'s maximum context length is 4096 tokens.', type: 'BadRequestError', param: null, code: 400 },
-    expected: { message: 'This model\'s maximum context length is 4096 tokens.', type: 'BadRequestError', param: null, code: null },
+    body: {
+      object: 'error',
+      message: "This model's maximum context length is 4096 tokens.",
+      type: 'BadRequestError',
+      param: null,
+      code: 400,
+    },
+    expected: { message: "This model's maximum context length is 4096 tokens.", type: 'BadRequestError', param: null, code: null },
   },
   {
     name: 'flat error without the object marker but with a string message',

@@ -42,7 +42,13 @@ export async function sendWithFailover(client: UpstreamClient, config: Config, r
     const body = upstreamBody(withForwardedImages(req.request, req.images, backend), req.model, name, backend)
     let res: UpstreamResponse
     try {
-      res = await client.send(name, { path: '/chat/completions', method: 'POST', headers: req.headers, body: JSON.stringify(body), signal: req.signal })
+      res = await client.send(name, {
+        path: '/chat/completions',
+        method: 'POST',
+        headers: req.headers,
+        body: JSON.stringify(body),
+        signal: req.signal,
+      })
     } catch (err) {
       if (isLast || !(err instanceof GatewayError) || !retriable(err)) throw err
       lastFailure = err

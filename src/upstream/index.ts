@@ -24,7 +24,12 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 export const USAGE_SOURCE_HEADER = 'x-gateway-usage-source'
 
 /** Step 8: send the normalized request to the model's backend (or its fallbacks) and relay the answer. */
-export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps, 'config' | 'upstream' | 'metrics' | 'clock'>): MiddlewareHandler<AppEnv> => {
+export const upstream = ({
+  config,
+  upstream: client,
+  metrics,
+  clock,
+}: Pick<Deps, 'config' | 'upstream' | 'metrics' | 'clock'>): MiddlewareHandler<AppEnv> => {
   const labeler = createLabeler(config)
   return async function forwardToBackend(c) {
     const request = c.get('chatRequest')
@@ -45,8 +50,7 @@ export const upstream = ({ config, upstream: client, metrics, clock }: Pick<Deps
       signal: c.req.raw.signal,
       onFailover: (failed) => metrics.backendFailovers.inc({ model: modelLabel, backend: failed }),
     })
-    const observeUpstream = () =>
-      metrics.upstreamDuration.observe({ model: modelLabel, backend, stream }, (clock.now() - sent) / 1000)
+    const observeUpstream = () => metrics.upstreamDuration.observe({ model: modelLabel, backend, stream }, (clock.now() - sent) / 1000)
     for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)
 
     const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
@@ -99,7 +103,13 @@ function completionText(body: Record<string, unknown>): string {
     .join('')
 }
 
-function streamResponse(c: Context<AppEnv>, res: UpstreamResponse, backend: string, wantsUsage: boolean, observer: StreamObserver): Response {
+function streamResponse(
+  c: Context<AppEnv>,
+  res: UpstreamResponse,
+  backend: string,
+  wantsUsage: boolean,
+  observer: StreamObserver,
+): Response {
   setStreamHeaders(c)
   return c.body(relayStream(res.body, { backend, clientWantsUsage: wantsUsage, observer }), 200)
 }

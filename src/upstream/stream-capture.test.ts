@@ -47,7 +47,17 @@ describe('combineObservers', () => {
     combined.chunk?.({ n: 1 })
     combined.chunk?.({ n: 2 })
     combined.usage?.({ total_tokens: 9 })
-    expect(calls).toEqual(['a:chunk:1', 'b:chunk:1', 'c:chunk:1', 'a:chunk:2', 'b:chunk:2', 'c:chunk:2', 'a:usage:9', 'b:usage:9', 'c:usage:9'])
+    expect(calls).toEqual([
+      'a:chunk:1',
+      'b:chunk:1',
+      'c:chunk:1',
+      'a:chunk:2',
+      'b:chunk:2',
+      'c:chunk:2',
+      'a:usage:9',
+      'b:usage:9',
+      'c:usage:9',
+    ])
   })
 
   it('skips observers that lack a method', async () => {
@@ -66,8 +76,18 @@ describe('combineObservers', () => {
     const first = deferred()
     const second = deferred()
     const combined = combineObservers(
-      { end: (o) => { calls.push(`a:start:${o}`); return first.promise.then(() => void calls.push('a:done')) } },
-      { end: (o) => { calls.push(`b:start:${o}`); return second.promise.then(() => void calls.push('b:done')) } },
+      {
+        end: (o) => {
+          calls.push(`a:start:${o}`)
+          return first.promise.then(() => void calls.push('a:done'))
+        },
+      },
+      {
+        end: (o) => {
+          calls.push(`b:start:${o}`)
+          return second.promise.then(() => void calls.push('b:done'))
+        },
+      },
       { end: (o) => void calls.push(`c:${o}`) },
     )
     let ended = false
@@ -160,16 +180,19 @@ describe('streamCapture', () => {
     expect(ended).toBe(true)
   })
 
-  it.each<StreamOutcome>(['interrupted', 'upstream_error', 'client_aborted'])("abandons on '%s', even with settled usage", async (outcome) => {
-    const { sink, complete, abandon } = fakeSink()
-    const usage = requestUsage()
-    const observer = streamCapture(sink, usage)
-    observer.chunk?.(chunk({ content: 'A cat' }))
-    usage.settle({ prompt_tokens: 600, completion_tokens: 2 }, () => '')
-    await observer.end?.(outcome)
-    expect(abandon).toHaveBeenCalledTimes(1)
-    expect(complete).not.toHaveBeenCalled()
-  })
+  it.each<StreamOutcome>(['interrupted', 'upstream_error', 'client_aborted'])(
+    "abandons on '%s', even with settled usage",
+    async (outcome) => {
+      const { sink, complete, abandon } = fakeSink()
+      const usage = requestUsage()
+      const observer = streamCapture(sink, usage)
+      observer.chunk?.(chunk({ content: 'A cat' }))
+      usage.settle({ prompt_tokens: 600, completion_tokens: 2 }, () => '')
+      await observer.end?.(outcome)
+      expect(abandon).toHaveBeenCalledTimes(1)
+      expect(complete).not.toHaveBeenCalled()
+    },
+  )
 
   it("abandons on 'completed' when the usage was never settled", async () => {
     const { sink, complete, abandon } = fakeSink()

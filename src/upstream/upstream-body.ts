@@ -11,7 +11,12 @@ export function supportsStreamUsage(backend: BackendConfig): boolean {
  * messages, and (on streams) usage always requested, so every stream can be metered.
  * Unknown parameters pass through untouched.
  */
-export function upstreamBody(request: ChatRequest, model: ModelConfig, backendName: string, backend: BackendConfig): Record<string, unknown> {
+export function upstreamBody(
+  request: ChatRequest,
+  model: ModelConfig,
+  backendName: string,
+  backend: BackendConfig,
+): Record<string, unknown> {
   const body: Record<string, unknown> = { ...request, model: model.backendModels[backendName] ?? model.upstreamModel ?? model.id }
   if (request.stream === true && supportsStreamUsage(backend)) {
     body['stream_options'] = { ...request.stream_options, include_usage: true }

@@ -31,7 +31,10 @@ describe('auth', () => {
   it('refuses a malformed Authorization header', async () => {
     const { app } = buildTestApp(testConfig(upstream.baseUrl))
     const init = chatRequest(userText('hi'))
-    const res = await app.request('/v1/chat/completions', { ...init, headers: { 'content-type': 'application/json', authorization: `Basic ${TEST_KEY}` } })
+    const res = await app.request('/v1/chat/completions', {
+      ...init,
+      headers: { 'content-type': 'application/json', authorization: `Basic ${TEST_KEY}` },
+    })
     expect(res.status).toBe(401)
   })
 
@@ -53,13 +56,21 @@ describe('auth', () => {
     const config = testConfig(upstream.baseUrl)
     const { app } = buildTestApp({
       ...config,
-      models: [{ id: MODEL, backend: 'main' }, { id: 'other-model', backend: 'main' }],
-      keys: [{ alias: 'narrow', secret: TEST_KEY, models: ['other-model'] }, { alias: 'wide', secret: OTHER_KEY }],
+      models: [
+        { id: MODEL, backend: 'main' },
+        { id: 'other-model', backend: 'main' },
+      ],
+      keys: [
+        { alias: 'narrow', secret: TEST_KEY, models: ['other-model'] },
+        { alias: 'wide', secret: OTHER_KEY },
+      ],
     })
     const res = await app.request('/v1/chat/completions', chatRequest(userText('hi')))
     expect(res.status).toBe(404)
     expect((await errorOf(res)).code).toBe('model_not_found')
-    const list = (await (await app.request('/v1/models', { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as { data: Array<{ id: string }> }
+    const list = (await (await app.request('/v1/models', { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as {
+      data: Array<{ id: string }>
+    }
     expect(list.data.map((m) => m.id)).toEqual(['other-model'])
     expect((await app.request('/v1/chat/completions', chatRequest(userText('hi'), OTHER_KEY))).status).toBe(200)
   })

@@ -8,7 +8,10 @@ import { buildTestApp, chatRequest, MODEL, OTHER_KEY, TEST_KEY, testConfig, user
 
 // Per-key token budgets: reserved atomically before the backend works, settled to actual usage.
 
-const PROMPT = countPromptTokens([{ role: 'user', content: 'hi' }], { template: 'llava-1.5', imagePolicy: { policy: 'fixed', tokensPerImage: 576 } }).total
+const PROMPT = countPromptTokens([{ role: 'user', content: 'hi' }], {
+  template: 'llava-1.5',
+  imagePolicy: { policy: 'fixed', tokensPerImage: 576 },
+}).total
 const ask = (maxTokens: number, extra: Record<string, unknown> = {}) => ({ ...userText('hi'), max_tokens: maxTokens, ...extra })
 const used = (total: number) => ({ prompt_tokens: PROMPT, completion_tokens: total - PROMPT, total_tokens: total })
 
@@ -22,7 +25,11 @@ beforeEach(() => {
 })
 afterAll(() => upstream.close())
 
-function appWith(budgets: ConfigInput['keys'] extends Array<infer K> | undefined ? K extends { budgets?: infer B } ? B : never : never, clock = { now: () => Date.parse('2026-11-26T12:00:00Z') }, extra: Partial<ConfigInput> = {}) {
+function appWith(
+  budgets: ConfigInput['keys'] extends Array<infer K> | undefined ? (K extends { budgets?: infer B } ? B : never) : never,
+  clock = { now: () => Date.parse('2026-11-26T12:00:00Z') },
+  extra: Partial<ConfigInput> = {},
+) {
   return buildTestApp(
     {
       ...testConfig(upstream.baseUrl),
@@ -95,7 +102,10 @@ describe('token budgets', () => {
   })
 
   it('checks every window of the key and names the one that refused', async () => {
-    const { app, deps } = appWith([{ window: 'month', tokens: 100_000 }, { window: 'hour', tokens: 300 }])
+    const { app, deps } = appWith([
+      { window: 'month', tokens: 100_000 },
+      { window: 'hour', tokens: 300 },
+    ])
     const res = await app.request('/v1/chat/completions', chatRequest(ask(400)))
     expect(res.status).toBe(429)
     expect((await errorOf(res)).message).toContain('tokens this hour')
@@ -103,7 +113,10 @@ describe('token budgets', () => {
   })
 
   it('reports the tightest window in OpenAI’s rate-limit headers', async () => {
-    const { app } = appWith([{ window: 'month', tokens: 100_000 }, { window: 'hour', tokens: 5_000 }])
+    const { app } = appWith([
+      { window: 'month', tokens: 100_000 },
+      { window: 'hour', tokens: 5_000 },
+    ])
     const res = await app.request('/v1/chat/completions', chatRequest(ask(100)))
     expect(res.status).toBe(200)
     expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('5000')
@@ -142,7 +155,9 @@ describe('token budgets', () => {
 
   it('does not charge cache hits by default, and charges them when config says so', async () => {
     const cached = (hitsCountTowardUsage: boolean) =>
-      appWith([{ window: 'day', tokens: 1000 }], undefined, { cache: { hitsCountTowardUsage, keyPrefix: `p${String(hitsCountTowardUsage)}:` } })
+      appWith([{ window: 'day', tokens: 1000 }], undefined, {
+        cache: { hitsCountTowardUsage, keyPrefix: `p${String(hitsCountTowardUsage)}:` },
+      })
     const request = ask(400, { temperature: 0 })
     upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: used(400) })))
     const free = cached(false)
@@ -158,7 +173,12 @@ describe('token budgets', () => {
 
 describe('budget config', () => {
   it('refuses two budgets for the same window of one key', () => {
-    expect(() => appWith([{ window: 'day', tokens: 10 }, { window: 'day', tokens: 20 }])).toThrow(/keys\[0\]\.budgets: one budget per window/)
+    expect(() =>
+      appWith([
+        { window: 'day', tokens: 10 },
+        { window: 'day', tokens: 20 },
+      ]),
+    ).toThrow(/keys\[0\]\.budgets: one budget per window/)
   })
 })
 
@@ -181,8 +201,8 @@ describe('team budgets', () => {
   })
 
   it('refuses a config naming one team twice', () => {
-    expect(() =>
-      buildTestApp({ ...testConfig(upstream.baseUrl), teams: [{ name: 't' }, { name: 't' }] }),
-    ).toThrow(/teams\[1\]\.name: duplicate team "t"/)
+    expect(() => buildTestApp({ ...testConfig(upstream.baseUrl), teams: [{ name: 't' }, { name: 't' }] })).toThrow(
+      /teams\[1\]\.name: duplicate team "t"/,
+    )
   })
 })

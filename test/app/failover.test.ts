@@ -42,7 +42,8 @@ function appWith(backends: Record<string, Record<string, unknown>>, extra: Recor
     images: imageConfig(imageHost),
   })
 }
-const contentOf = async (res: Response) => ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content
+const contentOf = async (res: Response) =>
+  ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content
 
 describe('failover to the next backend', () => {
   it('uses the fallback when the first backend refuses connections, and counts it', async () => {
@@ -79,7 +80,9 @@ describe('failover to the next backend', () => {
 
   it('returns the last backend’s answer when every backend is overloaded', async () => {
     for (const upstream of [primary, fallback]) {
-      upstream.handle((_call, res) => replyJson(res, 503, { error: { message: `${upstream === primary ? 'first' : 'last'} busy`, type: 'server_error' } }))
+      upstream.handle((_call, res) =>
+        replyJson(res, 503, { error: { message: `${upstream === primary ? 'first' : 'last'} busy`, type: 'server_error' } }),
+      )
     }
     const { app } = appWith({ local: { baseUrl: primary.baseUrl }, hosted: { baseUrl: fallback.baseUrl } })
     const res = await app.request('/v1/chat/completions', chatRequest(userText('hi')))
@@ -94,7 +97,18 @@ describe('failover to the next backend', () => {
       hosted: { baseUrl: fallback.baseUrl, imageForwarding: 'data' },
     })
     const url = imageHost.url('/photo.png')
-    const body = { model: MODEL, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'hi' }] }] }
+    const body = {
+      model: MODEL,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url } },
+            { type: 'text', text: 'hi' },
+          ],
+        },
+      ],
+    }
     await app.request('/v1/chat/completions', chatRequest(body))
     const sentUrl = (call: FakeUpstream['calls'][number] | undefined) =>
       (call?.body['messages'] as Array<{ content: Array<{ image_url?: { url: string } }> }>)[0]?.content[0]?.image_url?.url
@@ -103,11 +117,19 @@ describe('failover to the next backend', () => {
   })
 
   it('skips an Ollama backend for a GIF, and refuses the GIF when Ollama is the only choice', async () => {
-    const body = { model: MODEL, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/gif;base64,${gif(16, 16).toString('base64')}` } }] }] }
+    const body = {
+      model: MODEL,
+      messages: [
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/gif;base64,${gif(16, 16).toString('base64')}` } }] },
+      ],
+    }
     const mixed = appWith({ local: { baseUrl: primary.baseUrl, kind: 'ollama' }, hosted: { baseUrl: fallback.baseUrl } })
     expect(await contentOf(await mixed.app.request('/v1/chat/completions', chatRequest(body)))).toBe('fallback')
     expect(primary.calls).toHaveLength(0)
-    const onlyOllama = appWith({ local: { baseUrl: primary.baseUrl, kind: 'ollama' }, hosted: { baseUrl: fallback.baseUrl, kind: 'ollama' } })
+    const onlyOllama = appWith({
+      local: { baseUrl: primary.baseUrl, kind: 'ollama' },
+      hosted: { baseUrl: fallback.baseUrl, kind: 'ollama' },
+    })
     const res = await onlyOllama.app.request('/v1/chat/completions', chatRequest(body))
     expect(res.status).toBe(400)
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('image_unsupported_format')
@@ -125,9 +147,9 @@ describe('failover to the next backend', () => {
   })
 
   it('refuses a config naming an unknown backend in backendModels', () => {
-    expect(() => appWith({ local: { baseUrl: primary.baseUrl }, hosted: { baseUrl: fallback.baseUrl } }, { backendModels: { ghost: 'x' } })).toThrow(
-      /models\[0\]\.backendModels\.ghost: unknown backend "ghost"/,
-    )
+    expect(() =>
+      appWith({ local: { baseUrl: primary.baseUrl }, hosted: { baseUrl: fallback.baseUrl } }, { backendModels: { ghost: 'x' } }),
+    ).toThrow(/models\[0\]\.backendModels\.ghost: unknown backend "ghost"/)
   })
 
   it('refuses a config whose fallback names an unknown backend', () => {

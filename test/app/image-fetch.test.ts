@@ -147,7 +147,12 @@ describe('identity', () => {
         height: 48,
       })
       expect(again).toBe(fromUrl)
-      expect(resolved.map((r) => [r.messageIndex, r.partIndex])).toEqual([[0, 0], [0, 1], [2, 0], [2, 1]])
+      expect(resolved.map((r) => [r.messageIndex, r.partIndex])).toEqual([
+        [0, 0],
+        [0, 1],
+        [2, 0],
+        [2, 1],
+      ])
       expect(server.hits.get('/png')).toBe(1)
       // Three distinct images: three reservations, each of its size, held until the caller releases them.
       expect(held).toHaveLength(3)

@@ -55,7 +55,8 @@ function probedApp(images: Record<string, unknown>, fetch: Record<string, unknow
 }
 
 /** Resolves when the server side of a response closes, saying whether the route had finished it. */
-const closeOf = (res: ServerResponse) => new Promise<{ finished: boolean }>((resolve) => res.on('close', () => resolve({ finished: res.writableFinished })))
+const closeOf = (res: ServerResponse) =>
+  new Promise<{ finished: boolean }>((resolve) => res.on('close', () => resolve({ finished: res.writableFinished })))
 
 beforeAll(async () => {
   upstream = await FakeUpstream.start()
@@ -167,8 +168,18 @@ describe('size', () => {
 
 describe('format', () => {
   it.each([
-    ['text served as image/png (wrong magic number)', Buffer.from('this is plainly not a PNG, whatever the header says'), 'image/png', /not JPEG, PNG, WebP or GIF/],
-    ['an SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"><rect width="64" height="48"/></svg>'), 'image/svg+xml', /not JPEG, PNG, WebP or GIF/],
+    [
+      'text served as image/png (wrong magic number)',
+      Buffer.from('this is plainly not a PNG, whatever the header says'),
+      'image/png',
+      /not JPEG, PNG, WebP or GIF/,
+    ],
+    [
+      'an SVG',
+      Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48"><rect width="64" height="48"/></svg>'),
+      'image/svg+xml',
+      /not JPEG, PNG, WebP or GIF/,
+    ],
     ['a BMP', bmp(64, 48), 'image/bmp', /not JPEG, PNG, WebP or GIF/],
     ['a PNG cut off inside its header', PNG.subarray(0, 20), 'image/png', /damaged header/],
   ])('refuses %s with image_unsupported_format', async (_name, bytes, contentType, message) => {
@@ -197,7 +208,11 @@ describe('dimensions', () => {
 
   it('applies the same checks to data URLs, and honours a configured minDimension', async () => {
     const { app } = appWith({ minDimension: 50 })
-    const error = await errorOf(await app.request('/v1/chat/completions', ask(dataUrl(PNG, 'image/png'))), 400, 'image_dimensions_out_of_range')
+    const error = await errorOf(
+      await app.request('/v1/chat/completions', ask(dataUrl(PNG, 'image/png'))),
+      400,
+      'image_dimensions_out_of_range',
+    )
     expect(error.message).toContain('64x48')
     expect(error.message).toContain('at least 50px')
   })

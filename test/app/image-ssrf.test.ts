@@ -22,7 +22,18 @@ let P: number
 const PNG = png(64, 48)
 const PARAM = 'messages[0].content[0].image_url.url'
 const ask = (url: string) =>
-  chatRequest({ model: MODEL, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'Hm?' }] }] })
+  chatRequest({
+    model: MODEL,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url } },
+          { type: 'text', text: 'Hm?' },
+        ],
+      },
+    ],
+  })
 
 type ErrorBody = { error: { message: string; type: string; param: string | null; code: string } }
 
@@ -165,13 +176,21 @@ describe('hostile URLs, with nothing trusted', () => {
   })
 
   it('never names the internal address a host resolved to', async () => {
-    const { raw } = await errorOf(await guarded.app.request('/v1/chat/completions', ask('http://evil.example/x.png')), 400, 'image_url_forbidden')
+    const { raw } = await errorOf(
+      await guarded.app.request('/v1/chat/completions', ask('http://evil.example/x.png')),
+      400,
+      'image_url_forbidden',
+    )
     expect(raw).not.toContain('10.1.2.3')
     expect(raw).toMatch(/private, loopback, link-local or reserved/)
   })
 
   it('answers image_fetch_failed for a name that does not resolve, without dialling', async () => {
-    const { error } = await errorOf(await guarded.app.request('/v1/chat/completions', ask('http://nowhere.example/x.png')), 400, 'image_fetch_failed')
+    const { error } = await errorOf(
+      await guarded.app.request('/v1/chat/completions', ask('http://nowhere.example/x.png')),
+      400,
+      'image_fetch_failed',
+    )
     expect(error.message).toContain('could not be resolved')
     expect(guarded.network.lookups).toEqual(['nowhere.example'])
     expect(guarded.network.dials).toEqual([])
@@ -182,7 +201,11 @@ describe('DNS rebinding', () => {
   it('dials the address it checked, resolving once: the rebound loopback answer is never used', async () => {
     const { app, network } = guarded
     network.answerInTurn('rebind.example', '93.184.216.34', '127.0.0.1')
-    const { error, raw } = await errorOf(await app.request('/v1/chat/completions', ask(`http://rebind.example:${P}/png`)), 400, 'image_fetch_failed')
+    const { error, raw } = await errorOf(
+      await app.request('/v1/chat/completions', ask(`http://rebind.example:${P}/png`)),
+      400,
+      'image_fetch_failed',
+    )
     expect(error.param).toBe(PARAM)
     const dials = network.dials.filter((d) => d.hostname === 'rebind.example')
     expect(dials.map((d) => [d.address, d.port])).toEqual([['93.184.216.34', P]])
@@ -217,7 +240,11 @@ describe('redirects from a trusted host', () => {
     const location = typeof target === 'string' ? target : target()
     server.redirect('/bounce', location)
     const { network } = trusting
-    const { error, raw } = await errorOf(await trusting.app.request('/v1/chat/completions', ask(server.url('/bounce'))), 400, 'image_url_forbidden')
+    const { error, raw } = await errorOf(
+      await trusting.app.request('/v1/chat/completions', ask(server.url('/bounce'))),
+      400,
+      'image_url_forbidden',
+    )
     expect(error.param).toBe(PARAM)
     expect(raw).not.toContain('10.1.2.3')
     expect(server.hits.get('/bounce')).toBe(1)

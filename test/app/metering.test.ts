@@ -18,15 +18,15 @@ const QUESTION = 'What’s in this image?'
 /** `USER: <image>\n...<image>\n<question> ASSISTANT:` counted by hand from the template's text around the images. */
 function expectedPromptTokens(images: number): number {
   const segments = ['USER: ', ...Array.from({ length: images - 1 }, () => '\n'), `\n${QUESTION} ASSISTANT:`]
-  const text = segments.reduce(
-    (sum, segment, i) => sum + countTextTokens(segment, i === 0 ? {} : { bos: false, precedingSpace: false }),
-    0,
-  )
+  const text = segments.reduce((sum, segment, i) => sum + countTextTokens(segment, i === 0 ? {} : { bos: false, precedingSpace: false }), 0)
   return text + 576 * images
 }
 
 const image = (url: string) => ({ type: 'image_url', image_url: { url } })
-const ask = (...urls: string[]) => ({ model: MODEL, messages: [{ role: 'user', content: [...urls.map(image), { type: 'text', text: QUESTION }] }] })
+const ask = (...urls: string[]) => ({
+  model: MODEL,
+  messages: [{ role: 'user', content: [...urls.map(image), { type: 'text', text: QUESTION }] }],
+})
 const promptCounter = () => counterSum(gateway.deps.metrics.promptTokens, { model: MODEL, key_alias: 'team-a-key', team: 'team-a' })
 const withoutUsage = () => upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ content: 'A llama.', usage: null })))
 
@@ -69,15 +69,18 @@ describe('prompt tokens for the hosted API examples', () => {
   })
 
   it('counts the template head `USER: ` with BOS as 5 tokens, as in the protocol notes (593 example)', () => {
-    expect(expectedPromptTokens(1) - countTextTokens(`\n${QUESTION} ASSISTANT:`, { bos: false, precedingSpace: false })).toBe(
-      5 + 576,
-    )
+    expect(expectedPromptTokens(1) - countTextTokens(`\n${QUESTION} ASSISTANT:`, { bos: false, precedingSpace: false })).toBe(5 + 576)
   })
 })
 
 describe('usage from the backend', () => {
   it('passes reported usage through and meters it with source upstream', async () => {
-    const reported = { prompt_tokens: expectedPromptTokens(1), completion_tokens: 9, total_tokens: expectedPromptTokens(1) + 9, estimated_cost: 0.0001 }
+    const reported = {
+      prompt_tokens: expectedPromptTokens(1),
+      completion_tokens: 9,
+      total_tokens: expectedPromptTokens(1) + 9,
+      estimated_cost: 0.0001,
+    }
     upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: reported })))
     const before = await counterSum(gateway.deps.metrics.completionTokens, { source: 'upstream' })
     const res = await gateway.app.request('/v1/chat/completions', chatRequest(ask(imageHost.url('/cover.webp'))))
@@ -90,11 +93,15 @@ describe('usage from the backend', () => {
   it('counts a mismatch when the backend counts images differently', async () => {
     const mismatchesBefore = await counterSum(gateway.deps.metrics.usageMismatches, { model: MODEL })
     // An old llava server that counts each image as one token.
-    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: 18, completion_tokens: 3, total_tokens: 21 } })))
+    upstream.handle((_call, res) =>
+      replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: 18, completion_tokens: 3, total_tokens: 21 } })),
+    )
     await gateway.app.request('/v1/chat/completions', chatRequest(ask(imageHost.url('/cover.webp'))))
     expect((await counterSum(gateway.deps.metrics.usageMismatches, { model: MODEL })) - mismatchesBefore).toBe(1)
     // Within tokenizer noise: no mismatch.
-    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: expectedPromptTokens(1) + 1, completion_tokens: 3, total_tokens: 0 } })))
+    upstream.handle((_call, res) =>
+      replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: expectedPromptTokens(1) + 1, completion_tokens: 3, total_tokens: 0 } })),
+    )
     await gateway.app.request('/v1/chat/completions', chatRequest(ask(imageHost.url('/cover.webp'))))
     expect((await counterSum(gateway.deps.metrics.usageMismatches, { model: MODEL })) - mismatchesBefore).toBe(1)
   })
@@ -119,13 +126,19 @@ describe('streams are always metered', () => {
     const before = await promptCounter()
     const frames = await sse(await gateway.app.request('/v1/chat/completions', chatRequest(streamed(true))))
     expect(frames.at(-1)).toBe('[DONE]')
-    const usageChunks = frames.slice(0, -1).map((f) => JSON.parse(f) as { usage?: unknown; choices: unknown[] }).filter((c) => c.usage)
+    const usageChunks = frames
+      .slice(0, -1)
+      .map((f) => JSON.parse(f) as { usage?: unknown; choices: unknown[] })
+      .filter((c) => c.usage)
     expect(usageChunks).toHaveLength(1)
     expect(usageChunks[0]).toMatchObject({
       object: 'chat.completion.chunk',
       id: 'chatcmpl-test',
       choices: [],
-      usage: { prompt_tokens: expectedPromptTokens(1), completion_tokens: countTextTokens('A llama.', { bos: false, precedingSpace: false }) },
+      usage: {
+        prompt_tokens: expectedPromptTokens(1),
+        completion_tokens: countTextTokens('A llama.', { bos: false, precedingSpace: false }),
+      },
     })
     expect(frames.at(-2)).toBe(JSON.stringify(usageChunks[0]))
     expect((await promptCounter()) - before).toBe(expectedPromptTokens(1))

@@ -79,7 +79,10 @@ describe('GET /metrics', () => {
     for (let i = 0; i < 1000; i++) {
       const random = crypto.randomUUID()
       const key = i % 2 === 0 ? TEST_KEY : `sk-${random}`
-      await app.request(i % 3 === 0 ? `/v1/${random}` : '/v1/chat/completions', chatRequest({ ...userText('hi'), model: `model-${random}` }, key))
+      await app.request(
+        i % 3 === 0 ? `/v1/${random}` : '/v1/chat/completions',
+        chatRequest({ ...userText('hi'), model: `model-${random}` }, key),
+      )
     }
     const after = labelValues((await scrape(app)).text)
     expect([...after].filter((v) => !before.has(v))).toEqual([])
@@ -104,7 +107,10 @@ describe('GET /metrics', () => {
   })
 
   it('labels requests with the configured metrics label of the model', async () => {
-    const { app, deps } = buildTestApp({ ...testConfig(upstream.baseUrl), models: [{ id: MODEL, backend: 'main', metricsLabel: 'llava15' }] })
+    const { app, deps } = buildTestApp({
+      ...testConfig(upstream.baseUrl),
+      models: [{ id: MODEL, backend: 'main', metricsLabel: 'llava15' }],
+    })
     await app.request('/v1/chat/completions', chatRequest(userText('hi')))
     expect((await deps.metrics.requests.get()).values.map((v) => v.labels['model'])).toEqual(['llava15'])
   })

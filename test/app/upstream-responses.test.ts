@@ -78,8 +78,18 @@ describe('bodies the gateway cannot read', () => {
 
 describe('backend error shapes', () => {
   it.each([
-    ['vLLM (flat, numeric code)', 400, { object: 'error', message: 'max_tokens too large', type: 'BadRequestError', param: null, code: 400 }, 'max_tokens too large'],
-    ['llama.cpp (nested, numeric code)', 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } }, 'Loading model'],
+    [
+      'vLLM (flat, numeric code)',
+      400,
+      { object: 'error', message: 'max_tokens too large', type: 'BadRequestError', param: null, code: 400 },
+      'max_tokens too large',
+    ],
+    [
+      'llama.cpp (nested, numeric code)',
+      503,
+      { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } },
+      'Loading model',
+    ],
     ['TGI', 422, { error: 'Input validation error: inputs too long', error_type: 'validation' }, 'Input validation error'],
   ])('translates %s into OpenAI’s shape with the same status', async (_name, status, body, message) => {
     upstream.handle((_call, res) => replyJson(res, status, body))

@@ -157,7 +157,9 @@ describe('backend failures', () => {
   const request = { model: MODEL, messages: [{ role: 'user' as const, content: 'hi' }] }
 
   it('passes a backend 500 through as InternalServerError', async () => {
-    upstream.handle((_call, res) => replyJson(res, 500, { error: { message: 'engine crashed', type: 'server_error', param: null, code: null } }))
+    upstream.handle((_call, res) =>
+      replyJson(res, 500, { error: { message: 'engine crashed', type: 'server_error', param: null, code: null } }),
+    )
     const error = await client.chat.completions.create(request).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(OpenAI.InternalServerError)
     expect((error as InstanceType<typeof OpenAI.APIError>).message).toContain('engine crashed')
@@ -165,7 +167,12 @@ describe('backend failures', () => {
 
   it('passes a backend 429 through as RateLimitError, with its Retry-After', async () => {
     upstream.handle((_call, res) =>
-      replyJson(res, 429, { error: { message: 'slow down', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } }, { 'retry-after': '7' }),
+      replyJson(
+        res,
+        429,
+        { error: { message: 'slow down', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } },
+        { 'retry-after': '7' },
+      ),
     )
     const error = (await client.chat.completions.create(request).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.RateLimitError>
     expect(error).toBeInstanceOf(OpenAI.RateLimitError)

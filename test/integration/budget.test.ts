@@ -13,7 +13,10 @@ import { buildTestApp, chatRequest, TEST_KEY, testConfig, userText } from '../he
 // when Redis cannot be asked.
 
 const log = createLogger('silent')
-const PROMPT = countPromptTokens([{ role: 'user', content: 'hi' }], { template: 'llava-1.5', imagePolicy: { policy: 'fixed', tokensPerImage: 576 } }).total
+const PROMPT = countPromptTokens([{ role: 'user', content: 'hi' }], {
+  template: 'llava-1.5',
+  imagePolicy: { policy: 'fixed', tokensPerImage: 576 },
+}).total
 const stores: RedisStore[] = []
 let upstream: FakeUpstream
 
@@ -64,7 +67,9 @@ describe('budgets shared by replicas', () => {
   })
 
   it('keeps the counter in Redis, expiring after its window, and settles it to the actual usage', async () => {
-    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: PROMPT, completion_tokens: 10, total_tokens: PROMPT + 10 } })))
+    upstream.handle((_call, res) =>
+      replyJson(res, 200, chatCompletion({ usage: { prompt_tokens: PROMPT, completion_tokens: 10, total_tokens: PROMPT + 10 } })),
+    )
     const store = await redis()
     const shared = config()
     const { app } = buildTestApp(shared, { store })

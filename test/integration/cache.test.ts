@@ -39,7 +39,15 @@ const replica = async (overrides: Partial<ConfigInput> = {}, store = redis()) =>
 const ask = (url: string, params: Record<string, unknown> = {}) => ({
   model: MODEL,
   temperature: 0,
-  messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'What is this?' }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'image_url', image_url: { url } },
+        { type: 'text', text: 'What is this?' },
+      ],
+    },
+  ],
   ...params,
 })
 const dataUrl = (bytes: Buffer) => `data:image/png;base64,${bytes.toString('base64')}`
@@ -152,7 +160,10 @@ describe('admission and Cache-Control', () => {
     const { app } = await replica()
     const request = (cacheControl?: string) => {
       const init = chatRequest(ask(dataUrl(PICTURE)))
-      return { ...init, headers: { ...(init.headers as Record<string, string>), ...(cacheControl ? { 'cache-control': cacheControl } : {}) } }
+      return {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), ...(cacheControl ? { 'cache-control': cacheControl } : {}) },
+      }
     }
     expect((await app.request('/v1/chat/completions', request('no-store'))).headers.get('x-cache')).toBe('BYPASS')
     expect((await app.request('/v1/chat/completions', request())).headers.get('x-cache')).toBe('MISS') // no-store wrote nothing
@@ -175,7 +186,11 @@ describe('streams', () => {
     await streamed.text()
     const plain = await app.request('/v1/chat/completions', chatRequest(ask(dataUrl(PICTURE))))
     expect(plain.headers.get('x-cache')).toBe('HIT')
-    expect(await plain.json()).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant', content: 'A red square.' }, finish_reason: 'stop' }], usage })
+    expect(await plain.json()).toMatchObject({
+      object: 'chat.completion',
+      choices: [{ message: { role: 'assistant', content: 'A red square.' }, finish_reason: 'stop' }],
+      usage,
+    })
 
     upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ content: 'A green square.', usage })))
     await app.request('/v1/chat/completions', chatRequest(ask(dataUrl(OTHER_PICTURE))))
