@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
-import type { ImageFetcher } from './images/image-fetcher.js'
-import type { Metrics } from './meter/metrics.js'
+import type { ImageFetcher } from './image-fetch/image-fetcher.js'
+import type { Metrics } from './metrics/metrics.js'
 import type { Store } from './store/store.js'
-import type { UpstreamClient } from './upstream/client.js'
+import type { UpstreamClient } from './backends/client.js'
 
 export type Clock = { now(): number }
 export const systemClock: Clock = { now: () => Date.now() }

@@ -9,14 +9,14 @@ import { ConfigError, loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { systemClock, type Deps } from './deps.js'
 import { createLogger } from './lib/logger.js'
-import { createMetrics } from './meter/metrics.js'
+import { createMetrics } from './metrics/metrics.js'
 import type { Lifecycle } from './routes/health.js'
 import { drainServer } from './server/shutdown.js'
 import { MemoryStore } from './store/memory-store.js'
 import { RedisStore } from './store/redis-store.js'
 import type { Store } from './store/store.js'
-import { createUpstreamClient } from './upstream/client.js'
-import { createImageFetcher } from './images/image-fetcher.js'
+import { createUpstreamClient } from './backends/client.js'
+import { createImageFetcher } from './image-fetch/image-fetcher.js'
 
 /** The only module that reads the environment or the command line. */
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {

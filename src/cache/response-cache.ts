@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { CacheConfig } from '../config/schema.js'
-import type { Metrics } from '../meter/metrics.js'
+import type { Metrics } from '../metrics/metrics.js'
 import type { Store } from '../store/store.js'
 import { parseCachedCompletion, type CachedCompletion } from './entry.js'
 

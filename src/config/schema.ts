@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { createAddressPolicy } from '../images/address-policy.js'
+import { createAddressPolicy } from '../image-fetch/address-policy.js'
 
 /** Strings from `${VAR}` interpolation arrive as text: accept "true"/"false" as well as real booleans. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])

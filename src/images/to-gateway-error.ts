@@ -1,6 +1,6 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
-import type { ImageFetchError } from './image-fetch-error.js'
+import type { ImageFetchError } from '../image-fetch/image-fetch-error.js'
 
 export type PartRef = { param: string; label: string }
 

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
-import { createLabeler } from './labels.js'
+import { createLabeler } from '../metrics/labels.js'
 import { countPromptTokens } from './prompt-tokens.js'
 import { RequestUsage } from './request-usage.js'
 import { toPromptMessages } from './to-prompt-messages.js'

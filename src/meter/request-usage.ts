@@ -1,5 +1,5 @@
-import type { Metrics } from './metrics.js'
-import type { Who } from './labels.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { Who } from '../metrics/labels.js'
 import type { PromptTokenCount } from './prompt-tokens.js'
 import { countCompletionTokens } from './completion-tokens.js'
 import { gatewayUsage, isUsageMismatch, reportedUsage, type Usage, type UsageSource } from './usage.js'

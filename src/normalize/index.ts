@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
-import { createLabeler } from '../meter/labels.js'
+import { createLabeler } from '../metrics/labels.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { findTextBeforeImage, imagesFirst } from './content-order.js'
 

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { onStreamEnd } from '../lib/on-stream-end.js'
-import { createLabeler } from '../meter/labels.js'
+import { createLabeler } from '../metrics/labels.js'
 import { isEventStream } from '../upstream/stream-headers.js'
 
 const CACHE_RESULTS = new Set(['hit', 'miss', 'bypass', 'refresh'])

@@ -4,7 +4,7 @@ import { partRef } from '../images/resolve-images.js'
 import { withForwardedImages } from '../images/forward-images.js'
 import type { RequestImage } from '../images/image-identity.js'
 import type { ChatRequest } from '../validate/chat-request-schema.js'
-import type { UpstreamClient, UpstreamResponse } from './client.js'
+import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
 import { upstreamBody } from './upstream-body.js'
 
 /**

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { gatewayError } from '../errors/gateway-error.js'
 import { readCapped } from '../lib/read-capped.js'
-import { classifyUpstreamFailure } from './classify-failure.js'
+import { classifyUpstreamFailure } from '../backends/classify-failure.js'
 
 /** Reads a whole (non-streaming) backend body, refusing one past `maxBytes` as soon as it is passed. */
 export async function readUpstreamBody(body: Readable, maxBytes: number, backend: string): Promise<string> {

@@ -2,9 +2,9 @@ import type { Readable } from 'node:stream'
 import { sseErrorFrame } from '../errors/respond.js'
 import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
 import { SseParser, type SseEvent } from '../lib/sse-parser.js'
-import { classifyUpstreamFailure } from './classify-failure.js'
+import { classifyUpstreamFailure } from '../backends/classify-failure.js'
 import { isRecord } from '../lib/is-record.js'
-import { toOpenAIError } from './error-body.js'
+import { toOpenAIError } from '../backends/error-body.js'
 
 export type StreamOutcome = 'completed' | 'upstream_error' | 'interrupted' | 'client_aborted'
 

@@ -1,6 +1,6 @@
 import { describe, it, expect, vi } from 'vitest'
 import type { CacheSink } from '../cache/sink.js'
-import { createMetrics } from '../meter/metrics.js'
+import { createMetrics } from '../metrics/metrics.js'
 import type { PromptTokenCount } from '../meter/prompt-tokens.js'
 import { RequestUsage } from '../meter/request-usage.js'
 import type { StreamObserver, StreamOutcome } from './relay-stream.js'

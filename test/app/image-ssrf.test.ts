@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { loadConfig } from '../../src/config/load.js'
-import { createImageFetcher } from '../../src/images/image-fetcher.js'
+import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { png } from '../fixtures/images.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'

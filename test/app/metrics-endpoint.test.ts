@@ -1,6 +1,6 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMetrics } from '../../src/meter/metrics.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, MODEL, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
 

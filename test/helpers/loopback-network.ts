@@ -1,5 +1,5 @@
 import { connect, Socket } from 'node:net'
-import type { DialTarget, ImageNetwork, ResolvedAddress } from '../../src/images/network.js'
+import type { DialTarget, ImageNetwork, ResolvedAddress } from '../../src/image-fetch/network.js'
 
 /**
  * The only network image fetches get in tests. Names resolve only through `names` (the test decides

@@ -1,4 +1,4 @@
-import type { ImageNetwork } from '../../src/images/network.js'
+import type { ImageNetwork } from '../../src/image-fetch/network.js'
 import type { LoopbackNetwork } from './loopback-network.js'
 
 /**

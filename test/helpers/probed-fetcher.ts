@@ -1,4 +1,4 @@
-import type { ImageFetcher } from '../../src/images/image-fetcher.js'
+import type { ImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 
 export type ReservationEvent =
   | { kind: 'asked'; url: string; amount: number }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { createMetrics } from '../../src/meter/metrics.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, testConfig, userText } from '../helpers/test-app.js'
 

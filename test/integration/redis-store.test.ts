@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../../src/lib/logger.js'
-import { createMetrics } from '../../src/meter/metrics.js'
+import { createMetrics } from '../../src/metrics/metrics.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { startBlackhole } from '../helpers/blackhole.js'
 import { ready } from '../helpers/redis.js'

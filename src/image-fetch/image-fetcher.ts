@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
-import type { ImagesConfig } from '../config/schema.js'
+import type { FetchLimits, ImageFetcherLimits } from './fetch-limits.js'
 import type { Release } from '../lib/weighted-semaphore.js'
 import { WeightedSemaphore } from '../lib/weighted-semaphore.js'
 import { readCapped } from '../lib/read-capped.js'
@@ -34,7 +34,7 @@ export interface ImageFetcher {
  * connections, redirects followed by hand (each hop checked again), timeouts for connect, headers
  * and the whole download, and a byte cap enforced while the body streams in.
  */
-export function createImageFetcher(config: ImagesConfig, network: ImageNetwork = systemNetwork): ImageFetcher {
+export function createImageFetcher(config: ImageFetcherLimits, network: ImageNetwork = systemNetwork): ImageFetcher {
   const { fetch: limits } = config
   const policy = createHostPolicy(limits)
   const agent = new Agent({
@@ -94,7 +94,7 @@ export function createImageFetcher(config: ImagesConfig, network: ImageNetwork =
 function nextHop(
   current: URL,
   location: string | string[] | undefined,
-  limits: ImagesConfig['fetch'],
+  limits: FetchLimits,
   policy: ReturnType<typeof createHostPolicy>,
 ): URL {
   if (typeof location !== 'string' || location === '') throw new ImageFetchError('failed', 'a redirect without a Location header')

@@ -1,4 +1,4 @@
-import type { ImagesConfig } from '../config/schema.js'
+import type { FetchLimits } from './fetch-limits.js'
 import { parseIpLiteralHost } from './address-policy.js'
 import { normalizeHost, type HostPolicy } from './host-policy.js'
 import { ImageFetchError } from './image-fetch-error.js'
@@ -9,7 +9,7 @@ import { ImageFetchError } from './image-fetch-error.js'
  * accepts, already normalized by it) that is an allowed address. Parsed once; the returned URL
  * object is the one fetched, so no second parser can read it differently.
  */
-export function checkImageUrl(raw: string | URL, fetch: ImagesConfig['fetch'], policy: HostPolicy): URL {
+export function checkImageUrl(raw: string | URL, fetch: FetchLimits, policy: HostPolicy): URL {
   let url: URL
   try {
     url = typeof raw === 'string' ? new URL(raw) : raw

@@ -1,4 +1,4 @@
-import type { ImagesConfig } from '../config/schema.js'
+import type { FetchLimits } from './fetch-limits.js'
 import { createAddressPolicy, type AddressPolicy } from './address-policy.js'
 
 /**
@@ -15,7 +15,7 @@ export type HostPolicy = {
   addresses: AddressPolicy
 }
 
-export function createHostPolicy(fetch: ImagesConfig['fetch']): HostPolicy {
+export function createHostPolicy(fetch: FetchLimits): HostPolicy {
   const allow = fetch.allowHosts.map(hostMatcher)
   const deny = fetch.denyHosts.map(hostMatcher)
   const trustsName = (hostname: string) => allow.some((matches) => matches(normalizeHost(hostname)))
