@@ -1,12 +1,14 @@
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
-import type { Deps } from './deps.js'
+import type { AppDeps, Deps } from './deps.js'
 import type { AppEnv } from './env.js'
 import { notFound, onError } from './errors/respond.js'
+import { createLabeler } from './metrics/labels.js'
 import { chatCompletions } from './routes/chat-completions.js'
-import { health, type Lifecycle } from './routes/health.js'
+import { health } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
+import type { Lifecycle } from './server/lifecycle.js'
 import { observe } from './server/observe.js'
 
 /** Client-supplied request ids are kept only when short and plain, so logs cannot be forged through them. */
@@ -14,6 +16,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */
 export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }): Hono<AppEnv> {
+  const built: AppDeps = { ...deps, labels: createLabeler(deps.config) }
   const app = new Hono<AppEnv>()
   app.use(
     requestId({
@@ -22,18 +25,29 @@ export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }
         return given && SAFE_REQUEST_ID.test(given) ? given : crypto.randomUUID()
       },
     }),
-    observe(deps),
+    observe(built),
   )
-  const chat = chatCompletions(deps)
-  const modelList = models(deps)
+  const chat = chatCompletions(built)
+  const modelList = models(built)
   // The hosted API's own paths (`/v1/openai/...`) work too, so its examples only need a new host.
   for (const prefix of ['/v1', '/v1/openai']) {
     app.route(`${prefix}/chat/completions`, chat)
     app.route(`${prefix}/models`, modelList)
   }
-  app.route('/', health(deps, lifecycle))
-  if (deps.config.metrics.enabled && deps.config.metrics.port === 0) app.route('/', metricsRoute(deps))
+  app.route('/', health(built, lifecycle))
+  if (servesMetricsOnMainPort(deps)) app.route('/', metricsRoute(built))
   app.onError(onError(deps.log))
   app.notFound(notFound)
   return app
+}
+
+/** With `metrics.port` set, Prometheus scrapes a listener of its own, apart from client traffic: this app. */
+export function createMetricsApp(deps: Deps): Hono {
+  const app = new Hono().route('/', metricsRoute(deps))
+  app.onError(onError(deps.log))
+  return app
+}
+
+export function servesMetricsOnMainPort(deps: Pick<Deps, 'config'>): boolean {
+  return deps.config.metrics.enabled && deps.config.metrics.port === 0
 }

@@ -1,21 +1,26 @@
 import type { Logger } from 'pino'
+import type { UpstreamClient } from './backends/client.js'
 import type { Config } from './config/schema.js'
 import type { ImageFetcher } from './image-fetch/image-fetcher.js'
+import type { Clock } from './lib/clock.js'
+import type { Labeler } from './metrics/labels.js'
 import type { Metrics } from './metrics/metrics.js'
 import type { Store } from './store/store.js'
-import type { UpstreamClient } from './backends/client.js'
 
-export type Clock = { now(): number }
-export const systemClock: Clock = { now: () => Date.now() }
+export { systemClock, type Clock } from './lib/clock.js'
 
 /** Everything the app is built from; tests swap any of it. Nothing in src/ reaches for a global. */
 export type Deps = Readonly<{
   config: Config
   store: Store
   clock: Clock
-  upstream: UpstreamClient
+  /** Sends requests to the configured backends, one keep-alive pool each. */
+  upstreamClient: UpstreamClient
   /** Downloads image URLs; built with the network it may use, so tests keep it on loopback. */
-  images: ImageFetcher
+  imageFetcher: ImageFetcher
   metrics: Metrics
   log: Logger
 }>
+
+/** What the steps are built from: the deps, plus what `createApp` derives from the config once. */
+export type AppDeps = Deps & Readonly<{ labels: Labeler }>

@@ -1,26 +1,25 @@
 import type { RequestIdVariables } from 'hono/request-id'
-import type { ModelConfig } from './config/schema.js'
-import type { Principal } from './auth/principal.js'
-import type { RequestImage } from './images/image-identity.js'
-import type { RequestUsage } from './meter/request-usage.js'
-import type { CacheSink } from './cache/sink.js'
-import type { ChatRequest } from './validate/chat-request-schema.js'
+import type { AuthVariables } from './auth/index.js'
+import type { CacheVariables } from './cache/index.js'
+import type { FinishVariables } from './completion/finish-line.js'
+import type { ImagesVariables } from './images/index.js'
+import type { MeterVariables } from './meter/index.js'
+import type { NormalizeVariables } from './normalize/index.js'
+import type { ValidateVariables } from './validate/index.js'
 
-/** What each pipeline step leaves on the context for the next ones. */
-export type AppVariables = RequestIdVariables & {
-  /** When the request arrived (the injected clock), for latency and time to first token. */
-  startedAt: number
-  principal: Principal
-  chatRequest: ChatRequest
-  model: ModelConfig
-  /** Indexes of messages whose image parts were moved ahead of their text. */
-  reorderedMessages: readonly number[]
-  /** Every image part, checked and hashed, in request order. */
-  images: readonly RequestImage[]
-  /** The request's token account: prompt counted at admission, settled once with the response. */
-  usage: RequestUsage
-  /** Set by the cache step on a miss: where the upstream step hands a complete answer. */
-  cacheSink: CacheSink | undefined
-}
+/** What the chat steps leave on the context, all of it: each step declares the part it sets. */
+export type ChatVariables = FinishVariables &
+  AuthVariables &
+  ValidateVariables &
+  NormalizeVariables &
+  ImagesVariables &
+  MeterVariables &
+  CacheVariables
 
-export type AppEnv = { Variables: AppVariables }
+/**
+ * The app as a whole: the request id on every route; the chat steps' variables only where the chat
+ * route set them (a 404, a health probe or an early refusal has none of them).
+ */
+export type AppEnv = { Variables: RequestIdVariables & Partial<ChatVariables> }
+
+export type ChatEnv = { Variables: RequestIdVariables & ChatVariables }

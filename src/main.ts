@@ -1,16 +1,13 @@
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
-import { Hono } from 'hono'
 import { pino } from 'pino'
-import { createApp } from './app.js'
-import { onError } from './errors/respond.js'
-import { metricsRoute } from './routes/metrics.js'
+import { createApp, createMetricsApp, servesMetricsOnMainPort } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { systemClock, type Deps } from './deps.js'
 import { createLogger } from './lib/logger.js'
 import { createMetrics } from './metrics/metrics.js'
-import type { Lifecycle } from './routes/health.js'
+import type { Lifecycle } from './server/lifecycle.js'
 import { drainServer } from './server/shutdown.js'
 import { MemoryStore } from './store/memory-store.js'
 import { RedisStore } from './store/redis-store.js'
@@ -45,8 +42,8 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     config,
     store,
     clock: systemClock,
-    upstream: createUpstreamClient(config),
-    images: createImageFetcher(config.images),
+    upstreamClient: createUpstreamClient(config),
+    imageFetcher: createImageFetcher(config.images),
     metrics: createMetrics({ store }),
     log,
   }
@@ -65,7 +62,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     log.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down')
     metricsServer?.close()
     await drainServer(server, lifecycle, config.server.shutdownGraceMs, log)
-    await Promise.allSettled([deps.upstream.close(), deps.images.close(), store.close()])
+    await Promise.allSettled([deps.upstreamClient.close(), deps.imageFetcher.close(), store.close()])
     log.info('stopped')
     log.flush()
     process.exit(0)
@@ -77,10 +74,8 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
 /** With `metrics.port` set, Prometheus scrapes its own listener, apart from client traffic. */
 function startMetricsServer(deps: Deps, log: ReturnType<typeof createLogger>): Server | undefined {
   const { metrics } = deps.config
-  if (!metrics.enabled || metrics.port === 0) return undefined
-  const app = new Hono().route('/', metricsRoute(deps))
-  app.onError(onError(log))
-  return serve({ fetch: app.fetch, hostname: deps.config.server.host, port: metrics.port }, (info) =>
+  if (!metrics.enabled || servesMetricsOnMainPort(deps)) return undefined
+  return serve({ fetch: createMetricsApp(deps).fetch, hostname: deps.config.server.host, port: metrics.port }, (info) =>
     log.info({ port: info.port }, 'metrics listening'),
   ) as Server
 }

@@ -1,12 +1,13 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { bearerToken, digestsEqual, secretDigest } from '../lib/bearer.js'
 import { ANONYMOUS, type Principal } from './principal.js'
 
+export type AuthVariables = { principal: Principal }
+
 /** Step 1: the bearer key → `principal` on the context. */
-export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
+export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Variables: AuthVariables }> => {
   const teamBudgets = new Map(config.teams.map((team) => [team.name, team.budgets]))
   const keys = config.keys.map((key) => ({
     digest: Buffer.from(key.sha256, 'hex'),

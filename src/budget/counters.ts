@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/principal.js'
-import type { BudgetCounter, Store } from '../store/store.js'
+import type { BudgetCounter } from '../store/store.js'
 import { windowAt } from './windows.js'
 
 /** Counters outlive their window a little, so a request that settles just after the turn still finds its own. */
@@ -21,17 +21,4 @@ export function budgetCounters(prefix: string, principal: Principal, now: number
     }),
     resetsAt: spans.map((span) => span.endsAt),
   }
-}
-
-/**
- * Adds tokens to a key's counters without a limit check: for usage that has already happened
- * and must count (a cache hit, when config charges hits). The next request sees the total.
- */
-export async function chargeCounters(store: Store, prefix: string, principal: Principal, tokens: number, now: number): Promise<void> {
-  if (principal.budgets.length === 0 || tokens <= 0) return
-  const { counters } = budgetCounters(prefix, principal, now)
-  await store.reserve(
-    counters.map((counter) => ({ ...counter, limit: Number.MAX_SAFE_INTEGER })),
-    tokens,
-  )
 }

@@ -1,13 +1,14 @@
-import type { Context, MiddlewareHandler } from 'hono'
+import type { MiddlewareHandler } from 'hono'
+import type { RequestIdVariables } from 'hono/request-id'
+import type { AuthVariables } from '../auth/index.js'
+import type { Completion } from '../completion/completion.js'
+import type { FinishVariables } from '../completion/finish-line.js'
 import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
-import { chargeCounters } from '../budget/counters.js'
-import { isEventStream, setStreamHeaders } from '../upstream/stream-headers.js'
-import { clientWantsUsage } from '../upstream/upstream-body.js'
-import { toCachedCompletion, type CachedCompletion } from './entry.js'
+import type { ImagesVariables } from '../images/index.js'
+import type { ValidateVariables } from '../validate/index.js'
+import { toCacheEntry, type CachedCompletion } from './entry.js'
 import { cacheKey } from './key.js'
 import { decideCache } from './policy.js'
-import { replayJson, replayStream } from './replay.js'
 import { ReplicaLock } from './replica-lock.js'
 import { ResponseCache } from './response-cache.js'
 import { SingleFlight, unlessAborted } from './single-flight.js'
@@ -15,8 +16,20 @@ import { SingleFlight, unlessAborted } from './single-flight.js'
 export const CACHE_HEADER = 'x-cache'
 
 /**
- * Step 6: answer from the response cache, keyed on image content; on a miss, let the backend
- * answer once for every identical request in flight, and store the answer when it is complete.
+ * What the cache found for a request. A `hit` is answered from `entry` (by the last step, so the
+ * budget step still sees it); a `miss` or `refresh` goes to the backend, and its answer is stored
+ * once the request has finished; `bypass` leaves the cache alone.
+ */
+export type CacheLookup = Readonly<{ result: 'hit'; entry: CachedCompletion }> | Readonly<{ result: 'miss' | 'refresh' | 'bypass' }>
+
+export type CacheVariables = { cacheLookup: CacheLookup }
+
+type Reads = RequestIdVariables & FinishVariables & AuthVariables & ValidateVariables & ImagesVariables
+
+/**
+ * Step 6: look the request up in the response cache, keyed on image content; on a miss, let the
+ * backend answer once for every identical request in flight (in this process, and across replicas
+ * sharing Redis), and store the answer when the request has finished with a whole one.
  */
 export const cache = ({
   config,
@@ -24,7 +37,7 @@ export const cache = ({
   metrics,
   log,
   clock,
-}: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<AppEnv> => {
+}: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<{ Variables: Reads & CacheVariables }> => {
   const responses = new ResponseCache(store, config.cache, metrics, log)
   const flights = new SingleFlight<CachedCompletion>()
   // In one process the flights above already coalesce; the lock is for replicas sharing Redis.
@@ -38,34 +51,18 @@ export const cache = ({
         )
       : undefined
 
-  const answerFromCache = async (c: Context<AppEnv>, entry: CachedCompletion): Promise<Response> => {
-    metrics.cacheLookups.inc({ result: 'hit' })
-    c.get('usage').markCache('hit')
-    const settled = c.get('usage').settle(entry.usage, () => '', entry.usageSource)
-    if (settled.charged) {
-      // A hit never reaches the budget step; when config charges hits, they count all the same.
-      await chargeCounters(store, config.cache.keyPrefix, c.get('principal'), settled.usage.total_tokens, clock.now()).catch(
-        (err: unknown) => log.warn({ message: (err as Error).message }, 'budget charge for a cache hit failed'),
-      )
-    }
-    c.header(CACHE_HEADER, 'HIT')
-    c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
-    const request = c.get('chatRequest')
-    if (request.stream !== true) return c.json(replayJson(entry))
-    setStreamHeaders(c)
-    return c.body(replayStream(entry, clientWantsUsage(request)))
-  }
-
-  return async function cacheResponses(c, next) {
+  return async function lookUpResponse(c, next) {
     const request = c.get('chatRequest')
     const decision = decideCache(request, c.req.header('cache-control'), config.cache)
-    if (decision === 'bypass') {
-      metrics.cacheLookups.inc({ result: 'bypass' })
-      c.get('usage').markCache('bypass')
-      c.header(CACHE_HEADER, 'BYPASS')
+    const found = (lookup: CacheLookup) => {
+      metrics.cacheLookups.inc({ result: lookup.result })
+      c.header(CACHE_HEADER, lookup.result.toUpperCase())
+      c.set('cacheLookup', lookup)
       return next()
     }
-    const key = cacheKey(request, c.get('images'), c.get('principal'), config.cache)
+    if (decision === 'bypass') return found({ result: 'bypass' })
+
+    const key = cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
     let releaseLock: (() => Promise<void>) | undefined
     if (decision === 'lookup') {
@@ -74,44 +71,29 @@ export const cache = ({
       const inFlight = flights.join(key)
       if (inFlight) {
         const shared = await unlessAborted(inFlight, c.req.raw.signal)
-        if (shared) return answerFromCache(c, shared)
+        if (shared) return found({ result: 'hit', entry: shared })
       } else {
         flight = flights.lead(key)
         const stored = await responses.get(key)
-        if (stored) {
-          flight.land(stored)
-          return answerFromCache(c, stored)
-        }
-        const claim = await replicas?.claim(key, c.get('requestId'), c.req.raw.signal)
-        if (claim?.kind === 'answer') {
-          flight.land(claim.entry)
-          return answerFromCache(c, claim.entry)
+        const claim = stored ? undefined : await replicas?.claim(key, c.get('requestId'), c.req.raw.signal)
+        const entry = stored ?? (claim?.kind === 'answer' ? claim.entry : undefined)
+        if (entry) {
+          flight.land(entry)
+          return found({ result: 'hit', entry })
         }
         if (claim?.kind === 'lead') releaseLock = claim.release
       }
     }
-    const result = decision === 'refresh' ? 'refresh' : 'miss'
-    metrics.cacheLookups.inc({ result })
-    c.get('usage').markCache(result)
-    c.header(CACHE_HEADER, result.toUpperCase())
-
-    let done = false
-    const finish = async (entry: CachedCompletion | undefined) => {
-      if (done) return
-      done = true
+    // The answer is stored before the lock is released and the flight lands, so whoever comes
+    // next (a follower here, a waiter on another replica) finds it.
+    const storeAnswer = async (completion: Completion) => {
+      const entry =
+        completion.answer && completion.usage ? toCacheEntry(completion.answer, completion.usage.source, clock.now()) : undefined
       if (entry) await responses.put(key, entry)
       await releaseLock?.()
       flight?.land(entry)
     }
-    c.set('cacheSink', {
-      complete: (completion, settled) => finish(toCachedCompletion(completion, settled.usage, settled.source, clock.now())),
-      abandon: () => void finish(undefined),
-    })
-    try {
-      await next()
-    } finally {
-      // A stream completes later, through the sink; anything else that did not complete by now never will.
-      if (!isEventStream(c.res) || c.res.status !== 200) void finish(undefined)
-    }
+    void c.get('finish').done.then(storeAnswer)
+    return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
   }
 }

@@ -1,22 +1,34 @@
 import type { MiddlewareHandler } from 'hono'
+import type { FinishVariables } from '../completion/finish-line.js'
 import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { WeightedSemaphore, type Release } from '../lib/weighted-semaphore.js'
+import type { ValidateVariables } from '../validate/index.js'
+import type { RequestImage } from './image-identity.js'
 import { findImageParts, partRef, resolveImages } from './resolve-images.js'
 
+export type ImagesVariables = {
+  /** Every image part, checked and hashed, in request order. */
+  requestImages: readonly RequestImage[]
+}
+
 /**
- * Step 4: every image part fetched or decoded, checked and hashed → `images` on the context (the
- * upstream step sends those bytes, in each backend's dialect). Image bytes count against a
- * gateway-wide budget until the response has been handed back.
+ * Step 4: every image part fetched or decoded, checked and hashed → `requestImages` on the context
+ * (the upstream step sends those bytes, in each backend's dialect). Image bytes count against a
+ * gateway-wide budget until the request has finished (a stream: until its last byte).
  */
-export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config' | 'images' | 'metrics'>): MiddlewareHandler<AppEnv> => {
+export const images = ({
+  config,
+  imageFetcher,
+  metrics,
+}: Pick<Deps, 'config' | 'imageFetcher' | 'metrics'>): MiddlewareHandler<{
+  Variables: FinishVariables & ValidateVariables & ImagesVariables
+}> => {
   const limits = config.images
   const bytes = new WeightedSemaphore(limits.maxInFlightBytes)
 
   return async function resolveRequestImages(c, next) {
-    const request = c.get('chatRequest')
-    const parts = findImageParts(request.messages)
+    const parts = findImageParts(c.get('chatRequest').messages)
     if (parts.length > limits.maxImagesPerRequest) {
       const extra = parts[limits.maxImagesPerRequest]
       throw gatewayError('too_many_images', {
@@ -25,26 +37,29 @@ export const images = ({ config, images: fetcher, metrics }: Pick<Deps, 'config'
       })
     }
     if (parts.length === 0) {
-      c.set('images', [])
+      c.set('requestImages', [])
       return next()
     }
     const held: Release[] = []
-    try {
-      const resolved = await resolveImages(parts, {
-        limits,
-        fetcher,
-        bytes,
-        signal: c.req.raw.signal,
-        held,
-        onFetch: (result, size) => {
-          metrics.imageFetches.inc({ result })
-          if (size !== undefined) metrics.imageFetchBytes.observe(size)
-        },
-      })
-      c.set('images', resolved)
-      await next()
-    } finally {
-      for (const release of held) release()
-    }
+    const releaseAll = () => held.splice(0).forEach((release) => release())
+    void c.get('finish').done.then(releaseAll)
+    const resolved = await resolveImages(parts, {
+      limits,
+      fetcher: imageFetcher,
+      bytes,
+      signal: c.req.raw.signal,
+      held,
+      onFetch: (result, size) => {
+        metrics.imageFetches.inc({ result })
+        if (size !== undefined) metrics.imageFetchBytes.observe(size)
+      },
+    })
+    c.set('requestImages', resolved)
+    await next()
   }
 }
+
+// What later steps use of this one: the checked images and how to send them.
+export { partRef } from './resolve-images.js'
+export { withForwardedImages } from './forward-images.js'
+export type { RequestImage } from './image-identity.js'

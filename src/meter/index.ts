@@ -1,27 +1,38 @@
 import type { MiddlewareHandler } from 'hono'
-import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
-import { createLabeler } from '../metrics/labels.js'
-import { countPromptTokens } from './prompt-tokens.js'
-import { RequestUsage } from './request-usage.js'
+import type { AuthVariables } from '../auth/index.js'
+import type { FinishVariables } from '../completion/finish-line.js'
+import type { AppDeps } from '../deps.js'
+import type { ImagesVariables } from '../images/index.js'
+import type { ValidateVariables } from '../validate/index.js'
+import { countPromptTokens, type PromptTokenCount } from './prompt-tokens.js'
+import { recordTokens } from './record-tokens.js'
 import { toPromptMessages } from './to-prompt-messages.js'
+
+export type MeterVariables = {
+  /** The prompt's exact token count, known before anything is forwarded. */
+  prompt: PromptTokenCount
+}
+
+type Reads = FinishVariables & AuthVariables & ValidateVariables & ImagesVariables
 
 /**
  * Step 5: the prompt's exact token count, known before the request is forwarded (budgets reserve
- * with it), and the request's usage account → `usage` on the context.
+ * with it) → `prompt` on the context; once the request has finished, its tokens are metered.
  */
-export const countTokens = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
-  const labeler = createLabeler(config)
-  return async function countPrompt(c, next) {
+export const countTokens = ({
+  metrics,
+  labels,
+}: Pick<AppDeps, 'metrics' | 'labels'>): MiddlewareHandler<{ Variables: Reads & MeterVariables }> =>
+  async function countPrompt(c, next) {
     const model = c.get('model')
-    const images = c.get('images')
+    const images = c.get('requestImages')
     const prompt = countPromptTokens(toPromptMessages(c.get('chatRequest').messages, images), {
       template: model.chatTemplate,
       imagePolicy: model.imageTokens,
     })
-    const who = labeler.who(c.get('principal'), model)
+    const who = labels.who(c.get('principal'), model)
     for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
-    c.set('usage', new RequestUsage(prompt, who, metrics, config.cache.hitsCountTowardUsage))
+    c.set('prompt', prompt)
+    void c.get('finish').done.then((completion) => recordTokens(metrics, who, prompt, completion))
     await next()
   }
-}

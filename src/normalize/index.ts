@@ -1,28 +1,34 @@
 import type { MiddlewareHandler } from 'hono'
-import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
-import { createLabeler } from '../metrics/labels.js'
+import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import type { ValidateVariables } from '../validate/index.js'
 import { findTextBeforeImage, imagesFirst } from './content-order.js'
 
 export const REORDERED_HEADER = 'x-gateway-reordered-messages'
 
+export type NormalizeVariables = {
+  /** Indexes of messages whose image parts were moved ahead of their text. */
+  reorderedMessages: readonly number[]
+}
+
 /** Step 3: apply the model's content order policy; say in a header which messages were reordered. */
-export const normalize = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>): MiddlewareHandler<AppEnv> => {
-  const labeler = createLabeler(config)
-  return async function normalizeContentOrder(c, next) {
+export const normalize = ({
+  metrics,
+  labels,
+}: Pick<AppDeps, 'metrics' | 'labels'>): MiddlewareHandler<{ Variables: ValidateVariables & NormalizeVariables }> =>
+  async function normalizeContentOrder(c, next) {
     const request = c.get('chatRequest')
-    const policy = c.get('model').contentOrder
+    const model = c.get('model')
     let reordered: number[] = []
-    if (policy === 'reject') {
+    if (model.contentOrder === 'reject') {
       const index = findTextBeforeImage(request.messages)
       if (index >= 0) {
         throw gatewayError('text_before_image', {
           param: `messages[${index}].content`,
-          message: `messages[${index}] has text before an image; model \`${c.get('model').id}\` needs every image part before the text parts of its message.`,
+          message: `messages[${index}] has text before an image; model \`${model.id}\` needs every image part before the text parts of its message.`,
         })
       }
-    } else if (policy === 'reorder') {
+    } else if (model.contentOrder === 'reorder') {
       const result = imagesFirst(request.messages)
       reordered = result.reordered
       if (reordered.length > 0) c.set('chatRequest', { ...request, messages: result.messages })
@@ -30,8 +36,7 @@ export const normalize = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>)
     c.set('reorderedMessages', reordered)
     if (reordered.length > 0) {
       c.header(REORDERED_HEADER, reordered.join(','))
-      metrics.contentReorders.inc({ model: labeler.modelLabel(c.get('model')) }, reordered.length)
+      metrics.contentReorders.inc({ model: labels.modelLabel(model) }, reordered.length)
     }
     await next()
   }
-}

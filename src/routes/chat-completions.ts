@@ -2,18 +2,20 @@ import { Hono } from 'hono'
 import { auth } from '../auth/index.js'
 import { budget } from '../budget/index.js'
 import { cache } from '../cache/index.js'
-import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
+import { finishLine } from '../completion/finish-line.js'
+import type { AppDeps } from '../deps.js'
+import type { ChatEnv } from '../env.js'
 import { images } from '../images/index.js'
 import { countTokens } from '../meter/index.js'
 import { normalize } from '../normalize/index.js'
 import { upstream } from '../upstream/index.js'
 import { validate } from '../validate/index.js'
 
-/** The pipeline, in order: each step reads what the ones before it left on `c.var`. */
-export const chatCompletions = (deps: Deps) =>
-  new Hono<AppEnv>().post(
+/** The pipeline, in order: each step reads what the ones before it left on the context, and none looks back. */
+export const chatCompletions = (deps: AppDeps) =>
+  new Hono<ChatEnv>().post(
     '/',
+    finishLine(deps),
     auth(deps),
     validate(deps),
     normalize(deps),

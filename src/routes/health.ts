@@ -1,12 +1,10 @@
 import { Hono } from 'hono'
 import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
-
-export type Lifecycle = { draining: boolean }
+import type { Lifecycle } from '../server/lifecycle.js'
 
 /** Liveness says the process answers; readiness says it should get traffic (store reachable, not draining). */
 export const health = ({ store }: Pick<Deps, 'store'>, lifecycle: Lifecycle) =>
-  new Hono<AppEnv>()
+  new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
       const storeUp = await store.ping()

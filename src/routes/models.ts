@@ -3,7 +3,7 @@ import { auth } from '../auth/index.js'
 import type { Principal } from '../auth/principal.js'
 import type { ModelConfig } from '../config/schema.js'
 import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
+import type { AuthVariables } from '../auth/index.js'
 import { gatewayError } from '../errors/gateway-error.js'
 
 /** `GET /models` in OpenAI's list shape: the configured models this key may use. */
@@ -13,7 +13,7 @@ export const models = (deps: Deps) => {
   const toModel = (m: ModelConfig) => ({ id: m.id, object: 'model' as const, created, owned_by: m.ownedBy })
   const visible = (principal: Principal) => deps.config.models.filter((m) => !principal.models || principal.models.includes(m.id))
 
-  return new Hono<AppEnv>()
+  return new Hono<{ Variables: AuthVariables }>()
     .use(auth(deps))
     .get('/', (c) => c.json({ object: 'list', data: visible(c.get('principal')).map(toModel) }))
     .get('/:id{.+}', (c) => {

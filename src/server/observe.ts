@@ -1,33 +1,31 @@
-import type { MiddlewareHandler } from 'hono'
-import type { Deps } from '../deps.js'
+import type { Context, MiddlewareHandler } from 'hono'
+import type { Completion } from '../completion/completion.js'
+import type { AppDeps } from '../deps.js'
 import type { AppEnv } from '../env.js'
-import { onStreamEnd } from '../lib/on-stream-end.js'
-import { createLabeler } from '../metrics/labels.js'
-import { isEventStream } from '../upstream/stream-headers.js'
-
-const CACHE_RESULTS = new Set(['hit', 'miss', 'bypass', 'refresh'])
 
 /**
- * Runs ahead of every step: one access-log line and the request metrics per request. For a stream
- * the response body is wrapped so both are recorded when the last byte has gone (or the client left).
+ * Runs ahead of every route: one access-log line and the request metrics per request. A chat
+ * request is recorded from its Completion, when its last byte has gone (or the client left);
+ * anything else when its handler returns.
  */
-export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'metrics' | 'clock' | 'config'>): MiddlewareHandler<AppEnv> => {
-  const labeler = createLabeler(config)
-  return async function observeRequest(c, next) {
+export const observe = ({
+  log,
+  metrics,
+  clock,
+  labels,
+}: Pick<AppDeps, 'log' | 'metrics' | 'clock' | 'labels'>): MiddlewareHandler<AppEnv> =>
+  async function observeRequest(c, next) {
     const started = clock.now()
-    c.set('startedAt', started)
     metrics.inFlight.inc()
     await next()
-    const record = () => {
+    const record = (completion: Completion | undefined) => {
       metrics.inFlight.dec()
       const seconds = (clock.now() - started) / 1000
       const route = routeLabel(c.req.path)
-      const isChat = route === 'chat'
-      const model = isChat ? labeler.modelLabel(c.get('model')) : 'none'
       const principal = c.get('principal')
-      const status = c.res.status
-      const cacheHeader = c.res.headers.get('x-cache')?.toLowerCase() ?? ''
-      const cache = CACHE_RESULTS.has(cacheHeader) ? cacheHeader : 'none'
+      const model = route === 'chat' ? labels.modelLabel(c.get('model')) : 'none'
+      const status = completion?.status ?? c.res.status
+      const cache = completion?.cache ?? 'none'
       metrics.requests.inc({
         route,
         status_class: `${Math.floor(status / 100)}xx`,
@@ -36,28 +34,48 @@ export const observe = ({ log, metrics, clock, config }: Pick<Deps, 'log' | 'met
         model,
         cache,
       })
-      if (isChat) metrics.requestDuration.observe({ model, stream: String(c.get('chatRequest')?.stream === true), cache }, seconds)
-      log.info(
-        {
-          requestId: c.get('requestId'),
-          method: c.req.method,
-          path: c.req.path.slice(0, 200),
-          status,
-          durationMs: Math.round(seconds * 1000),
-          key: principal?.keyAlias,
-          model: c.get('model')?.id,
-          reordered: c.get('reorderedMessages')?.length || undefined,
-          images: c.get('images')?.length || undefined,
-        },
-        'request',
-      )
+      if (completion) recordChat(completion, model, seconds)
+      log.info(accessLogLine(c, status, Math.round(seconds * 1000), completion), 'request')
     }
-    const body = c.res.body
-    if (body && isEventStream(c.res)) {
-      c.res = new Response(onStreamEnd(body, record), c.res)
-    } else {
-      record()
+    const recordChat = (completion: Completion, model: string, seconds: number) => {
+      const stream = String(c.get('chatRequest')?.stream === true)
+      metrics.requestDuration.observe({ model, stream, cache: completion.cache }, seconds)
+      if (completion.backend !== undefined && completion.upstreamMs !== undefined) {
+        metrics.upstreamDuration.observe({ model, backend: completion.backend, stream }, completion.upstreamMs / 1000)
+      }
+      if (completion.firstTokenMs !== undefined)
+        metrics.timeToFirstToken.observe({ model, cache: completion.cache }, completion.firstTokenMs / 1000)
     }
+    const finish = c.get('finish')
+    if (finish) void finish.done.then(record)
+    else record(undefined)
+  }
+
+function accessLogLine(
+  c: Context<AppEnv>,
+  status: number,
+  durationMs: number,
+  completion: Completion | undefined,
+): Record<string, unknown> {
+  const usage = completion?.usage?.usage
+  return {
+    requestId: c.get('requestId'),
+    method: c.req.method,
+    path: c.req.path.slice(0, 200),
+    status,
+    durationMs,
+    key: c.get('principal')?.keyAlias,
+    model: c.get('model')?.id,
+    reordered: c.get('reorderedMessages')?.length || undefined,
+    images: c.get('requestImages')?.length || undefined,
+    outcome: completion?.outcome,
+    cache: completion && completion.cache !== 'none' ? completion.cache : undefined,
+    backend: completion?.backend,
+    error: completion?.error?.code,
+    promptTokens: usage?.prompt_tokens,
+    completionTokens: usage?.completion_tokens,
+    upstreamMs: completion?.upstreamMs,
+    ttftMs: completion?.firstTokenMs,
   }
 }
 

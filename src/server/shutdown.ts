@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import type { Logger } from 'pino'
-import type { Lifecycle } from '../routes/health.js'
+import type { Lifecycle } from './lifecycle.js'
 
 /**
  * SIGTERM handling: stop accepting connections and report not-ready at once, let in-flight requests

@@ -1,13 +1,16 @@
 import type { MiddlewareHandler } from 'hono'
+import type { AuthVariables } from '../auth/index.js'
+import type { ModelConfig } from '../config/schema.js'
 import type { Deps } from '../deps.js'
-import type { AppEnv } from '../env.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { ChatRequestSchema } from './chat-request-schema.js'
+import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
 
+export type ValidateVariables = { chatRequest: ChatRequest; model: ModelConfig }
+
 /** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
-export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
+export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Variables: AuthVariables & ValidateVariables }> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {

@@ -50,7 +50,7 @@ function probedApp(images: Record<string, unknown>, fetch: Record<string, unknow
   const config = configWith(images, fetch)
   const network = new LoopbackNetwork()
   const probe = probedFetcher(createImageFetcher(loadConfig({}, config).config.images, network))
-  const { app } = buildTestApp(config, { images: probe.fetcher })
+  const { app } = buildTestApp(config, { imageFetcher: probe.fetcher })
   return { app, network, probe }
 }
 

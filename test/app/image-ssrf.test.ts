@@ -260,7 +260,7 @@ describe('redirects from a trusted host', () => {
     const network = new LoopbackNetwork()
     const config: ConfigInput = { ...testConfig(upstream.baseUrl), images: imageConfig(server) }
     const fetcher = createImageFetcher(loadConfig({}, config).config.images, pretendTls(network))
-    const { app } = buildTestApp(config, { images: fetcher })
+    const { app } = buildTestApp(config, { imageFetcher: fetcher })
     try {
       server.redirect('/secure-bounce', server.url('/png')) // server.url is http://
       server.redirect('/secure-hop', `https://images.test:${P}/png`)

@@ -4,7 +4,7 @@ import { createApp } from '../../src/app.js'
 import type { Clock, Deps } from '../../src/deps.js'
 import { createLogger } from '../../src/lib/logger.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
-import type { Lifecycle } from '../../src/routes/health.js'
+import type { Lifecycle } from '../../src/server/lifecycle.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createUpstreamClient } from '../../src/backends/client.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
@@ -42,8 +42,8 @@ export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {},
     config: frozen,
     store: new MemoryStore(16 * 1024 * 1024, clock),
     clock,
-    upstream: createUpstreamClient(frozen),
-    images: createImageFetcher(frozen.images, network),
+    upstreamClient: createUpstreamClient(frozen),
+    imageFetcher: createImageFetcher(frozen.images, network),
     metrics: createMetrics({ defaultMetrics: false }),
     log: createLogger('silent'),
     ...overrides,

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest'
-import type { Usage } from '../meter/usage.js'
-import { parseCachedCompletion, toCachedCompletion, type CachedCompletion } from './entry.js'
+import { parseCachedCompletion, toCacheEntry, type CachedCompletion } from '../cache/entry.js'
+import type { Usage, UsageSource } from './usage.js'
+import { toWholeCompletion } from './whole-completion.js'
 
 const USAGE: Usage = { prompt_tokens: 600, completion_tokens: 12, total_tokens: 612, prompt_tokens_details: { image_tokens: 576 } }
 const STORED_AT = 1_700_000_123_456
@@ -30,9 +31,19 @@ function completion(overrides: Record<string, unknown> = {}): Record<string, unk
   }
 }
 
+/** A backend body as the cache would keep it: made whole (or refused), then stamped with its source and time. */
+function toCachedCompletion(
+  body: Record<string, unknown>,
+  usage: Usage,
+  source: UsageSource,
+  storedAt: number,
+): CachedCompletion | undefined {
+  const whole = toWholeCompletion(body, usage, storedAt)
+  return whole && toCacheEntry(whole, source, storedAt)
+}
 const toEntry = (body: Record<string, unknown>) => toCachedCompletion(body, USAGE, 'upstream', STORED_AT)
 
-describe('toCachedCompletion', () => {
+describe('toWholeCompletion, kept as a cache entry', () => {
   it('keeps a complete completion, with the usage, its source and the time it was stored', () => {
     const entry = toEntry(completion())
     expect(entry).toEqual({

@@ -1,5 +1,4 @@
 import { isRecord } from '../lib/is-record.js'
-import type { PromptTokenCount } from './prompt-tokens.js'
 
 /** OpenAI's `usage` object as the gateway sends it; backends add keys of their own, which pass through. */
 export type Usage = {
@@ -13,6 +12,12 @@ export type Usage = {
 /** Where a response's token counts came from: the backend's `usage`, or the gateway's own count. */
 export type UsageSource = 'upstream' | 'gateway'
 
+/** A request's final token numbers, and where they came from. */
+export type SettledUsage = Readonly<{ usage: Usage; source: UsageSource; imageTokens: number }>
+
+/** The prompt as the gateway counted it at admission. */
+export type PromptCount = Readonly<{ total: number; imageTokens: number }>
+
 /** A backend usage object we can trust for numbers: prompt and completion counts present. */
 export function reportedUsage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined
@@ -24,7 +29,7 @@ export function reportedUsage(value: unknown): Usage | undefined {
 }
 
 /** Usage built by the gateway when the backend reported none. */
-export function gatewayUsage(prompt: PromptTokenCount, completionTokens: number): Usage {
+export function gatewayUsage(prompt: PromptCount, completionTokens: number): Usage {
   return {
     prompt_tokens: prompt.total,
     completion_tokens: completionTokens,

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { StreamAssembler } from './assemble-stream.js'
+import { StreamAssembler } from './assemble.js'
 
 const ENVELOPE = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'llava-1.5' }
 

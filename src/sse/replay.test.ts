@@ -1,9 +1,12 @@
 import { describe, it, expect } from 'vitest'
-import { SseParser } from '../lib/sse-parser.js'
-import type { Usage } from '../meter/usage.js'
-import { StreamAssembler } from './assemble-stream.js'
-import type { CachedChoice, CachedCompletion } from './entry.js'
-import { replayJson, replayStream } from './replay.js'
+import type { CachedCompletion } from '../cache/entry.js'
+import type { Usage } from '../completion/usage.js'
+import { toChatCompletionBody, type CompletionChoice as CachedChoice } from '../completion/whole-completion.js'
+import { StreamAssembler } from './assemble.js'
+import { SseParser } from './parse.js'
+import { replayStream } from './replay.js'
+
+const replayJson = toChatCompletionBody
 
 const USAGE: Usage = { prompt_tokens: 600, completion_tokens: 5, total_tokens: 605, prompt_tokens_details: { image_tokens: 576 } }
 
@@ -60,7 +63,7 @@ async function chunks(stream: ReadableStream<Uint8Array>): Promise<Array<Record<
 type ChunkChoice = { index: number; delta: Record<string, unknown>; logprobs: unknown; finish_reason: unknown }
 const choicesOf = (chunk: Record<string, unknown>): ChunkChoice[] => chunk['choices'] as ChunkChoice[]
 
-describe('replayJson', () => {
+describe('toChatCompletionBody (a cache hit answered as JSON)', () => {
   it('gives a chat.completion with the choices and usage of the entry', () => {
     const cached = entry([TEXT])
     expect(replayJson(cached)).toEqual({

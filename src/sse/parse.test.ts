@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { SseParser, type SseEvent } from './sse-parser.js'
+import { SseParser, type SseEvent } from './parse.js'
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
 

@@ -1,0 +1,58 @@
+import type { MiddlewareHandler } from 'hono'
+import { GatewayError } from '../errors/gateway-error.js'
+import type { Clock } from '../lib/clock.js'
+import type { Completion } from './completion.js'
+
+/**
+ * The one finish event of a chat request. The step that produces the answer (from the backend or
+ * the cache) calls `complete` once, when the last byte is out or the client has left; every step
+ * that must act on the end (store, settle, meter, log) listens to `done`. Later calls are ignored,
+ * so a stream that can end in several ways is still told once.
+ */
+export class FinishLine {
+  readonly done: Promise<Completion>
+  private resolve!: (completion: Completion) => void
+  private finished = false
+  private handedOff = false
+
+  constructor(readonly startedAt: number) {
+    this.done = new Promise((resolve) => (this.resolve = resolve))
+  }
+
+  get isFinished(): boolean {
+    return this.finished
+  }
+
+  /** The answer is a stream: `complete` comes when it ends, after the handlers have returned. */
+  handOff(): void {
+    this.handedOff = true
+  }
+
+  /** Neither completed nor promised to be: the request ended in a step before any producer. */
+  get isOpen(): boolean {
+    return !this.finished && !this.handedOff
+  }
+
+  complete(completion: Completion): void {
+    if (this.finished) return
+    this.finished = true
+    this.resolve(completion)
+  }
+}
+
+export type FinishVariables = { finish: FinishLine }
+
+/**
+ * Opens the finish line ahead of the chat steps, and closes it for requests that never reached a
+ * producer: whatever a step threw (a bad request, a budget refusal) ends as `rejected`, with the
+ * status and code the client got.
+ */
+export const finishLine = ({ clock }: { clock: Clock }): MiddlewareHandler<{ Variables: FinishVariables }> =>
+  async function openFinishLine(c, next) {
+    const line = new FinishLine(clock.now())
+    c.set('finish', line)
+    await next()
+    if (!line.isOpen) return
+    const error = c.error instanceof GatewayError ? { code: c.error.code, message: c.error.message } : undefined
+    line.complete({ outcome: 'rejected', status: c.res.status, cache: 'none', ...(error ? { error } : {}) })
+  }

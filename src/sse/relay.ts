@@ -1,0 +1,189 @@
+import type { Readable } from 'node:stream'
+import { classifyUpstreamFailure } from '../backends/classify-failure.js'
+import { toOpenAIError } from '../backends/error-body.js'
+import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
+import { isRecord } from '../lib/is-record.js'
+import { StreamAssembler } from './assemble.js'
+import { dataFrame, DONE_FRAME, errorFrame, joinFrames } from './frames.js'
+import { SseLimitError, SseParser, type SseEvent, type SseLimits } from './parse.js'
+import { pullStream } from './pull-stream.js'
+
+export type RelayOutcome = 'completed' | 'upstream_error' | 'client_aborted'
+
+/** How a relayed stream ended, told once: enough to meter it, settle its budget and cache it. */
+export type RelayResult = Readonly<{
+  outcome: RelayOutcome
+  /** The backend's usage object, when it sent one. */
+  reported: Record<string, unknown> | undefined
+  /** The generated text so far, in arrival order: counted when the backend reported no usage. */
+  text: string
+  /** The chunks assembled into the shape of a non-streamed completion (choices cut off keep a null finish reason). */
+  assembled: Record<string, unknown>
+  /** What the client was told went wrong (an error frame), when the outcome is upstream_error. */
+  error: (OpenAIErrorBody & { code: string }) | undefined
+}>
+
+export type RelayOptions = {
+  backend: string
+  /** The client asked for `stream_options.include_usage`: forward (or make) the usage chunk. */
+  clientWantsUsage: boolean
+  /** The usage to put in the usage chunk when the client asked for one and the backend sent none. */
+  fillUsage(text: string): Record<string, unknown>
+  limits: SseLimits
+  /** The client's request signal: when it aborts, the backend request is dropped at once. */
+  signal?: AbortSignal
+  /** The first content chunk is on its way to the client. */
+  onFirstContent?(): void
+  onEnd(result: RelayResult): void
+}
+
+/**
+ * Relays a backend's SSE body to the client event by event, pull-based (backpressure reaches the
+ * backend). Strips the usage chunk the gateway asked for on its own account, or makes one when the
+ * client asked and the backend sent none; turns backend error events into OpenAI error frames; and
+ * reports a stream that breaks off as an error frame the openai SDK raises, never as a silent end.
+ * A stream that passes `limits` gets an `upstream_bad_response` frame and the backend is dropped.
+ */
+export function relayStream(body: Readable, options: RelayOptions): ReadableStream<Uint8Array> {
+  const state = new RelayState(options)
+  return pullStream(
+    relayFrames(body, state),
+    {
+      stop: () => {
+        state.cancelled = true
+        body.destroy()
+      },
+      end: () => {
+        if (state.outcome !== 'completed') body.destroy()
+        options.onEnd(state.result())
+      },
+    },
+    options.signal,
+  )
+}
+
+async function* relayFrames(body: Readable, state: RelayState): AsyncGenerator<Uint8Array, void> {
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      const frames = state.handle(state.parser.push(chunk))
+      if (frames) yield frames
+      if (state.outcome) return
+    }
+    const frames = state.handle(state.parser.end())
+    if (frames) yield frames
+    if (state.outcome) return
+    yield state.fail(gatewayError('upstream_stream_interrupted', { message: `Backend "${state.backend}" ended the stream before [DONE].` }))
+  } catch (err) {
+    if (state.cancelled) return
+    const error =
+      err instanceof SseLimitError
+        ? gatewayError('upstream_bad_response', {
+            message: `Backend "${state.backend}" sent a stream past the gateway's limit: ${err.message}.`,
+          })
+        : classifyUpstreamFailure(err, state.backend)
+    yield state.fail(error)
+  }
+}
+
+class RelayState {
+  readonly parser: SseParser
+  readonly backend: string
+  outcome: RelayOutcome | undefined
+  cancelled = false
+  private readonly assembler = new StreamAssembler()
+  private readonly text: string[] = []
+  private reported: Record<string, unknown> | undefined
+  private envelope: Record<string, unknown> = {}
+  private error: RelayResult['error']
+  private sentContent = false
+
+  constructor(private readonly options: RelayOptions) {
+    this.parser = new SseParser(options.limits)
+    this.backend = options.backend
+  }
+
+  result(): RelayResult {
+    return {
+      outcome: this.outcome ?? 'client_aborted',
+      reported: this.reported,
+      text: this.text.join(''),
+      assembled: this.assembler.completion(),
+      error: this.error,
+    }
+  }
+
+  /** The error frame that ends the stream. */
+  fail(error: { code: string; toBody(): OpenAIErrorBody }): Uint8Array {
+    this.outcome = 'upstream_error'
+    this.error = { ...error.toBody(), code: error.code }
+    return errorFrame(error.toBody())
+  }
+
+  /** The frames for these events, joined; sets `outcome` when one of them ends the stream. */
+  handle(events: readonly SseEvent[]): Uint8Array | undefined {
+    const frames: Uint8Array[] = []
+    for (const event of events) {
+      this.handleEvent(event, frames)
+      if (this.outcome) break
+    }
+    return frames.length > 0 ? joinFrames(frames) : undefined
+  }
+
+  private handleEvent(event: SseEvent, frames: Uint8Array[]): void {
+    if (event.data === '[DONE]') {
+      if (!this.reported && this.options.clientWantsUsage) {
+        const usage = this.options.fillUsage(this.text.join(''))
+        frames.push(dataFrame(JSON.stringify({ ...this.envelope, object: 'chat.completion.chunk', choices: [], usage })))
+      }
+      frames.push(DONE_FRAME)
+      this.outcome = 'completed'
+      return
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(event.data)
+    } catch {
+      frames.push(
+        this.fail(gatewayError('upstream_bad_response', { message: `Backend "${this.backend}" sent a stream event that is not JSON.` })),
+      )
+      return
+    }
+    if (!isRecord(parsed)) return
+    if (event.event === 'error' || parsed['error'] !== undefined) {
+      const body = toOpenAIError(500, parsed, this.backend)
+      this.outcome = 'upstream_error'
+      this.error = { ...body, code: body.error.code ?? 'upstream_error' }
+      frames.push(errorFrame(body))
+      return
+    }
+    const choices = parsed['choices']
+    const usage = parsed['usage']
+    if (isRecord(usage)) {
+      // Usage on a chunk of its own (choices empty), or on the last content chunk (some backends).
+      this.reported = usage
+      if (!Array.isArray(choices) || choices.length === 0) {
+        if (this.options.clientWantsUsage) frames.push(dataFrame(event.data))
+        return
+      }
+    }
+    this.addChunk(parsed)
+    frames.push(dataFrame(event.data))
+  }
+
+  private addChunk(chunk: Record<string, unknown>): void {
+    this.envelope = { id: chunk['id'], created: chunk['created'], model: chunk['model'] }
+    this.assembler.add(chunk)
+    const choices = chunk['choices']
+    if (!Array.isArray(choices)) return
+    for (const choice of choices) {
+      const delta = isRecord(choice) ? choice['delta'] : undefined
+      const content = isRecord(delta) ? delta['content'] : undefined
+      if (typeof content !== 'string' || content === '') continue
+      this.text.push(content)
+      if (!this.sentContent) {
+        this.sentContent = true
+        this.options.onFirstContent?.()
+      }
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import type { Context } from 'hono'
+import type { UpstreamResponse } from '../backends/client.js'
+import type { CacheResult, Completion } from '../completion/completion.js'
+import type { AppDeps } from '../deps.js'
+import { GatewayError } from '../errors/gateway-error.js'
+import { UpstreamHttpError } from '../errors/upstream-http-error.js'
+import { sendWithFailover } from './failover.js'
+import type { UpstreamReads } from './index.js'
+import { answerWhole } from './json-answer.js'
+import { forwardedHeaders } from './response-headers.js'
+import { answerStream } from './stream-answer.js'
+
+export type Ctx = Context<{ Variables: UpstreamReads }>
+
+/** What the answer's producers share: the backend that answered, and how to end the request. */
+export type Exchange = {
+  backend: string
+  res: UpstreamResponse
+  cache: CacheResult
+  /** Milliseconds since the request was sent. */
+  elapsed(): number
+  /** Ends the request with `fields` (and the backend, cache result and upstream time), once. */
+  complete(fields: Omit<Completion, 'backend' | 'cache' | 'upstreamMs'>): void
+  /** Ends the request with this backend failure and throws it (the error handler answers the client). */
+  fail(err: GatewayError | UpstreamHttpError): never
+}
+
+/** The request sent to the model's backend (or its fallbacks), its answer relayed as a stream or returned whole. */
+export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels'>) {
+  const { config, upstreamClient, metrics, clock, labels } = deps
+  return async function forwardToBackend(c: Ctx, cache: CacheResult): Promise<Response> {
+    const request = c.get('chatRequest')
+    const model = c.get('model')
+    const finish = c.get('finish')
+    const signal = c.req.raw.signal
+    const sent = clock.now()
+    const elapsed = () => clock.now() - sent
+    let backend: string | undefined
+
+    const fail = (err: unknown): never => {
+      if (err instanceof UpstreamHttpError || (err instanceof GatewayError && err.code.startsWith('upstream_'))) {
+        finish.complete({
+          outcome: signal.aborted ? 'client_aborted' : 'upstream_error',
+          status: err.status,
+          cache,
+          ...(backend === undefined ? {} : { backend, upstreamMs: elapsed() }),
+          error: { code: err instanceof GatewayError ? err.code : (err.body.error.code ?? `http_${err.status}`), message: err.message },
+        })
+      }
+      throw err
+    }
+
+    const { res, ...attempt } = await sendWithFailover(upstreamClient, config, {
+      request,
+      images: c.get('requestImages'),
+      model,
+      headers: {
+        'content-type': 'application/json',
+        accept: request.stream === true ? 'text/event-stream' : 'application/json',
+        'x-request-id': c.get('requestId'),
+      },
+      // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
+      signal,
+      onFailover: (failed) => metrics.backendFailovers.inc({ model: labels.modelLabel(model), backend: failed }),
+    }).catch(fail)
+    backend = attempt.backend
+    for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)
+
+    const exchange: Exchange = {
+      backend,
+      res,
+      cache,
+      elapsed,
+      complete: (fields) => finish.complete({ ...fields, backend: attempt.backend, cache, upstreamMs: elapsed() }),
+      fail,
+    }
+    const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
+    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) return answerStream(c, exchange, clock)
+    return answerWhole(c, exchange, clock)
+  }
+}

@@ -1,0 +1,30 @@
+import type { Context } from 'hono'
+import type { CachedCompletion } from '../cache/entry.js'
+import { toChatCompletionBody } from '../completion/whole-completion.js'
+import type { Clock } from '../lib/clock.js'
+import { setStreamHeaders } from '../sse/frames.js'
+import { replayStream } from '../sse/replay.js'
+import type { UpstreamReads } from './index.js'
+import { clientWantsUsage } from './upstream-body.js'
+
+/** A cache hit, answered as JSON or replayed as a stream, whichever the request asked for. */
+export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry: CachedCompletion, clock: Clock): Response {
+  const finish = c.get('finish')
+  const request = c.get('chatRequest')
+  const complete = (outcome: 'completed' | 'client_aborted') =>
+    finish.complete({
+      outcome,
+      status: 200,
+      cache: 'hit',
+      usage: { usage: entry.usage, source: entry.usageSource, imageTokens: c.get('prompt').imageTokens },
+      ...(outcome === 'completed' ? { answer: entry } : {}),
+    })
+  c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
+  if (request.stream !== true) {
+    complete('completed')
+    return c.json(toChatCompletionBody(entry))
+  }
+  finish.handOff()
+  setStreamHeaders(c)
+  return c.body(replayStream(entry, clientWantsUsage(request), (cancelled) => complete(cancelled ? 'client_aborted' : 'completed')))
+}

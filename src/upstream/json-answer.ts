@@ -1,0 +1,86 @@
+import { toOpenAIError } from '../backends/error-body.js'
+import { toWholeCompletion } from '../completion/whole-completion.js'
+import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
+import { UpstreamHttpError } from '../errors/upstream-http-error.js'
+import type { Clock } from '../lib/clock.js'
+import { isRecord } from '../lib/is-record.js'
+import { settleUsage } from '../meter/settle-usage.js'
+import { setStreamHeaders } from '../sse/frames.js'
+import { replayStream } from '../sse/replay.js'
+import type { Ctx, Exchange } from './from-backend.js'
+import { parseJson, readUpstreamBody } from './read-body.js'
+import { clientWantsUsage } from './upstream-body.js'
+import { USAGE_SOURCE_HEADER } from './usage-header.js'
+
+/** A finished completion is small; anything near this is a broken or hostile backend. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+/**
+ * A backend answer read whole: an error status becomes an OpenAI-shaped error, a completion gets
+ * its usage filled in and goes back as JSON, or as a stream when the client asked for one and the
+ * backend ignored `stream` (some do for images).
+ */
+export async function answerWhole(c: Ctx, exchange: Exchange, clock: Clock): Promise<Response> {
+  const { res, backend } = exchange
+  const request = c.get('chatRequest')
+  const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
+  const body = parseJson(text)
+  if (res.status < 200 || res.status >= 300) exchange.fail(upstreamHttpError(res.status, body, backend))
+  if (!isRecord(body) || !Array.isArray(body['choices'])) {
+    return exchange.fail(
+      gatewayError('upstream_bad_response', {
+        message: `Backend "${backend}" answered HTTP ${res.status} with a body that is not a chat completion.`,
+      }),
+    )
+  }
+  const usage = settleUsage(c.get('prompt'), body['usage'], () => completionText(body))
+  const answered = { ...body, usage: usage.usage }
+  const answer = toWholeCompletion(answered, usage.usage, clock.now())
+  const complete = (outcome: 'completed' | 'client_aborted') =>
+    exchange.complete({ outcome, status: res.status, usage, ...(answer && outcome === 'completed' ? { answer } : {}) })
+  c.header(USAGE_SOURCE_HEADER, usage.source)
+  if (request.stream !== true) {
+    complete('completed')
+    return c.json(answered, res.status as 200)
+  }
+  if (!answer) {
+    return exchange.fail(
+      gatewayError('upstream_bad_response', {
+        message: `Backend "${backend}" answered a streaming request with an incomplete completion.`,
+      }),
+    )
+  }
+  c.get('finish').handOff()
+  setStreamHeaders(c)
+  return c.body(
+    replayStream(answer, clientWantsUsage(request), (cancelled) => complete(cancelled ? 'client_aborted' : 'completed')),
+    200,
+  )
+}
+
+/** All generated text of a completion, for counting completion tokens when the backend did not. */
+function completionText(body: Record<string, unknown>): string {
+  const choices = Array.isArray(body['choices']) ? body['choices'] : []
+  return choices
+    .map((choice) => {
+      const message = isRecord(choice) ? choice['message'] : undefined
+      const content = isRecord(message) ? message['content'] : undefined
+      return typeof content === 'string' ? content : ''
+    })
+    .join('')
+}
+
+/**
+ * A backend's HTTP error keeps its status, in OpenAI's shape. The exception: 401/403 mean the
+ * gateway's own upstream credential is wrong, which the client can do nothing about, so they
+ * become 502 rather than telling the client its (valid) gateway key was refused.
+ */
+function upstreamHttpError(status: number, body: unknown, backend: string): GatewayError | UpstreamHttpError {
+  if (status === 401 || status === 403) {
+    return gatewayError('upstream_auth_failed', {
+      message: `Backend "${backend}" refused the gateway's credential (HTTP ${status}); check its apiKey in the gateway config.`,
+      headers: { 'x-should-retry': 'false' },
+    })
+  }
+  return new UpstreamHttpError(status, toOpenAIError(status, body, backend))
+}

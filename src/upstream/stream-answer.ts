@@ -1,0 +1,40 @@
+import { toWholeCompletion } from '../completion/whole-completion.js'
+import type { Clock } from '../lib/clock.js'
+import { settleUsage } from '../meter/settle-usage.js'
+import { setStreamHeaders } from '../sse/frames.js'
+import { relayStream } from '../sse/relay.js'
+import type { Ctx, Exchange } from './from-backend.js'
+import { clientWantsUsage } from './upstream-body.js'
+
+/** Bounds on a backend's stream: one line (or one event's data), and the whole stream. */
+export const STREAM_LIMITS = { maxLineChars: 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 }
+
+/** The backend's event stream relayed to the client; the request ends when the stream does, however it does. */
+export function answerStream(c: Ctx, exchange: Exchange, clock: Clock): Response {
+  const prompt = c.get('prompt')
+  const finish = c.get('finish')
+  let firstTokenMs: number | undefined
+  finish.handOff()
+  setStreamHeaders(c)
+  const stream = relayStream(exchange.res.body, {
+    backend: exchange.backend,
+    clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
+    fillUsage: (text) => settleUsage(prompt, undefined, () => text).usage,
+    limits: STREAM_LIMITS,
+    signal: c.req.raw.signal,
+    onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
+    onEnd: (result) => {
+      const usage = settleUsage(prompt, result.reported, () => result.text)
+      const answer = result.outcome === 'completed' ? toWholeCompletion(result.assembled, usage.usage, clock.now()) : undefined
+      exchange.complete({
+        outcome: result.outcome,
+        status: 200,
+        usage,
+        ...(answer ? { answer } : {}),
+        ...(result.error ? { error: { code: result.error.code, message: result.error.error.message } } : {}),
+        ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
+      })
+    },
+  })
+  return c.body(stream, 200)
+}
