@@ -50,3 +50,6 @@ function findKey(keys: ReadonlyArray<{ digest: Buffer; principal: Principal }>, 
   }
   return found
 }
+
+// What later steps use of this one: who is calling.
+export type { Principal, ScopedBudget } from './principal.js'

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import type { BackendConfig, Config } from '../config/schema.js'
+import { gatewayError } from '../errors/gateway-error.js'
 import { classifyUpstreamFailure } from './classify-failure.js'
 
 export type UpstreamRequest = {
@@ -34,7 +35,7 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
   return {
     async send(name, req) {
       const entry = backends.get(name)
-      if (!entry) throw new Error(`unknown backend "${name}"`)
+      if (!entry) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
       const { backend, agent } = entry
       try {
         const res = await request(joinUrl(backend.baseUrl, req.path), {

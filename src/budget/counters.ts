@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../auth/index.js'
 import type { BudgetCounter } from '../store/store.js'
 import { windowAt } from './windows.js'
 

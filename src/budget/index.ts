@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AuthVariables } from '../auth/index.js'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../auth/index.js'
 import type { CacheVariables } from '../cache/index.js'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'

@@ -1,4 +1,4 @@
-import type { ChatRequest } from '../validate/chat-request-schema.js'
+import type { ChatRequest } from '../validate/index.js'
 
 /**
  * What a request may cost at most, known before it is forwarded: its prompt (counted exactly at

@@ -97,3 +97,6 @@ export const cache = ({
     return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
   }
 }
+
+// What later steps use of this one: the shape of a cached answer.
+export type { CachedCompletion } from './entry.js'

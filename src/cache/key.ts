@@ -1,9 +1,9 @@
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../auth/index.js'
 import type { CacheConfig } from '../config/schema.js'
-import type { RequestImage } from '../images/image-identity.js'
+import type { RequestImage } from '../images/index.js'
 import { sha256Hex } from '../lib/sha256.js'
 import { stableJson } from '../lib/stable-json.js'
-import type { ChatRequest } from '../validate/chat-request-schema.js'
+import type { ChatRequest } from '../validate/index.js'
 
 /**
  * Parameters that cannot change what the model writes: the transport (`stream`, `stream_options`)

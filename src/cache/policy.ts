@@ -1,5 +1,5 @@
 import type { CacheConfig } from '../config/schema.js'
-import type { ChatRequest } from '../validate/chat-request-schema.js'
+import type { ChatRequest } from '../validate/index.js'
 
 /**
  * What the cache does for one request. `lookup`: read, and store a miss; `refresh`: skip the read

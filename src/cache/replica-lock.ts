@@ -1,4 +1,4 @@
-import type { Clock } from '../deps.js'
+import type { Clock } from '../lib/clock.js'
 import type { Store } from '../store/store.js'
 import type { CachedCompletion } from './entry.js'
 

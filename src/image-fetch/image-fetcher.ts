@@ -3,6 +3,7 @@ import { Agent, request } from 'undici'
 import type { FetchLimits, ImageFetcherLimits } from './fetch-limits.js'
 import type { Release } from '../lib/weighted-semaphore.js'
 import { WeightedSemaphore } from '../lib/weighted-semaphore.js'
+import { timeoutStage } from '../lib/network-errors.js'
 import { readCapped } from '../lib/read-capped.js'
 import { guardedConnector } from './guarded-connector.js'
 import { createHostPolicy } from './host-policy.js'
@@ -11,7 +12,6 @@ import { systemNetwork, type ImageNetwork } from './network.js'
 import { checkImageUrl } from './url-guard.js'
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 export type FetchedImage = { bytes: Buffer }
 
@@ -155,8 +155,7 @@ function toFetchError(err: unknown, deadline: AbortSignal): ImageFetchError {
   if (err instanceof ImageFetchError) return err
   const cause = (err as { cause?: unknown }).cause
   if (cause instanceof ImageFetchError) return cause
-  const code = (err as { code?: unknown }).code
-  if (deadline.aborted || (typeof code === 'string' && TIMEOUT_CODES.has(code))) {
+  if (deadline.aborted || timeoutStage(err) !== undefined) {
     return new ImageFetchError('timeout', 'the image download timed out')
   }
   return new ImageFetchError('failed', 'the image could not be downloaded')

@@ -1,5 +1,5 @@
 import type { BackendConfig } from '../config/schema.js'
-import type { ChatMessage, ChatRequest } from '../validate/chat-request-schema.js'
+import type { ChatMessage, ChatRequest } from '../validate/index.js'
 import { toDataUrl, type RequestImage } from './image-identity.js'
 
 /**

@@ -1,7 +1,7 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
-import type { ChatMessage } from '../validate/chat-request-schema.js'
+import type { ChatMessage } from '../validate/index.js'
 import { checkImageBytes } from './check-bytes.js'
 import { parseDataUrl } from './data-url.js'
 import { ImageFetchError } from '../image-fetch/image-fetch-error.js'
@@ -67,7 +67,7 @@ export async function resolveImages(parts: readonly ImagePartRef[], ctx: Resolve
       try {
         results.set(part.url, await resolveOne(part, { ...ctx, signal }))
       } catch (err) {
-        failure ??= toGatewayError(err, part, ctx.limits)
+        failure ??= toImageError(err, part, ctx.limits)
         stop.abort()
       }
     }
@@ -120,7 +120,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   return base64 === undefined ? checked : { ...checked, base64 }
 }
 
-function toGatewayError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {
+function toImageError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {
   if (err instanceof GatewayError) return err
   if (err instanceof ImageFetchError) return imageFetchFailure(err, partRef(part), limits)
   throw err

@@ -36,3 +36,6 @@ export const countTokens = ({
     void c.get('finish').done.then((completion) => recordTokens(metrics, who, prompt, completion))
     await next()
   }
+
+// What later steps use of this one: how a request's final usage is settled.
+export { settleUsage } from './settle-usage.js'

@@ -1,5 +1,5 @@
-import type { RequestImage } from '../images/image-identity.js'
-import type { ChatMessage } from '../validate/chat-request-schema.js'
+import type { RequestImage } from '../images/index.js'
+import type { ChatMessage } from '../validate/index.js'
 import type { PromptMessage } from './prompt-tokens.js'
 
 /**

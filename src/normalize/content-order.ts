@@ -1,4 +1,4 @@
-import type { ChatMessage, ContentPart } from '../validate/chat-request-schema.js'
+import type { ChatMessage, ContentPart } from '../validate/index.js'
 
 export type ContentOrderPolicy = 'reorder' | 'reject' | 'allow'
 

@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { auth } from '../auth/index.js'
-import type { Principal } from '../auth/principal.js'
+import type { Principal } from '../auth/index.js'
 import type { ModelConfig } from '../config/schema.js'
 import type { Deps } from '../deps.js'
 import type { AuthVariables } from '../auth/index.js'

@@ -1,4 +1,4 @@
-import type { Clock } from '../deps.js'
+import type { Clock } from '../lib/clock.js'
 import type { BudgetCounter, ReserveResult, Store } from './store.js'
 
 type Entry = { value: string; expiresAt: number; bytes: number }

@@ -1,7 +1,7 @@
 import type { BackendConfig, Config, ModelConfig } from '../config/schema.js'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { partRef, withForwardedImages, type RequestImage } from '../images/index.js'
-import type { ChatRequest } from '../validate/chat-request-schema.js'
+import type { ChatRequest } from '../validate/index.js'
 import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
 import { upstreamBody } from './upstream-body.js'
 
@@ -57,7 +57,7 @@ export async function sendWithFailover(client: UpstreamClient, config: Config, r
     res.body.resume() // drain, so the connection goes back to the pool
     req.onFailover(name)
   }
-  throw lastFailure ?? new Error('no backend to try') // usableBackends never returns an empty list
+  throw lastFailure ?? gatewayError('internal', { message: 'No backend to try.' }) // usableBackends never returns an empty list
 }
 
 /** Unreachable, or a connect timeout; a headers timeout means the backend is already working on it. */

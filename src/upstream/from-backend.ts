@@ -1,29 +1,13 @@
 import type { Context } from 'hono'
-import type { UpstreamResponse } from '../backends/client.js'
-import type { CacheResult, Completion } from '../completion/completion.js'
+import type { CacheResult } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import { sendWithFailover } from './failover.js'
-import type { UpstreamReads } from './index.js'
+import type { Ctx, Exchange } from './exchange.js'
 import { answerWhole } from './json-answer.js'
 import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
-
-export type Ctx = Context<{ Variables: UpstreamReads }>
-
-/** What the answer's producers share: the backend that answered, and how to end the request. */
-export type Exchange = {
-  backend: string
-  res: UpstreamResponse
-  cache: CacheResult
-  /** Milliseconds since the request was sent. */
-  elapsed(): number
-  /** Ends the request with `fields` (and the backend, cache result and upstream time), once. */
-  complete(fields: Omit<Completion, 'backend' | 'cache' | 'upstreamMs'>): void
-  /** Ends the request with this backend failure and throws it (the error handler answers the client). */
-  fail(err: GatewayError | UpstreamHttpError): never
-}
 
 /** The request sent to the model's backend (or its fallbacks), its answer relayed as a stream or returned whole. */
 export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels'>) {

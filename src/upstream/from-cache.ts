@@ -1,10 +1,10 @@
 import type { Context } from 'hono'
-import type { CachedCompletion } from '../cache/entry.js'
+import type { CachedCompletion } from '../cache/index.js'
 import { toChatCompletionBody } from '../completion/whole-completion.js'
 import type { Clock } from '../lib/clock.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { replayStream } from '../sse/replay.js'
-import type { UpstreamReads } from './index.js'
+import type { UpstreamReads } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 
 /** A cache hit, answered as JSON or replayed as a stream, whichever the request asked for. */

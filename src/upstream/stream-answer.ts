@@ -1,9 +1,9 @@
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import type { Clock } from '../lib/clock.js'
-import { settleUsage } from '../meter/settle-usage.js'
+import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { relayStream } from '../sse/relay.js'
-import type { Ctx, Exchange } from './from-backend.js'
+import type { Ctx, Exchange } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 
 /** Bounds on a backend's stream: one line (or one event's data), and the whole stream. */

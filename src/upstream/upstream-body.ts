@@ -1,5 +1,5 @@
 import type { BackendConfig, ModelConfig } from '../config/schema.js'
-import type { ChatRequest } from '../validate/chat-request-schema.js'
+import type { ChatRequest } from '../validate/index.js'
 
 /** Backends whose OpenAI endpoint accepts `stream_options.include_usage` (TGI's does not document it). */
 export function supportsStreamUsage(backend: BackendConfig): boolean {

@@ -31,3 +31,6 @@ export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ 
     await next()
   }
 }
+
+// What later steps use of this one: the request's types.
+export type { ChatMessage, ChatRequest, ContentPart } from './chat-request-schema.js'
