@@ -42,10 +42,8 @@ export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }
 }
 
 /** With `metrics.port` set, Prometheus scrapes a listener of its own, apart from client traffic: this app. */
-export function createMetricsApp(deps: Deps): Hono {
-  const app = new Hono().route('/', metricsRoute(deps))
-  app.onError(onError(deps.log))
-  return app
+export function createMetricsApp(deps: Deps) {
+  return new Hono().route('/', metricsRoute(deps)).onError(onError(deps.log))
 }
 
 export function servesMetricsOnMainPort(deps: Pick<Deps, 'config'>): boolean {

@@ -34,7 +34,7 @@ describe('ReplicaLock', () => {
   })
 
   it('makes a second claimant wait for the answer the leader stores', async () => {
-    let stored: CachedCompletion | undefined
+    let stored: CachedCompletion | undefined = undefined
     const { lock } = setup(async () => stored)
     await lock.claim('k', 'leader', never)
     const waiting = lock.claim('k', 'follower', never)

@@ -5,7 +5,7 @@ import type { CachedCompletion } from './entry.js'
 export type ReplicaLockOptions = { lockTtlMs: number; waitMs: number; pollMs: number }
 
 /** Asking the backend is this replica's job (release when done), or another replica's answer is here. */
-export type Claim = { kind: 'lead'; release(): Promise<void> } | { kind: 'answer'; entry: CachedCompletion } | { kind: 'alone' }
+export type Claim = { kind: 'lead'; release: () => Promise<void> } | { kind: 'answer'; entry: CachedCompletion } | { kind: 'alone' }
 
 /**
  * Single flight across replicas, kept simple: a short Redis lock per cache key (SET NX PX). The

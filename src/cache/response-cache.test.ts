@@ -28,11 +28,13 @@ class FakeStore implements Store {
   failing: unknown
 
   async get(key: string): Promise<string | null> {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a store may reject with anything; the cache must cope
     if (this.failing) throw this.failing
     return this.values.get(key) ?? null
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- as in get()
     if (this.failing) throw this.failing
     this.sets.push({ key, value, ttlMs })
     this.values.set(key, value)
@@ -90,6 +92,7 @@ describe('ResponseCache: get', () => {
   it('treats a store that rejects with something other than an Error as a failed read', async () => {
     const { store, responses, errors, warn } = setup()
     store.failing = undefined
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the odd rejection is the case under test
     store.get = async () => Promise.reject(undefined)
     expect(await responses.get('k')).toBeUndefined()
     expect(await errors()).toBe(1)

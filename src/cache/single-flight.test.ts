@@ -160,14 +160,14 @@ describe('unlessAborted', () => {
     let removed = 0
     const add = signal.addEventListener.bind(signal)
     const remove = signal.removeEventListener.bind(signal)
-    signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
+    signal.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => {
       added++
       add(...args)
-    }) as AbortSignal['addEventListener']
-    signal.removeEventListener = ((...args: Parameters<AbortSignal['removeEventListener']>) => {
+    }
+    signal.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => {
       removed++
       remove(...args)
-    }) as AbortSignal['removeEventListener']
+    }
     await unlessAborted(Promise.resolve('v'), signal)
     expect(added).toBe(1)
     expect(removed).toBe(1)

@@ -315,7 +315,7 @@ describe('loadConfigFile: file problems', () => {
   it('names a missing file', () => {
     const missing = join(tmp, 'does-not-exist.yaml')
     const error = configError(() => loadConfigFile({}, missing))
-    expect(error.problems).toEqual([{ path: missing, message: expect.stringContaining('ENOENT') }])
+    expect(error.problems).toEqual([{ path: missing, message: expect.stringContaining('ENOENT') as unknown }])
     expect(error.message).toContain(missing)
   })
 

@@ -129,11 +129,11 @@ const ImagesSchema = z
     fetch: ImageFetchSchema.prefault({}),
   })
   .refine((images) => images.maxBytesPerImage <= images.maxInFlightBytes, {
-    message: 'maxBytesPerImage must not exceed maxInFlightBytes',
+    error: 'maxBytesPerImage must not exceed maxInFlightBytes',
     path: ['maxBytesPerImage'],
   })
   .refine((images) => images.minDimension <= images.maxDimension, {
-    message: 'minDimension must not exceed maxDimension',
+    error: 'minDimension must not exceed maxDimension',
     path: ['minDimension'],
   })
 
@@ -182,7 +182,7 @@ const BudgetPolicySchema = z.strictObject({
 })
 
 const uniqueWindows = (budgets: ReadonlyArray<{ window: string }>) => new Set(budgets.map((b) => b.window)).size === budgets.length
-const ONE_PER_WINDOW = { message: 'one budget per window: two budgets for the same window would share one counter', path: ['budgets'] }
+const ONE_PER_WINDOW = { error: 'one budget per window: two budgets for the same window would share one counter', path: ['budgets'] }
 
 /** Budgets shared by every key of a team, on top of each key's own. */
 const TeamSchema = z
@@ -203,7 +203,7 @@ const KeySchema = z
     budgets: z.array(BudgetSchema).default([]),
   })
   .refine((k) => (k.secret === undefined) !== (k.sha256 === undefined), {
-    message: 'give exactly one of `secret` or `sha256`',
+    error: 'give exactly one of `secret` or `sha256`',
   })
   .refine((k) => uniqueWindows(k.budgets), ONE_PER_WINDOW)
 
@@ -225,20 +225,22 @@ export const ConfigSchema = z
   // failures by default), so one run reports every problem; hence the defensive reads below.
   .superRefine(crossCheck, { when: () => true })
 
-type Ctx = z.core.$RefinementCtx<unknown>
+type Ctx = z.core.$RefinementCtx
 
 /** Names that must agree across sections: models name backends, keys name models, ids are unique. */
 function crossCheck(value: unknown, ctx: Ctx): void {
   const config = value as { backends?: unknown; models?: unknown; keys?: unknown }
   const backends = config.backends !== null && typeof config.backends === 'object' ? config.backends : {}
-  const models = Array.isArray(config.models) ? (config.models as Array<{ id?: unknown; backend?: unknown; fallbacks?: unknown }>) : []
-  const keys = Array.isArray(config.keys) ? (config.keys as Array<{ alias?: unknown; models?: unknown }>) : []
+  const models = Array.isArray(config.models)
+    ? (config.models as Array<{ id?: unknown; backend?: unknown; fallbacks?: unknown; backendModels?: unknown } | null | undefined>)
+    : []
+  const keys = Array.isArray(config.keys) ? (config.keys as Array<{ alias?: unknown; models?: unknown } | null | undefined>) : []
   const modelIds = new Set<unknown>()
   models.forEach((model, i) => {
     if (typeof model?.backend === 'string' && !(model.backend in backends)) {
       ctx.addIssue({ code: 'custom', path: ['models', i, 'backend'], message: `unknown backend "${model.backend}"` })
     }
-    const named = (model as { backendModels?: unknown })?.backendModels
+    const named = model?.backendModels
     if (named !== null && typeof named === 'object') {
       for (const name of Object.keys(named)) {
         if (!(name in backends))
@@ -257,7 +259,9 @@ function crossCheck(value: unknown, ctx: Ctx): void {
     }
     modelIds.add(model?.id)
   })
-  const teams = Array.isArray((value as { teams?: unknown }).teams) ? (value as { teams: Array<{ name?: unknown }> }).teams : []
+  const teams = Array.isArray((value as { teams?: unknown }).teams)
+    ? (value as { teams: Array<{ name?: unknown } | null | undefined> }).teams
+    : []
   const teamNames = new Set<unknown>()
   teams.forEach((team, i) => {
     if (typeof team?.name === 'string' && teamNames.has(team.name)) {

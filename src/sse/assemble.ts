@@ -34,7 +34,7 @@ export class StreamAssembler {
       if (typeof delta['refusal'] === 'string') building.refusal.push(delta['refusal'])
       if (Array.isArray(delta['tool_calls'])) this.addToolCalls(building, delta['tool_calls'])
       const logprobs = isRecord(choice['logprobs']) ? choice['logprobs']['content'] : undefined
-      if (Array.isArray(logprobs)) building.logprobs = [...(building.logprobs ?? []), ...logprobs]
+      if (Array.isArray(logprobs)) building.logprobs = [...(building.logprobs ?? []), ...(logprobs as unknown[])]
       if (typeof choice['finish_reason'] === 'string') building.finish = choice['finish_reason']
     }
   }

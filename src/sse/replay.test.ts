@@ -90,7 +90,7 @@ describe('replayStream: framing', () => {
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
     expect(text.split('data: [DONE]')).toHaveLength(2)
     const data = await frames(replayStream(entry([TEXT]), false))
-    for (const d of data.slice(0, -1)) expect(() => JSON.parse(d)).not.toThrow()
+    for (const d of data.slice(0, -1)) expect(() => JSON.parse(d) as unknown).not.toThrow()
   })
 
   it('sends the role chunk, then the content, then the finish chunk, each a chat.completion.chunk with the envelope', async () => {

@@ -30,9 +30,9 @@ export type Exchange = {
   res: UpstreamResponse
   cache: CacheResult
   /** Milliseconds since the request was sent. */
-  elapsed(): number
+  elapsed: () => number
   /** Ends the request with `fields` (and the backend, cache result and upstream time), once. */
-  complete(fields: Omit<Completion, 'backend' | 'cache' | 'upstreamMs'>): void
+  complete: (fields: Omit<Completion, 'backend' | 'cache' | 'upstreamMs'>) => void
   /** Ends the request with this backend failure and throws it (the error handler answers the client). */
-  fail(err: GatewayError | UpstreamHttpError): never
+  fail: (err: GatewayError | UpstreamHttpError) => never
 }

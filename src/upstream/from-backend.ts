@@ -1,4 +1,3 @@
-import type { Context } from 'hono'
 import type { CacheResult } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import { GatewayError } from '../errors/gateway-error.js'
@@ -19,7 +18,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     const signal = c.req.raw.signal
     const sent = clock.now()
     const elapsed = () => clock.now() - sent
-    let backend: string | undefined
+    let backend: string | undefined = undefined
 
     const fail = (err: unknown): never => {
       if (err instanceof UpstreamHttpError || (err instanceof GatewayError && err.code.startsWith('upstream_'))) {

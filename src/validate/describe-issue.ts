@@ -31,7 +31,7 @@ function unwrapUnion(issue: Issue): Issue {
   for (const branch of issue.errors) {
     const first = branch[0]
     if (!first) continue
-    const candidate = unwrapUnion({ ...first, path: [...issue.path, ...first.path] } as Issue)
+    const candidate = unwrapUnion({ ...first, path: [...issue.path, ...first.path] })
     if (!best || progress(candidate) > progress(best)) best = candidate
   }
   return best ?? issue
