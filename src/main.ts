@@ -10,7 +10,9 @@ import { createMetrics } from './metrics/metrics.js'
 import type { Lifecycle } from './server/lifecycle.js'
 import { drainServer } from './server/shutdown.js'
 import { MemoryStore } from './store/memory-store.js'
+import { evictionWarning } from './store/eviction-check.js'
 import { RedisStore } from './store/redis-store.js'
+import { SplitStore } from './store/split-store.js'
 import type { Store } from './store/store.js'
 import { createUpstreamClient } from './backends/client.js'
 import { createImageFetcher } from './image-fetch/image-fetcher.js'
@@ -81,13 +83,13 @@ function startMetricsServer(deps: Deps, log: ReturnType<typeof createLogger>): S
 }
 
 function createStore(config: Config, log: ReturnType<typeof createLogger>): Store {
-  if (!config.redis.url) return new MemoryStore(config.cache.memoryMaxBytes, systemClock)
-  return new RedisStore({
-    url: config.redis.url,
-    commandTimeoutMs: config.redis.commandTimeoutMs,
-    connectTimeoutMs: config.redis.connectTimeoutMs,
-    log,
-  })
+  const { redis } = config
+  if (!redis.url && redis.clusterNodes.length === 0) return new MemoryStore(config.cache.memoryMaxBytes, systemClock)
+  const connect = (url: string, clusterNodes: readonly string[]) =>
+    new RedisStore({ url, clusterNodes, commandTimeoutMs: redis.commandTimeoutMs, connectTimeoutMs: redis.connectTimeoutMs, log })
+  const budgets = connect(redis.url, redis.clusterNodes)
+  void evictionWarning(budgets.client, redis.connectTimeoutMs).then((warning) => warning && log.warn(warning))
+  return redis.cacheUrl ? new SplitStore(budgets, connect(redis.cacheUrl, [])) : budgets
 }
 
 function argValue(argv: readonly string[], name: string): string | undefined {

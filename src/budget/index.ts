@@ -1,85 +1,99 @@
+import { randomUUID } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
-import type { AuthVariables } from '../auth/index.js'
-import type { Principal } from '../auth/index.js'
+import type { AuthVariables, Principal } from '../auth/index.js'
 import type { CacheVariables } from '../cache/index.js'
+import type { Completion } from '../completion/completion.js'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import type { MeterVariables } from '../meter/index.js'
+import { LATE_SETTLE_WINDOW_MS } from '../store/budget-ledger.js'
+import type { LeaseRef } from '../store/store.js'
 import type { ValidateVariables } from '../validate/index.js'
 import { chargeFor } from './charge.js'
 import { budgetCounters } from './counters.js'
+import { LeaseKeeper } from './lease-keeper.js'
 import { setRateLimitHeaders } from './rate-limit-headers.js'
 import { reservationFor } from './reservation.js'
+import { Settler } from './settler.js'
 
 type Reads = FinishVariables & AuthVariables & ValidateVariables & MeterVariables & CacheVariables
+
+export type BudgetStep = MiddlewareHandler<{ Variables: Reads }> & {
+  /** Renewing leases and settling: for shutdown (wait for settlements) and tests. */
+  readonly leases: LeaseKeeper
+  readonly settler: Settler
+}
 
 /**
  * Step 7: the one place that charges. Before the backend does any work, reserve the most this
  * request can cost against every budget of its key and team, atomically (one store step checks and
- * adds, across replicas); when the request has finished, settle to what it actually cost, or give
- * the reservation back. Peers charge after the fact, so concurrent requests overspend; this cannot.
- * Cache hits reserve nothing (they are answered already) and are charged only if config says so.
+ * adds, across replicas), as a lease renewed while the request runs; when the request has
+ * finished, settle the lease to what it actually cost. Peers charge after the fact, so concurrent
+ * requests overspend; this cannot. Cache hits reserve nothing (they are answered already) and are
+ * charged only if config says so.
  */
-export const budget = ({
-  config,
-  store,
-  clock,
-  metrics,
-  log,
-  labels,
-}: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metrics' | 'log' | 'labels'>): MiddlewareHandler<{ Variables: Reads }> => {
+export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metrics' | 'log' | 'labels'>): BudgetStep => {
+  const { config, store, clock, metrics, log, labels } = deps
   const policy = config.budget
   const prefix = config.cache.keyPrefix
   const hitsCharged = config.cache.hitsCountTowardUsage
-  let storeFailing = false
+  const trouble = onceAnEpisode(log)
+  const leases = new LeaseKeeper(store, policy.leaseMs, (err) => trouble.warn('budget leases could not be renewed', err))
+  const settler = new Settler(store, {
+    retryForMs: LATE_SETTLE_WINDOW_MS,
+    now: () => clock.now(),
+    onAbandon: (lease, err) => {
+      metrics.budgetStoreFailures.inc({ outcome: 'settle_abandoned' })
+      log.warn({ lease: lease.id, message: (err as Error).message }, 'budget settlement given up: its cost is not counted')
+    },
+  })
 
-  const warnOnce = (message: string, err: unknown) => {
-    if (storeFailing) return
-    storeFailing = true
-    log.warn({ message: (err as Error).message }, message)
+  /** Counts what a finished request cost in the charged-tokens metric, and returns it. */
+  const charged = (principal: Principal, model: Reads['model'], completion: Completion) => {
+    const charge = chargeFor(completion, hitsCharged)
+    if (charge > 0) metrics.chargedTokens.inc(labels.who(principal, model), charge)
+    return charge
   }
 
-  /** Tokens used without a reservation (a charged cache hit): added past any limit, the next request sees them. */
+  /**
+   * Tokens used without a lease (a charged cache hit): added past any limit, and the next request
+   * sees them. Sent once: a charge whose reply is lost is not repeated, so an outage can lose a
+   * hit's charge but never count it twice.
+   */
   const chargeUnreserved = (principal: Principal, tokens: number) => {
     if (principal.budgets.length === 0 || tokens <= 0) return
     const { counters } = budgetCounters(prefix, principal, clock.now())
-    store
-      .reserve(
-        counters.map((counter) => ({ ...counter, limit: Number.MAX_SAFE_INTEGER })),
-        tokens,
-      )
-      .catch((err: unknown) => log.warn({ message: (err as Error).message }, 'budget charge for a cache hit failed'))
+    store.charge(counters, tokens).catch((err: unknown) => {
+      metrics.budgetStoreFailures.inc({ outcome: 'charge_lost' })
+      trouble.warn('budget charge for a cache hit failed', err)
+    })
   }
 
-  return async function enforceBudget(c, next) {
+  const enforceBudget: MiddlewareHandler<{ Variables: Reads }> = async (c, next) => {
     const principal = c.get('principal')
-    const who = labels.who(principal, c.get('model'))
+    const model = c.get('model')
     const finished = c.get('finish').done
     if (principal.budgets.length === 0 || c.get('cacheLookup').result === 'hit') {
-      void finished.then((completion) => {
-        const charge = chargeFor(completion, hitsCharged)
-        if (charge > 0) metrics.chargedTokens.inc(who, charge)
-        chargeUnreserved(principal, charge)
-      })
+      void finished.then((completion) => chargeUnreserved(principal, charged(principal, model, completion)))
       return next()
     }
 
     const now = clock.now()
     const { counters, resetsAt } = budgetCounters(prefix, principal, now)
     const amount = reservationFor(c.get('prompt').total, c.get('chatRequest'), policy.defaultCompletionTokens)
+    const lease: LeaseRef = { id: randomUUID(), counterKeys: counters.map((counter) => counter.key) }
     let result
     try {
-      result = await store.reserve(counters, amount)
-      storeFailing = false
+      result = await store.reserve(lease.id, counters, amount, policy.leaseMs)
+      trouble.recovered()
     } catch (err) {
-      warnOnce(`budget store unavailable: requests ${policy.whenStoreFails === 'open' ? 'pass unchecked' : 'are refused'}`, err)
+      // The reservation may have run all the same (a reply lost to a timeout): give it back, by its id.
+      settler.settle(lease, 0)
+      trouble.warn(`budget store unavailable: requests ${policy.whenStoreFails === 'open' ? 'pass unchecked' : 'are refused'}`, err)
       metrics.budgetStoreFailures.inc({ outcome: policy.whenStoreFails === 'open' ? 'allowed' : 'refused' })
       if (policy.whenStoreFails === 'closed') throw gatewayError('budget_unavailable', { headers: { 'retry-after': '1' } })
-      void finished.then((completion) => {
-        const charge = chargeFor(completion, hitsCharged)
-        if (charge > 0) metrics.chargedTokens.inc(who, charge)
-      })
+      void finished.then((completion) => charged(principal, model, completion))
       return next()
     }
     if (!result.ok) {
@@ -101,13 +115,28 @@ export const budget = ({
       })
     }
 
+    leases.hold(lease)
     setRateLimitHeaders(c, counters, result.totals, resetsAt, now)
-    const keys = counters.map((counter) => counter.key)
     void finished.then((completion) => {
-      const charge = chargeFor(completion, hitsCharged)
-      if (charge > 0) metrics.chargedTokens.inc(who, charge)
-      store.adjust(keys, charge - amount).catch((err: unknown) => log.warn({ message: (err as Error).message }, 'budget settlement failed'))
+      leases.drop(lease.id)
+      settler.settle(lease, charged(principal, model, completion))
     })
     return next()
+  }
+  return Object.assign(enforceBudget, { leases, settler })
+}
+
+/** Store trouble is logged once per episode (a warning, then nothing until the store answers again). */
+function onceAnEpisode(log: AppDeps['log']) {
+  let failing = false
+  return {
+    warn(message: string, err: unknown) {
+      if (failing) return
+      failing = true
+      log.warn({ message: (err as Error).message }, message)
+    },
+    recovered() {
+      failing = false
+    },
   }
 }

@@ -75,7 +75,7 @@ export const cache = ({
       } else {
         flight = flights.lead(key)
         const stored = await responses.get(key)
-        const claim = stored ? undefined : await replicas?.claim(key, c.get('requestId'), c.req.raw.signal)
+        const claim = stored ? undefined : await replicas?.claim(key, c.req.raw.signal)
         const entry = stored ?? (claim?.kind === 'answer' ? claim.entry : undefined)
         if (entry) {
           flight.land(entry)
@@ -84,14 +84,17 @@ export const cache = ({
         if (claim?.kind === 'lead') releaseLock = claim.release
       }
     }
-    // The answer is stored before the lock is released and the flight lands, so whoever comes
-    // next (a follower here, a waiter on another replica) finds it.
+    // The store write is sent before the flight lands and before the lock is released, so whoever
+    // comes next finds the answer: a follower here through the flight, at once; a later request
+    // here or on another replica in the store (its read goes out after the write, on the same
+    // connection and slot); a waiter on another replica once the lock is gone.
     const storeAnswer = async (completion: Completion) => {
       const entry =
         completion.answer && completion.usage ? toCacheEntry(completion.answer, completion.usage.source, clock.now()) : undefined
-      if (entry) await responses.put(key, entry)
-      await releaseLock?.()
+      const stored = entry ? responses.put(key, entry) : Promise.resolve()
       flight?.land(entry)
+      await stored
+      await releaseLock?.()
     }
     void c.get('finish').done.then(storeAnswer)
     return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })

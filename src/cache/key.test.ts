@@ -59,10 +59,10 @@ const keyOf = (request: ChatRequest, images: readonly RequestImage[] = [], princ
   cacheKey(request, images, principal, cfg)
 
 describe('cacheKey: shape', () => {
-  it('starts with keyPrefix + "cache:v1:" and ends with 64 hex characters', () => {
-    expect(keyOf(text())).toMatch(/^llava-gateway:cache:v1:[0-9a-f]{64}$/)
+  it('starts with keyPrefix + "cache:v1:" and ends with 64 hex characters in braces (the hash tag)', () => {
+    expect(keyOf(text())).toMatch(/^llava-gateway:cache:v1:\{[0-9a-f]{64}\}$/)
     const custom = cacheConfig({ keyPrefix: 'staging/' })
-    expect(keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:[0-9a-f]{64}$/)
+    expect(keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:\{[0-9a-f]{64}\}$/)
   })
 
   it('is the same for the same request (deterministic)', () => {

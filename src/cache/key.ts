@@ -43,5 +43,6 @@ export function cacheKey(request: ChatRequest, images: readonly RequestImage[], 
   const params = Object.fromEntries(Object.entries(request).filter(([name, value]) => !NOT_IN_KEY.has(name) && value !== null))
   const scope = config.scope === 'team' ? `team:${principal.team}` : config.scope === 'key' ? `key:${principal.keyAlias}` : 'shared'
   const digest = sha256Hex(stableJson({ v: 1, scope, model: request.model, messages, params }))
-  return `${config.keyPrefix}cache:v1:${digest}`
+  // The digest is the hash tag: the entry and its lock (`<key>:lock`) share a slot on a Redis Cluster.
+  return `${config.keyPrefix}cache:v1:{${digest}}`
 }

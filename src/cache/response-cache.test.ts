@@ -4,7 +4,7 @@ import { counterSum } from '../../test/helpers/metric-values.js'
 import { loadConfig } from '../config/load.js'
 import type { CacheConfig } from '../config/schema.js'
 import { createMetrics } from '../metrics/metrics.js'
-import type { ReserveResult, Store } from '../store/store.js'
+import type { CounterState, ReserveResult, Store } from '../store/store.js'
 import type { CachedCompletion } from './entry.js'
 import { ResponseCache } from './response-cache.js'
 
@@ -50,11 +50,20 @@ class FakeStore implements Store {
     if (this.values.get(key) === value) this.values.delete(key)
   }
 
+  async extendIfEquals(key: string, value: string): Promise<boolean> {
+    return this.values.get(key) === value
+  }
+
+  // Budgets are not what this cache test is about.
   async reserve(): Promise<ReserveResult> {
     return { ok: true, totals: [] }
   }
-
-  async adjust(): Promise<void> {}
+  async settle(): Promise<void> {}
+  async renew(): Promise<void> {}
+  async charge(): Promise<void> {}
+  async read(): Promise<CounterState[]> {
+    return []
+  }
 
   async ping(): Promise<boolean> {
     return !this.failing

@@ -34,7 +34,8 @@ const CacheSchema = z.strictObject({
    * key; waiters poll the cache every `pollMs`, for at most `lockWaitMs`, then ask the backend).
    */
   coalesceAcrossReplicas: flag.default(true),
-  lockTtlMs: millis.default(60_000),
+  /** The lock is a lease this long, renewed by its live leader: a dead leader's lock frees within one lease. */
+  lockTtlMs: millis.default(5_000),
   lockWaitMs: millis.default(60_000),
   pollMs: millis.default(50),
 })
@@ -54,8 +55,15 @@ const AuthSchema = z.strictObject({
 })
 
 const RedisSchema = z.strictObject({
-  /** Empty: the gateway runs on its embedded in-memory store (single node). */
+  /** Empty (and no clusterNodes): the gateway runs on its embedded in-memory store (single node). */
   url: z.string().default(''),
+  /** A Redis Cluster instead of one server: its nodes (`redis://host:port`, any of them will do to find the rest). */
+  clusterNodes: z.array(z.string().regex(/^rediss?:\/\//, 'use redis://host:port')).default([]),
+  /**
+   * A separate Redis for the response cache, which may evict (allkeys-lru): budget counters then
+   * stay on `url`, which should not (noeviction, with AOF). Empty: the cache shares `url`.
+   */
+  cacheUrl: z.string().default(''),
   commandTimeoutMs: millis.default(50),
   connectTimeoutMs: millis.default(1_000),
 })
@@ -179,6 +187,11 @@ const BudgetPolicySchema = z.strictObject({
   whenStoreFails: z.enum(['closed', 'open']).default('closed'),
   /** Reserved for the answer when a request sets neither max_completion_tokens nor max_tokens. */
   defaultCompletionTokens: count(1).default(1_024),
+  /**
+   * A reservation is a lease this long, renewed every third of it while its request runs: a replica
+   * that dies holding reservations frees them within one lease.
+   */
+  leaseMs: count(1_000).default(30_000),
 })
 
 const uniqueWindows = (budgets: ReadonlyArray<{ window: string }>) => new Set(budgets.map((b) => b.window)).size === budgets.length

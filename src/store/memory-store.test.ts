@@ -209,25 +209,15 @@ describe('MemoryStore locks', () => {
 })
 
 describe('MemoryStore budget counters', () => {
-  it('reserves all or nothing and adjusts only live counters', async () => {
-    let t = 0
-    const store = new MemoryStore(1 << 20, { now: () => t })
-    const a = { key: 'a', limit: 100, ttlMs: 1_000 }
-    const b = { key: 'b', limit: 50, ttlMs: 1_000 }
-    expect(await store.reserve([a, b], 40)).toEqual({ ok: true, totals: [40, 40] })
-    expect(await store.reserve([a, b], 20)).toEqual({ ok: false, index: 1, used: 40 })
-    await store.adjust(['a', 'b'], -30)
-    expect(await store.reserve([a, b], 40)).toEqual({ ok: true, totals: [50, 50] })
-    t = 1_000
-    await store.adjust(['a'], -5) // expired: nothing to adjust, and nothing created
-    expect(await store.reserve([{ ...a, limit: 5 }], 5)).toEqual({ ok: true, totals: [5] }) // a fresh window
-  })
-
   it('keeps counters apart from the cache LRU, so filling the cache cannot reset a budget', async () => {
     const store = new MemoryStore(1_024, { now: () => 0 })
-    await store.reserve([{ key: 'budget', limit: 10, ttlMs: 60_000 }], 10)
+    await store.reserve('lease-1', [{ key: 'budget', limit: 10, ttlMs: 60_000 }], 10, 30_000)
     for (let i = 0; i < 100; i++) await store.set(`cache-${i}`, 'x'.repeat(100), 60_000)
-    expect(await store.reserve([{ key: 'budget', limit: 10, ttlMs: 60_000 }], 1)).toEqual({ ok: false, index: 0, used: 10 })
+    expect(await store.reserve('lease-2', [{ key: 'budget', limit: 10, ttlMs: 60_000 }], 1, 30_000)).toEqual({
+      ok: false,
+      index: 0,
+      used: 10,
+    })
   })
 
   it('drops expired counters as new windows open, so the map does not grow without bound', async () => {
@@ -235,8 +225,25 @@ describe('MemoryStore budget counters', () => {
     const store = new MemoryStore(1 << 20, { now: () => t })
     for (let minute = 0; minute < 10_000; minute++) {
       t = minute * 60_000
-      await store.reserve([{ key: `k:minute:${minute}`, limit: 100, ttlMs: 60_000 }], 1)
+      await store.reserve(`lease-${minute}`, [{ key: `k:minute:${minute}`, limit: 100, ttlMs: 60_000 }], 1, 30_000)
     }
     expect(store.budgetCounterCount).toBeLessThanOrEqual(128)
+  })
+})
+
+describe('MemoryStore lock leases', () => {
+  it('extends a lock only while it holds the given value', async () => {
+    let t = 0
+    const store = new MemoryStore(1 << 20, { now: () => t })
+    await store.setIfAbsent('lock', 'mine', 100)
+    t = 90
+    expect(await store.extendIfEquals('lock', 'theirs', 100)).toBe(false)
+    expect(await store.extendIfEquals('lock', 'mine', 100)).toBe(true)
+    t = 180 // past the first lease, within the renewed one
+    expect(await store.get('lock')).toBe('mine')
+    t = 190
+    expect(await store.get('lock')).toBeNull()
+    expect(await store.extendIfEquals('lock', 'mine', 100)).toBe(false) // gone: nothing to renew
+    expect(await store.get('lock')).toBeNull()
   })
 })

@@ -1,101 +1,111 @@
-import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { BudgetCounter, ReserveResult, Store } from './store.js'
+import { LATE_SETTLE_WINDOW_MS } from './budget-ledger.js'
+import { withDeadline } from './deadline.js'
+import { createRedisClient, type RedisClient, type RedisClientOptions } from './redis-client.js'
+import { counterKeys } from './redis-scripts.js'
+import type { BudgetCounter, CounterState, LeaseRef, ReserveResult, Store } from './store.js'
 
-const DELETE_IF_EQUALS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-
-// All or nothing: check every counter, then add to every counter. A new counter gets its time to
-// live; an existing one keeps the one it was given (its window's end).
-const RESERVE = `
-local amount = tonumber(ARGV[1])
-local n = #KEYS
-for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + amount > tonumber(ARGV[1 + i]) then return {0, i - 1, used} end
-end
-local totals = {1}
-for i = 1, n do
-  totals[i + 1] = redis.call('INCRBY', KEYS[i], amount)
-  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[1 + n + i]) end
-end
-return totals`
-
-// Settle only into counters that still exist: one whose window rolled over is gone, and a
-// negative delta must not create a new counter below zero without an expiry.
-const ADJUST = `
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[1]) end
-end
-return 1`
-
-export type RedisStoreOptions = {
-  url: string
+export type RedisStoreOptions = Omit<RedisClientOptions, 'commandTimeoutMs' | 'clusterNodes'> & {
+  clusterNodes?: readonly string[]
+  /** Longest a request waits for Redis on any one call (`redis.commandTimeoutMs`). */
   commandTimeoutMs: number
-  connectTimeoutMs: number
   log: Logger
 }
 
 /**
- * ioredis tuned so Redis trouble costs a request at most `commandTimeoutMs`: no offline queue
- * (commands fail at once while disconnected instead of piling up), no per-command retries, and
- * reconnection in the background with a capped backoff.
+ * The store on Redis, shared by replicas: one server or a cluster (every multi-key call keeps its
+ * keys in one hash slot). Every call is bounded by `commandTimeoutMs`; one that times out may
+ * still run on the server, which is why every write is idempotent or compensable by its caller.
  */
 export class RedisStore implements Store {
   readonly kind = 'redis'
-  readonly client: Redis
+  readonly client: RedisClient
   private failing = false
 
   constructor(private readonly options: RedisStoreOptions) {
-    this.client = new Redis(options.url, {
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: options.connectTimeoutMs,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
-      lazyConnect: false,
+    this.client = createRedisClient({
+      url: options.url,
+      clusterNodes: options.clusterNodes ?? [],
+      connectTimeoutMs: options.connectTimeoutMs,
+      // ioredis's own timeout is only a backstop, so replies to a frozen server do not pile up for ever.
+      commandTimeoutMs: Math.max(1_000, 20 * options.commandTimeoutMs),
     })
     // One log line per episode of trouble, not one per failed command.
-    this.client.on('error', (err: Error) => this.noteFailure(err))
+    this.client.on('error', (err: Error) => {
+      this.noteFailure(err)
+    })
     this.client.on('ready', () => {
       if (this.failing) options.log.info('redis reachable again')
       this.failing = false
     })
   }
 
+  private bounded<T>(call: Promise<T>): Promise<T> {
+    return withDeadline(call, this.options.commandTimeoutMs)
+  }
+
   async get(key: string): Promise<string | null> {
-    return this.client.get(key)
+    return this.bounded(this.client.get(key))
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.client.set(key, value, 'PX', Math.max(1, Math.round(ttlMs)))
+    await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs)))
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.client.set(key, value, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK'
+    return (await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs), 'NX'))) === 'OK'
+  }
+
+  async extendIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.bounded(this.client.lockExtend(1, key, value, millis(ttlMs)))) === 1
   }
 
   async deleteIfEquals(key: string, value: string): Promise<void> {
-    // Compare and delete in one step on the server: between a GET and a DEL the lock could expire
-    // and be taken by another replica, whose lock we would then delete.
-    await this.client.eval(DELETE_IF_EQUALS, 1, key, value)
+    await this.bounded(this.client.lockDelete(1, key, value))
   }
 
-  async reserve(counters: readonly BudgetCounter[], amount: number): Promise<ReserveResult> {
-    const keys = counters.map((c) => c.key)
-    const args = [amount, ...counters.map((c) => c.limit), ...counters.map((c) => Math.max(1, Math.round(c.ttlMs)))]
-    const result = (await this.client.eval(RESERVE, keys.length, ...keys, ...args)) as number[]
+  async reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult> {
+    const keys = counters.flatMap((c) => counterKeys(c.key))
+    const args = [leaseId, amount, millis(leaseMs), LATE_SETTLE_WINDOW_MS, ...counters.flatMap((c) => [c.limit, millis(c.ttlMs)])]
+    const result = (await this.bounded(this.client.budgetReserve(keys.length, ...keys, ...args))) as number[]
     if (result[0] === 1) return { ok: true, totals: result.slice(1).map(Number) }
     return { ok: false, index: Number(result[1]), used: Number(result[2]) }
   }
 
-  async adjust(keys: readonly string[], delta: number): Promise<void> {
-    if (keys.length === 0 || delta === 0) return
-    await this.client.eval(ADJUST, keys.length, ...keys, Math.round(delta))
+  async settle(lease: LeaseRef, actual: number): Promise<void> {
+    if (lease.counterKeys.length === 0) return
+    const keys = lease.counterKeys.flatMap(counterKeys)
+    await this.bounded(this.client.budgetSettle(keys.length, ...keys, lease.id, Math.round(actual)))
+  }
+
+  async renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
+    // One call per leases set: each set is one counter, so one slot, whatever the cluster.
+    const idsBySet = new Map<string, string[]>()
+    for (const lease of leases) {
+      for (const key of lease.counterKeys) {
+        const set = counterKeys(key)[1]
+        idsBySet.set(set, [...(idsBySet.get(set) ?? []), lease.id])
+      }
+    }
+    await Promise.all([...idsBySet].map(([set, ids]) => this.bounded(this.client.budgetRenew(1, set, millis(leaseMs), ...ids))))
+  }
+
+  async charge(counters: readonly BudgetCounter[], tokens: number): Promise<void> {
+    if (counters.length === 0 || tokens <= 0) return
+    const keys = counters.map((c) => c.key)
+    await this.bounded(this.client.budgetCharge(keys.length, ...keys, Math.round(tokens), ...counters.map((c) => millis(c.ttlMs))))
+  }
+
+  async read(keys: readonly string[]): Promise<CounterState[]> {
+    if (keys.length === 0) return []
+    const all = keys.flatMap(counterKeys)
+    const values = (await this.bounded(this.client.budgetRead(all.length, ...all, LATE_SETTLE_WINDOW_MS))) as number[]
+    return keys.map((_key, i) => ({ settled: Number(values[2 * i]), reserved: Number(values[2 * i + 1]) }))
   }
 
   async ping(): Promise<boolean> {
     try {
-      await this.client.ping()
+      await this.bounded(this.client.ping())
       return true
     } catch (err) {
       this.noteFailure(err as Error)
@@ -113,4 +123,9 @@ export class RedisStore implements Store {
     // The URL may carry a password: log only the error's code and message, never the options.
     this.options.log.warn({ code: (err as NodeJS.ErrnoException).code, message: err.message }, 'redis unavailable')
   }
+}
+
+/** Redis takes whole, positive milliseconds. */
+function millis(ms: number): number {
+  return Math.max(1, Math.round(ms))
 }

@@ -1,10 +1,13 @@
 /**
- * What the gateway keeps outside a request: the response cache today, budgets next.
- * Two implementations: Redis (shared by replicas) and the embedded in-memory store (single node).
- * Both bound every call in time, so a slow store never hangs a request.
+ * What the gateway keeps outside a request: response-cache entries and their locks, and budget
+ * counters. Two implementations: Redis (shared by replicas; a single server or a cluster) and the
+ * embedded in-memory store (single node). Every call is bounded in time, so a slow store never
+ * hangs a request; a call that times out may still have run, so every write here is idempotent
+ * (keyed by a lease or lock owner) or compensable.
  */
-/** A counter to reserve against: its key, its limit, and how long it lives once created. */
-export type BudgetCounter = { key: string; limit: number; ttlMs: number }
+
+/** A budget counter to reserve against: its key, its limit, and how long it lives once created (its window, plus a grace). */
+export type BudgetCounter = Readonly<{ key: string; limit: number; ttlMs: number }>
 
 /**
  * All reserved, with each counter's total after the reservation (for remaining-token headers), or
@@ -12,22 +15,51 @@ export type BudgetCounter = { key: string; limit: number; ttlMs: number }
  */
 export type ReserveResult = { ok: true; totals: number[] } | { ok: false; index: number; used: number }
 
-export interface Store {
-  readonly kind: 'memory' | 'redis'
+/** A counter as read back: usage settled for good, and what live leases hold. */
+export type CounterState = Readonly<{ settled: number; reserved: number }>
+
+/** A live lease and the counters it holds. */
+export type LeaseRef = Readonly<{ id: string; counterKeys: readonly string[] }>
+
+/**
+ * Budget counters with leases. A counter's usage is `settled + reserved`, where `reserved` is the
+ * sum of its live leases. A lease ends in one of two ways: settled (its amount leaves `reserved`
+ * and the actual cost joins `settled`), or expired (its holder died or lost the store: the amount
+ * leaves `reserved`, and a settle that still arrives within a grace adds the actual cost).
+ */
+export interface BudgetStore {
+  /**
+   * Adds a lease of `amount` to every counter, all or nothing: if any would pass its limit none
+   * changes. One atomic step, so concurrent requests on every replica can never overspend
+   * together. Idempotent by `leaseId`: a repeated call (its reply was lost) reserves nothing more.
+   * The lease expires `leaseMs` from now, by the store's own clock, unless renewed.
+   */
+  reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult>
+  /** Ends a lease with its actual cost (0 to give it all back). Idempotent: a repeat changes nothing. */
+  settle(lease: LeaseRef, actual: number): Promise<void>
+  /** Moves live leases' expiry to `leaseMs` from now; an expired or settled lease stays gone. */
+  renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void>
+  /** Adds usage that had no lease (a charged cache hit), past any limit: the next request sees it. */
+  charge(counters: readonly BudgetCounter[], tokens: number): Promise<void>
+  /** The counters' state, for the usage API and tests; a counter that does not exist reads as zero. */
+  read(counterKeys: readonly string[]): Promise<CounterState[]>
+}
+
+/** Response-cache entries and the locks (leases) that let one replica answer for all. */
+export interface CacheStore {
   get(key: string): Promise<string | null>
   /** Store with a time to live. Rejects when the store cannot be reached; callers decide what that means. */
   set(key: string, value: string, ttlMs: number): Promise<void>
   /** Store only if the key is absent (a lock); resolves true when this call stored it. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>
+  /** Extend the key's time to live only while it still holds `value` (renew one's own lock); false when it does not. */
+  extendIfEquals(key: string, value: string, ttlMs: number): Promise<boolean>
   /** Delete the key only while it still holds `value`: releases one's own lock, never a successor's. */
   deleteIfEquals(key: string, value: string): Promise<void>
-  /**
-   * Adds `amount` to every counter, all or nothing: if any would pass its limit none changes. One
-   * atomic step, so concurrent requests (on every replica) can never overspend together.
-   */
-  reserve(counters: readonly BudgetCounter[], amount: number): Promise<ReserveResult>
-  /** Adds `delta` (negative to give back) to those counters that still exist: a window that rolled over is gone. */
-  adjust(keys: readonly string[], delta: number): Promise<void>
+}
+
+export interface Store extends BudgetStore, CacheStore {
+  readonly kind: 'memory' | 'redis'
   /** Reachability, for /readyz and the redis_up gauge. */
   ping(): Promise<boolean>
   close(): Promise<void>

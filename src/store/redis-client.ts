@@ -1,0 +1,71 @@
+import { Cluster, Redis } from 'ioredis'
+import { CHARGE, DELETE_IF_EQUALS, EXTEND_IF_EQUALS, READ, RENEW, RESERVE, SETTLE } from './redis-scripts.js'
+
+const SCRIPTS = {
+  budgetReserve: RESERVE,
+  budgetSettle: SETTLE,
+  budgetRenew: RENEW,
+  budgetCharge: CHARGE,
+  budgetRead: READ,
+  lockDelete: DELETE_IF_EQUALS,
+  lockExtend: EXTEND_IF_EQUALS,
+} as const
+
+type ScriptName = keyof typeof SCRIPTS
+type Scripted = Record<ScriptName, (numberOfKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>>
+
+/** One Redis server or a cluster, with the gateway's scripts defined on it (run by EVALSHA). */
+export type RedisClient = (Redis | Cluster) & Scripted
+
+export type RedisClientOptions = {
+  /** `redis://...` of a single server; ignored when `clusterNodes` is non-empty. */
+  url: string
+  clusterNodes: readonly string[]
+  /** A backstop only: the store bounds every call itself, tighter (see withDeadline). */
+  commandTimeoutMs: number
+  connectTimeoutMs: number
+}
+
+/**
+ * ioredis tuned so Redis trouble costs a request little: no offline queue (commands fail at once
+ * while disconnected instead of piling up), no per-command retries, reconnection in the background
+ * with a capped backoff, and auto-pipelining (commands issued in the same tick go out in one write:
+ * a burst of budget checks costs Redis a few reads, not hundreds).
+ */
+export function createRedisClient(options: RedisClientOptions): RedisClient {
+  const common = {
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    maxRetriesPerRequest: 0,
+    enableAutoPipelining: true,
+  }
+  const retry = (attempt: number) => Math.min(50 * 2 ** attempt, 2_000)
+  const client =
+    options.clusterNodes.length > 0
+      ? new Cluster(
+          options.clusterNodes.map((node) => {
+            const url = new URL(node)
+            return { host: url.hostname, port: Number(url.port || 6379) }
+          }),
+          {
+            enableOfflineQueue: false,
+            enableAutoPipelining: true,
+            clusterRetryStrategy: retry,
+            redisOptions: { ...common, ...credentialsOf(options.clusterNodes[0]) },
+          },
+        )
+      : new Redis(options.url, { ...common, enableOfflineQueue: false, retryStrategy: retry, lazyConnect: false })
+  for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua })
+  // defineCommand adds the methods at run time; the type above names them.
+  return client as RedisClient
+}
+
+/** A cluster's nodes share one password: taken from the first node's URL, as `redis://:password@host:port`. */
+function credentialsOf(node: string | undefined): { username?: string; password?: string } {
+  if (!node) return {}
+  const url = new URL(node)
+  return {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+  }
+}

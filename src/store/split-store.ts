@@ -1,0 +1,55 @@
+import type { BudgetCounter, CounterState, LeaseRef, ReserveResult, Store } from './store.js'
+
+/**
+ * Budgets on one store, the response cache on another: budget counters want a Redis that never
+ * evicts and persists (noeviction, AOF), a cache wants one that evicts under memory pressure.
+ */
+export class SplitStore implements Store {
+  readonly kind = 'redis'
+
+  constructor(
+    private readonly budgets: Store,
+    private readonly cache: Store,
+  ) {}
+
+  reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult> {
+    return this.budgets.reserve(leaseId, counters, amount, leaseMs)
+  }
+  settle(lease: LeaseRef, actual: number): Promise<void> {
+    return this.budgets.settle(lease, actual)
+  }
+  renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
+    return this.budgets.renew(leases, leaseMs)
+  }
+  charge(counters: readonly BudgetCounter[], tokens: number): Promise<void> {
+    return this.budgets.charge(counters, tokens)
+  }
+  read(counterKeys: readonly string[]): Promise<CounterState[]> {
+    return this.budgets.read(counterKeys)
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.cache.get(key)
+  }
+  set(key: string, value: string, ttlMs: number): Promise<void> {
+    return this.cache.set(key, value, ttlMs)
+  }
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return this.cache.setIfAbsent(key, value, ttlMs)
+  }
+  extendIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return this.cache.extendIfEquals(key, value, ttlMs)
+  }
+  deleteIfEquals(key: string, value: string): Promise<void> {
+    return this.cache.deleteIfEquals(key, value)
+  }
+
+  /** Ready only when both answer: a request needs both. */
+  async ping(): Promise<boolean> {
+    const [budgets, cache] = await Promise.all([this.budgets.ping(), this.cache.ping()])
+    return budgets && cache
+  }
+  async close(): Promise<void> {
+    await Promise.all([this.budgets.close(), this.cache.close()])
+  }
+}

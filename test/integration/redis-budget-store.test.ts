@@ -1,0 +1,43 @@
+import { afterAll, inject } from 'vitest'
+import { createLogger } from '../../src/lib/logger.js'
+import { RedisStore } from '../../src/store/redis-store.js'
+import { budgetStoreContract } from '../contracts/budget-store.js'
+import { ready } from '../helpers/redis.js'
+
+const stores: RedisStore[] = []
+afterAll(async () => {
+  for (const store of stores) {
+    const keys = await store.client.keys('test-budget:*')
+    if (keys.length > 0) await store.client.del(...keys)
+    await store.close()
+  }
+})
+
+// The in-memory ledger's contract, run against the Lua scripts on a real redis-server.
+budgetStoreContract('RedisStore', async () => {
+  const store = new RedisStore({ url: inject('redisUrl'), commandTimeoutMs: 1_000, connectTimeoutMs: 1_000, log: createLogger('silent') })
+  stores.push(store)
+  await ready(store)
+  const run = crypto.randomUUID()
+  const shortLeaseMs = 200
+  const redisNow = async () => {
+    const [seconds, micros] = await store.client.time()
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  }
+  return {
+    store,
+    // One hash tag per test, as the gateway uses one per team.
+    key: (name) => `test-budget:{${run}}:${name}`,
+    shortLeaseMs,
+    // No event marks a lease's end: watch Redis's own clock pass it (leases taken before this call
+    // end by its start + shortLeaseMs), polling for at most 2 s.
+    letShortLeasesExpire: async () => {
+      const expired = (await redisNow()) + shortLeaseMs
+      for (let i = 0; i < 100; i++) {
+        if ((await redisNow()) > expired) return
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      throw new Error(`leases did not expire within 2 s of ${shortLeaseMs} ms`)
+    },
+  }
+})
