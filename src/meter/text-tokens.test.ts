@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest'
-import { countTextTokens } from './text-tokens.js'
+import llamaTokenizer from 'llama-tokenizer-js'
+import { countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 describe('countTextTokens', () => {
   // protocol-notes §3.3, VERIFIED-HERE: encode("Hello world!") → [1, 15043, 3186, 29991].
@@ -45,4 +46,91 @@ describe('countTextTokens', () => {
     expect(countTextTokens(text)).toBe(12)
     expect(countTextTokens(text)).toBe(12)
   })
+})
+
+describe('counting by pieces gives the library’s own counts', () => {
+  // The proof in pieces.ts rests on two facts about the Llama-2 vocabulary; check them on the data.
+  const internals = llamaTokenizer as unknown as { vocabById: string[]; merges: Map<string, number> }
+
+  it('has no token with a ▁ right after another character', () => {
+    const offending = internals.vocabById.filter((token) => /[^\u2581]\u2581/u.test(token))
+    expect(internals.vocabById).toHaveLength(32_000)
+    expect(offending).toEqual([])
+  })
+
+  it('has no merge that joins a token ending in another character to one starting with ▁, nor any byte or special token', () => {
+    const byteOrSpecial = new Set(internals.vocabById.slice(0, 259))
+    const crossing: string[] = []
+    for (const merge of internals.merges.keys()) {
+      const [left = '', right = ''] = merge.split(' ')
+      if (byteOrSpecial.has(left) || byteOrSpecial.has(right)) crossing.push(merge)
+      if (right.startsWith('\u2581') && !left.endsWith('\u2581')) crossing.push(merge)
+    }
+    expect(internals.merges.size).toBe(61_249)
+    expect(crossing).toEqual([])
+  })
+
+  it('matches the library’s whole-text encode on 10,000 varied strings, with and without BOS and prefix space', () => {
+    let seed = 20261201
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+      return seed / 2_147_483_648
+    }
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+    const atoms = [
+      'the',
+      'image',
+      'llama',
+      'volcano',
+      'What',
+      'is',
+      'in',
+      'this',
+      '?',
+      '!',
+      '.',
+      ',',
+      ':',
+      '"quoted"',
+      "don't",
+      '12345',
+      '3.14159',
+      '2026-12-01',
+      '0x1F',
+      '€',
+      'naïve',
+      'façade',
+      'Ünïcödé',
+      '日本語',
+      '中文字',
+      '한국어',
+      'русский',
+      '😀',
+      '🦙',
+      '👩‍👩‍👧',
+      '\u2581',
+      '<image>',
+      '<s>',
+      'USER:',
+      'ASSISTANT:',
+      'supercalifragilisticexpialidocious',
+      'a'.repeat(40),
+      'x9'.repeat(30),
+      'https://example.com/a/b?c=d',
+      '\t',
+      '\r\n',
+    ]
+    const gaps = [' ', ' ', ' ', '  ', '   ', '\n', '\n\n', ' \n ', '\t', '', '      ']
+    let checked = 0
+    for (let n = 0; n < 10_000; n++) {
+      let text = random() < 0.2 ? pick(gaps) : ''
+      const words = Math.floor(random() * 40)
+      for (let w = 0; w < words; w++) text += pick(atoms) + pick(gaps)
+      if (random() < 0.1) text = text.trimEnd()
+      const opts = { bos: random() < 0.5, precedingSpace: random() < 0.5 }
+      expect(countTextTokens(text, opts), JSON.stringify({ text, opts })).toBe(countTextTokensWhole(text, opts))
+      checked++
+    }
+    expect(checked).toBe(10_000)
+  }, 120_000) // ten thousand whole-text encodes: seconds, more on a loaded machine
 })
