@@ -21,6 +21,9 @@ export type ScriptedCall = {
 /** How a backend answers one call: a response, or a thrown failure. Builders below make them. */
 export type Answer = (call: ScriptedCall) => UpstreamResponse | Promise<UpstreamResponse>
 
+/** A body's chunks, in order; an async source can hold the body open, or throw to fail it mid-way. */
+export type Chunks = Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>
+
 /**
  * An UpstreamClient with no sockets and no timers: each test scripts, per backend name, what the
  * backend answers (JSON, an SSE body, an error status, or a failure classified as undici's would
@@ -116,8 +119,13 @@ export function sse(events: readonly unknown[], options: { done?: boolean } = {}
  * An SSE answer whose body is the chunks `source` yields, as they come: split anywhere, held open
  * (await something before the next yield), or failing mid-way (throw, e.g. `undiciError('UND_ERR_BODY_TIMEOUT')`).
  */
-export function sseBody(source: () => Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>, status = 200): Answer {
-  return () => response(status, { 'content-type': 'text/event-stream' }, source())
+export function sseBody(source: () => Chunks, status = 200): Answer {
+  return streamed(status, 'text/event-stream', source)
+}
+
+/** An answer of any type whose body is the chunks `source` yields, as they come (see `sseBody`). */
+export function streamed(status: number, contentType: string, source: () => Chunks): Answer {
+  return () => response(status, { 'content-type': contentType }, source())
 }
 
 /**
@@ -186,15 +194,11 @@ export function openStream(): {
   }
 }
 
-function response(
-  status: number,
-  headers: IncomingHttpHeaders,
-  chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
-): UpstreamResponse {
+function response(status: number, headers: IncomingHttpHeaders, chunks: Chunks): UpstreamResponse {
   return { status, headers, body: Readable.from(toBuffers(chunks), { objectMode: false }) }
 }
 
-async function* toBuffers(chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>): AsyncGenerator<Buffer> {
+async function* toBuffers(chunks: Chunks): AsyncGenerator<Buffer> {
   for await (const chunk of chunks) yield typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk)
 }
 
