@@ -1,7 +1,6 @@
 import { describe, it, expect } from 'vitest'
+import { encode, everySplit } from '../../test/helpers/sse.js'
 import { SseParser, type SseEvent } from './parse.js'
-
-const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
 
 /** Feed the chunks in order, then end(): every event the parser gave back, in order. */
 function parse(...chunks: readonly Uint8Array[]): SseEvent[] {
@@ -44,10 +43,8 @@ describe('SseParser: chunking', () => {
   })
 
   it('gives the same events whatever byte offset the transcript is split at', () => {
-    const bytes = encode(TRANSCRIPT)
-    for (let at = 0; at <= bytes.length; at++) {
-      const events = parse(bytes.subarray(0, at), bytes.subarray(at))
-      expect(events, `split at byte ${at}`).toEqual(TRANSCRIPT_EVENTS)
+    for (const [head, tail] of everySplit(encode(TRANSCRIPT))) {
+      expect(parse(head, tail), `split at byte ${head.length}`).toEqual(TRANSCRIPT_EVENTS)
     }
   })
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorOf } from '../helpers/errors.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, MODEL, OTHER_KEY, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
 
@@ -8,8 +9,6 @@ beforeAll(async () => {
   upstream = await FakeUpstream.start()
 })
 afterAll(() => upstream.close())
-
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string; type: string } }).error
 
 describe('auth', () => {
   it('refuses a request without a key with 401 missing_api_key', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorOf } from '../helpers/errors.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { buildTestApp, MODEL, TEST_KEY, testConfig, type TestApp } from '../helpers/test-app.js'
 
@@ -253,14 +254,12 @@ describe('bad input', () => {
       headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     })
-    expect(res.status).toBe(status)
-    const json = (await res.json()) as { error: Record<string, unknown> }
-    expect(Object.keys(json.error).sort()).toEqual(['code', 'message', 'param', 'type'])
-    expect(json.error['code']).toBe(code)
-    expect(json.error['type']).toBe('invalid_request_error')
-    if (param !== undefined) expect(json.error['param']).toBe(param)
-    if (param) expect(json.error['message']).toContain(param)
-    if (message) expect(json.error['message']).toMatch(message)
+    const { raw: _raw, ...error } = await errorOf(res, status, code)
+    expect(Object.keys(error).sort()).toEqual(['code', 'message', 'param', 'type'])
+    expect(error.type).toBe('invalid_request_error')
+    if (param !== undefined) expect(error.param).toBe(param)
+    if (param) expect(error.message).toContain(param)
+    if (message) expect(error.message).toMatch(message)
     expect(upstream.calls).toHaveLength(0)
   })
 
@@ -279,8 +278,7 @@ describe('bad input', () => {
       body,
       duplex: 'half',
     } as RequestInit)
-    expect(res.status).toBe(413)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('request_too_large')
+    await errorOf(res, 413, 'request_too_large')
   })
 
   it('accepts and forwards unknown top-level parameters untouched', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { ConfigInput } from '../../src/config/schema.js'
 import { openAiDuration } from '../../src/budget/rate-limit-headers.js'
 import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
+import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
 import { buildTestApp, chatRequest, MODEL, OTHER_KEY, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
@@ -42,7 +43,6 @@ function appWith(
     { clock },
   )
 }
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error
 
 describe('token budgets', () => {
   it('refuses a request whose reservation would pass the budget, before the backend sees it', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { png } from '../fixtures/images.js'
+import { errorOf } from '../helpers/errors.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, MODEL, testConfig } from '../helpers/test-app.js'
 
@@ -49,9 +50,7 @@ describe('content order policy', () => {
 
   it('rejects text-first content with 400 text_before_image naming the message', async () => {
     const res = await appWith('reject').request('/v1/chat/completions', chatRequest(textFirst))
-    expect(res.status).toBe(400)
-    const { error } = (await res.json()) as { error: { code: string; param: string; message: string } }
-    expect(error.code).toBe('text_before_image')
+    const error = await errorOf(res, 400, 'text_before_image')
     expect(error.param).toBe('messages[1].content')
     expect(error.message).toContain('messages[1]')
     expect(upstream.calls).toHaveLength(0)

@@ -7,6 +7,7 @@ import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { MEMORY_PER_IMAGE_BYTE, resolveImages, type ImagePartRef } from '../../src/images/resolve-images.js'
 import { WeightedSemaphore, type Release } from '../../src/lib/weighted-semaphore.js'
 import { gif, jpeg, png, webpVp8l } from '../fixtures/images.js'
+import { errorOf } from '../helpers/errors.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
 import { LoopbackNetwork } from '../helpers/loopback-network.js'
@@ -32,7 +33,6 @@ const text = (t: string) => ({ type: 'text', text: t })
 const ask = (...images: string[]) =>
   chatRequest({ model: MODEL, messages: [{ role: 'user', content: [...images.map(image), text('What is in these?')] }] })
 
-type ErrorBody = { error: { message: string; type: string; param: string | null; code: string } }
 type SentMessage = { content: string | Array<{ type: string; image_url?: { url: string } }> }
 
 /** Every image URL the backend received in call `i`, in order. */
@@ -40,12 +40,6 @@ function forwardedImages(i = 0): string[] {
   const messages = upstream.calls[i]?.body['messages'] as SentMessage[] | undefined
   if (!messages) throw new Error(`the backend got no call #${i}`)
   return messages.flatMap((m) => (Array.isArray(m.content) ? m.content.flatMap((p) => (p.image_url ? [p.image_url.url] : [])) : []))
-}
-
-async function errorOf(res: Response, status: number, code: string): Promise<ErrorBody['error']> {
-  const body = (await res.json()) as ErrorBody
-  expect({ status: res.status, code: body.error.code }).toEqual({ status, code })
-  return body.error
 }
 
 const appWith = (images: Record<string, unknown> = {}, backend: Record<string, unknown> = {}) => {

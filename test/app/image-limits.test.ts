@@ -4,6 +4,7 @@ import type { ConfigInput } from '../../src/config/schema.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { bmp, png, pngHeader } from '../fixtures/images.js'
+import { errorOf } from '../helpers/errors.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
 import { LoopbackNetwork } from '../helpers/loopback-network.js'
@@ -26,14 +27,6 @@ const dataUrl = (bytes: Buffer, mime: string) => `data:${mime};base64,${bytes.to
 const image = (url: string) => ({ type: 'image_url', image_url: { url } })
 const ask = (...urls: string[]) =>
   chatRequest({ model: MODEL, messages: [{ role: 'user', content: [...urls.map(image), { type: 'text', text: 'What is it?' }] }] })
-
-type ErrorBody = { error: { message: string; type: string; param: string | null; code: string } }
-
-async function errorOf(res: Response, status: number, code: string): Promise<ErrorBody['error']> {
-  const body = (await res.json()) as ErrorBody
-  expect({ status: res.status, code: body.error.code }).toEqual({ status, code })
-  return body.error
-}
 
 const configWith = (images: Record<string, unknown> = {}, fetch: Record<string, unknown> = {}): ConfigInput => ({
   ...testConfig(upstream.baseUrl),

@@ -3,6 +3,7 @@ import type { ConfigInput } from '../../src/config/schema.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { png } from '../fixtures/images.js'
+import { errorOf } from '../helpers/errors.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
 import { LoopbackNetwork } from '../helpers/loopback-network.js'
@@ -34,15 +35,6 @@ const ask = (url: string) =>
       },
     ],
   })
-
-type ErrorBody = { error: { message: string; type: string; param: string | null; code: string } }
-
-async function errorOf(res: Response, status: number, code: string): Promise<{ error: ErrorBody['error']; raw: string }> {
-  const raw = await res.text()
-  const { error } = JSON.parse(raw) as ErrorBody
-  expect({ status: res.status, code: error.code }).toEqual({ status, code })
-  return { error, raw }
-}
 
 function resetNetwork({ network }: TestApp): void {
   network.dials.length = 0
@@ -157,7 +149,7 @@ afterEach(() => {
 describe('hostile URLs, with nothing trusted', () => {
   it.each(cases)('refuses $name', async ({ url, code = 'image_url_forbidden', resolvesTo }) => {
     const { network } = guarded
-    const { error, raw } = await errorOf(await guarded.app.request('/v1/chat/completions', ask(url())), 400, code)
+    const { raw, ...error } = await errorOf(await guarded.app.request('/v1/chat/completions', ask(url())), 400, code)
     expect(error.param).toBe(PARAM)
     expect(error.message).toContain('messages[0].content[0]')
     expect(error.type).toBe('invalid_request_error')
@@ -186,7 +178,7 @@ describe('hostile URLs, with nothing trusted', () => {
   })
 
   it('answers image_fetch_failed for a name that does not resolve, without dialling', async () => {
-    const { error } = await errorOf(
+    const error = await errorOf(
       await guarded.app.request('/v1/chat/completions', ask('http://nowhere.example/x.png')),
       400,
       'image_fetch_failed',
@@ -201,7 +193,7 @@ describe('DNS rebinding', () => {
   it('dials the address it checked, resolving once: the rebound loopback answer is never used', async () => {
     const { app, network } = guarded
     network.answerInTurn('rebind.example', '93.184.216.34', '127.0.0.1')
-    const { error, raw } = await errorOf(
+    const { raw, ...error } = await errorOf(
       await app.request('/v1/chat/completions', ask(`http://rebind.example:${P}/png`)),
       400,
       'image_fetch_failed',
@@ -240,7 +232,7 @@ describe('redirects from a trusted host', () => {
     const location = typeof target === 'string' ? target : target()
     server.redirect('/bounce', location)
     const { network } = trusting
-    const { error, raw } = await errorOf(
+    const { raw, ...error } = await errorOf(
       await trusting.app.request('/v1/chat/completions', ask(server.url('/bounce'))),
       400,
       'image_url_forbidden',
@@ -273,7 +265,7 @@ describe('redirects from a trusted host', () => {
       server.hits.clear()
       // ...but not a redirect down to plain http.
       const res = await app.request('/v1/chat/completions', ask(`https://images.test:${P}/secure-bounce`))
-      const { error } = await errorOf(res, 400, 'image_url_forbidden')
+      const error = await errorOf(res, 400, 'image_url_forbidden')
       expect(error.message).toContain('from https to http')
       expect(server.hits.get('/secure-bounce')).toBe(1)
       expect(server.hits.get('/png')).toBeUndefined()
@@ -291,7 +283,7 @@ describe('operator allow and deny lists', () => {
       ...testConfig(upstream.baseUrl),
       images: imageConfig(server, { denyHosts: ['images.test'] }),
     })
-    const { error } = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/png'))), 400, 'image_url_forbidden')
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(server.url('/png'))), 400, 'image_url_forbidden')
     expect(error.message).toContain('deny list')
     expect(network.lookups).toEqual([])
     expect(network.dials).toEqual([])

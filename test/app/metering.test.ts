@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { countTextTokens } from '../../src/meter/text-tokens.js'
 import { png, webpVp8l } from '../fixtures/images.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
+import { dataFrames } from '../helpers/sse.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
 import { counterSum } from '../helpers/metric-values.js'
 import { buildTestApp, chatRequest, MODEL, testConfig, type TestApp } from '../helpers/test-app.js'
@@ -108,13 +109,7 @@ describe('usage from the backend', () => {
 })
 
 describe('streams are always metered', () => {
-  const sse = async (res: Response) => {
-    const text = await res.text()
-    return text
-      .split('\n\n')
-      .filter((frame) => frame.startsWith('data: '))
-      .map((frame) => frame.slice(6))
-  }
+  const sse = async (res: Response) => dataFrames(await res.text())
   const streamed = (includeUsage?: boolean) => ({
     ...ask(imageHost.url('/cover.webp')),
     stream: true,

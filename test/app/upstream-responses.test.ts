@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorOf } from '../helpers/errors.js'
+import { dataFrames, jsonChunks } from '../helpers/sse.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, testConfig, userText, type TestApp } from '../helpers/test-app.js'
 
@@ -14,7 +16,6 @@ beforeAll(async () => {
 afterAll(() => upstream.close())
 
 const send = (body: Record<string, unknown> = userText('hi')) => gateway.app.request('/v1/chat/completions', chatRequest(body))
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string | null; message: string; type: string } }).error
 const raw = (status: number, contentType: string, body: string) =>
   upstream.handle((_call, res) => {
     res.writeHead(status, { 'content-type': contentType })
@@ -49,10 +50,9 @@ describe('bodies the gateway cannot read', () => {
     upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ content: 'Whole answer.' })))
     const res = await send({ ...userText('hi'), stream: true, stream_options: { include_usage: true } })
     expect(res.headers.get('content-type')).toContain('text/event-stream')
-    const frames = (await res.text()).split('\n\n').filter(Boolean)
-    expect(frames.at(-1)).toBe('data: [DONE]')
-    expect(frames.join('')).toContain('Whole answer.')
-    expect(JSON.parse(frames.at(-2)!.slice(6))).toMatchObject({ choices: [], usage: { prompt_tokens: 593 } })
+    const chunks = jsonChunks(await res.text()) // ends in [DONE]
+    expect(JSON.stringify(chunks)).toContain('Whole answer.')
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 593 } })
   })
 
   it('answers 502 when a streaming request gets an incomplete JSON completion', async () => {
@@ -69,10 +69,9 @@ describe('bodies the gateway cannot read', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.end(`data: ${JSON.stringify(completionChunks(['ok'])[0])}\n\ndata: {not json\n\n`)
     })
-    const text = await (await send({ ...userText('hi'), stream: true })).text()
-    const frames = text.split('\n\n').filter(Boolean)
+    const frames = dataFrames(await (await send({ ...userText('hi'), stream: true })).text())
     expect(frames).toHaveLength(2)
-    expect(JSON.parse(frames[1]!.slice(6))).toMatchObject({ error: { code: 'upstream_bad_response' } })
+    expect(JSON.parse(frames[1]!)).toMatchObject({ error: { code: 'upstream_bad_response' } })
   })
 })
 
@@ -95,10 +94,10 @@ describe('backend error shapes', () => {
     upstream.handle((_call, res) => replyJson(res, status, body))
     const res = await send()
     expect(res.status).toBe(status)
-    const json = (await res.json()) as { error: Record<string, unknown> }
-    expect(Object.keys(json.error).sort()).toEqual(['code', 'message', 'param', 'type'])
-    expect(json.error['message']).toContain(message)
-    expect(typeof json.error['code'] === 'string' || json.error['code'] === null).toBe(true)
+    const { raw: _raw, ...error } = await errorOf(res)
+    expect(Object.keys(error).sort()).toEqual(['code', 'message', 'param', 'type'])
+    expect(error.message).toContain(message)
+    expect(typeof error.code === 'string' || error.code === null).toBe(true)
   })
 
   it('relays a stream with its chunks untouched when all is well', async () => {

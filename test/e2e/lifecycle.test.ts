@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../src/lib/logger.js'
 import { drainServer } from '../../src/server/shutdown.js'
+import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
 import { listen } from '../helpers/gateway-server.js'
 import { buildTestApp, chatRequest, testConfig, userText } from '../helpers/test-app.js'
@@ -111,7 +112,6 @@ describe('request ids and health', () => {
     expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' })
     expect(await (await app.request('/readyz')).json()).toMatchObject({ status: 'ready', store: { kind: 'memory', up: true } })
     const missing = await app.request('/v1/embeddings', { method: 'POST' })
-    expect(missing.status).toBe(404)
-    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found')
+    await errorOf(missing, 404, 'not_found')
   })
 })

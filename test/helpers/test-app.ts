@@ -8,6 +8,7 @@ import type { Lifecycle } from '../../src/server/lifecycle.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createUpstreamClient } from '../../src/backends/client.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
+import { closeAfterFile, closeAll } from './close-after-file.js'
 import { LoopbackNetwork } from './loopback-network.js'
 
 export const TEST_KEY = 'sk-test-key-for-team-a'
@@ -32,7 +33,10 @@ export type TestApp = ReturnType<typeof buildTestApp>
 /**
  * The whole app with real parts (undici to a loopback backend, in-memory store), logs silenced.
  * Image downloads go through a LoopbackNetwork: names resolve only as the test says, and nothing
- * is ever dialled off loopback.
+ * is ever dialled off loopback. Parts given in `overrides` are used instead of being built.
+ *
+ * The app's pools and store (built here or given) are closed after the test file; `close()` closes
+ * them sooner. Either way, parts the test closed itself are fine.
  */
 export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {}, lifecycle?: Lifecycle) {
   const { config: frozen } = loadConfig({}, config)
@@ -40,15 +44,17 @@ export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {},
   const network = new LoopbackNetwork()
   const deps: Deps = {
     config: frozen,
-    store: new MemoryStore(16 * 1024 * 1024, clock),
+    store: overrides.store ?? new MemoryStore(16 * 1024 * 1024, clock),
     clock,
-    upstreamClient: createUpstreamClient(frozen),
-    imageFetcher: createImageFetcher(frozen.images, network),
-    metrics: createMetrics({ defaultMetrics: false }),
-    log: createLogger('silent'),
+    upstreamClient: overrides.upstreamClient ?? createUpstreamClient(frozen),
+    imageFetcher: overrides.imageFetcher ?? createImageFetcher(frozen.images, network),
+    metrics: overrides.metrics ?? createMetrics({ defaultMetrics: false }),
+    log: overrides.log ?? createLogger('silent'),
     ...overrides,
   }
-  return { app: createApp(deps, lifecycle), deps, network }
+  let closed: Promise<void> | undefined
+  const { close } = closeAfterFile({ close: () => (closed ??= closeAll([deps.upstreamClient, deps.imageFetcher, deps.store])) })
+  return { app: createApp(deps, lifecycle), deps, network, close }
 }
 
 export function chatRequest(body: Record<string, unknown>, key: string | null = TEST_KEY): RequestInit {

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/lib/logger.js'
 import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { startBlackhole } from '../helpers/blackhole.js'
+import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
 import { ready } from '../helpers/redis.js'
@@ -91,9 +92,8 @@ describe('when Redis cannot be asked', () => {
     try {
       const { app, deps } = buildTestApp(config(), { store: await redis(blackhole.url) })
       const res = await app.request('/v1/chat/completions', chatRequest(userText('hi')))
-      expect(res.status).toBe(503)
       expect(res.headers.get('retry-after')).toBe('1')
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('budget_unavailable')
+      await errorOf(res, 503, 'budget_unavailable')
       expect(upstream.calls).toHaveLength(0)
       expect(await counterSum(deps.metrics.budgetStoreFailures, { outcome: 'refused' })).toBe(1)
     } finally {

@@ -1,0 +1,119 @@
+import { Writable } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { createLogger } from '../../src/lib/logger.js'
+import { countTextTokens } from '../../src/meter/text-tokens.js'
+import { errorOf } from '../helpers/errors.js'
+import { chatCompletion, completionChunks } from '../helpers/fake-upstream.js'
+import { counterSum } from '../helpers/metric-values.js'
+import { failure, held, json, openStream, ScriptedUpstream, streamed, undiciError } from '../helpers/scripted-upstream.js'
+import { dataFrames } from '../helpers/sse.js'
+import { buildTestApp, chatRequest, MODEL, testConfig, userText } from '../helpers/test-app.js'
+
+// A backend that runs out of time, at each stage, and a client that leaves mid-stream. The backend
+// is scripted: a timeout is the error undici raises when its timer fires, so no test waits for one
+// (test/e2e/openai-sdk.test.ts keeps one real headers timeout on a socket, end to end).
+
+/** An app with one backend, `main`, scripted; its access-log lines are parsed into `logged`. */
+function gateway() {
+  const upstream = new ScriptedUpstream()
+  const logged: Array<Record<string, unknown>> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    },
+  })
+  const built = buildTestApp(testConfig('http://127.0.0.1:9/v1'), { upstreamClient: upstream, log: createLogger('info', destination) })
+  const send = (body: Record<string, unknown>, init: RequestInit = {}) =>
+    built.app.request('/v1/chat/completions', { ...chatRequest(body), ...init })
+  return { ...built, upstream, logged, send }
+}
+const completionTokens = (text: string) => countTextTokens(text, { bos: false, precedingSpace: false })
+const frame = (event: unknown) => `data: ${JSON.stringify(event)}\n\n`
+
+describe('a backend that runs out of time', () => {
+  it.each([
+    ['UND_ERR_CONNECT_TIMEOUT', 'connecting'],
+    ['UND_ERR_HEADERS_TIMEOUT', 'waiting for the response to start'],
+  ])('answers 504 upstream_timeout for %s, naming the stage', async (code, stage) => {
+    const { send, upstream, logged } = gateway()
+    upstream.answer('main', failure(code))
+    const error = await errorOf(await send(userText('hi')), 504, 'upstream_timeout')
+    expect(error.message).toBe(`Backend "main" did not answer in time (${stage}).`)
+    expect(error.type).toBe('server_error')
+    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({
+      outcome: 'upstream_error',
+      error: 'upstream_timeout',
+    })
+  })
+
+  it('answers 504 when a JSON answer stops arriving half-way (body timeout)', async () => {
+    const { send, upstream } = gateway()
+    upstream.answer(
+      'main',
+      streamed(200, 'application/json', async function* () {
+        yield '{"id":"chatcmpl-test","choices":['
+        throw undiciError('UND_ERR_BODY_TIMEOUT')
+      }),
+    )
+    const error = await errorOf(await send(userText('hi')), 504, 'upstream_timeout')
+    expect(error.message).toBe('Backend "main" did not answer in time (waiting for more of the response).')
+  })
+
+  it('ends a stream that stops arriving with an upstream_timeout error frame, and meters what came', async () => {
+    const { send, upstream, deps, logged } = gateway()
+    const chunks = completionChunks(['Half an ', 'answer'])
+    const stream = openStream()
+    upstream.answer('main', stream.answer)
+    stream.push(frame(chunks[0]) + frame(chunks[1]))
+    stream.push(frame(chunks[2]))
+    stream.fail(undiciError('UND_ERR_BODY_TIMEOUT'))
+    const res = await send({ ...userText('hi'), stream: true })
+    expect(res.status).toBe(200)
+    const frames = dataFrames(await res.text())
+    expect(frames.slice(0, 3).map((f) => JSON.parse(f) as unknown)).toEqual(chunks.slice(0, 3))
+    expect(frames).toHaveLength(4) // no [DONE] after the error
+    expect(JSON.parse(frames[3]!)).toMatchObject({ error: { code: 'upstream_timeout', type: 'server_error' } })
+    expect(await counterSum(deps.metrics.completionTokens, { model: MODEL, source: 'gateway' })).toBe(completionTokens('Half an answer'))
+    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({
+      outcome: 'upstream_error',
+      error: 'upstream_timeout',
+    })
+  })
+})
+
+describe('a client that leaves', () => {
+  it('aborts the backend call when the client goes away mid-stream, and meters what it was sent', async () => {
+    const { send, upstream, deps, logged } = gateway()
+    const stream = openStream()
+    upstream.answer('main', stream.answer)
+    const chunks = completionChunks(['first words'])
+    stream.push(frame(chunks[0]) + frame(chunks[1])) // and nothing more: a long generation
+    const client = new AbortController()
+    const res = await send({ ...userText('hi'), stream: true }, { signal: client.signal })
+    const reader = res.body!.getReader()
+    let seen = ''
+    while (!seen.includes('first words')) seen += new TextDecoder().decode((await reader.read()).value)
+    client.abort()
+    const [call] = upstream.calls
+    await call!.aborted
+    expect(call!.answer?.body.destroyed).toBe(true) // the backend's body is dropped, its connection with it
+    expect(await counterSum(deps.metrics.completionTokens, { model: MODEL, source: 'gateway' })).toBe(completionTokens('first words'))
+    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({ outcome: 'client_aborted' })
+  })
+
+  it.each([
+    ['before its headers', () => held(json(200, chatCompletion())).answer],
+    ['while its body arrives', () => openStream().answer],
+  ])('aborts the backend call when a non-streaming client goes away %s', async (_when, answer) => {
+    const { send, upstream, logged } = gateway()
+    upstream.answer('main', answer())
+    const client = new AbortController()
+    const pending = send(userText('hi'), { signal: client.signal })
+    await upstream.untilCalls(1)
+    client.abort()
+    await upstream.calls[0]!.aborted
+    await pending // the app still ends the request, for no one: what matters is what it recorded
+    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({ outcome: 'client_aborted' })
+  })
+})
