@@ -1,0 +1,67 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { pieces, TokenCounter } from './token-counter.js'
+import { toPieces } from './pieces.js'
+import { countTextTokens, countTextTokensWhole } from './text-tokens.js'
+
+const counter = new TokenCounter()
+afterAll(() => counter.close())
+
+describe('pieces', () => {
+  it('cuts lazily exactly where toPieces cuts', () => {
+    for (const text of ['', ' ', 'a', ' a', 'a ', 'a  big cat', '  leading', 'x\u2581y z', 'tab\tand\nnew line  ', '日本 語']) {
+      for (const precedingSpace of [true, false]) {
+        const lazy = [...pieces(text, precedingSpace)]
+        expect(lazy, JSON.stringify({ text, precedingSpace })).toEqual(
+          text === '' ? (precedingSpace ? ['\u2581'] : []) : toPieces(text, precedingSpace),
+        )
+      }
+    }
+  })
+})
+
+describe('TokenCounter', () => {
+  it('gives the same counts as the synchronous count and the library, long pieces included', async () => {
+    const long = 'x9'.repeat(2_000) // one 4,000-character piece: counted on the worker thread
+    const texts = [
+      '',
+      'Hello world!',
+      `  ${long} and then ${long.slice(0, 300)}!`,
+      'USER: \nWhat is in this image? ASSISTANT:',
+      '😀 '.repeat(500),
+    ]
+    for (const text of texts) {
+      for (const opts of [{}, { bos: false }, { bos: false, precedingSpace: false }]) {
+        const expected = countTextTokensWhole(text, opts)
+        expect(await counter.count(text, opts), JSON.stringify({ text: text.slice(0, 40), opts })).toBe(expected)
+        expect(countTextTokens(text, opts)).toBe(expected)
+      }
+    }
+  })
+
+  it('gives the event loop back while it counts a long text: no turn is held for long', async () => {
+    // 30,000 distinct words (a few hundred ms of tokenizing), never counted before, so none is remembered.
+    const words = Array.from({ length: 30_000 }, (_, i) => `v${i.toString(36)}`)
+    const text = words.join(' ')
+    // The library's own encode, without the memo, a few hundred words at a time (pieces add up: see
+    // pieces.ts), and before watching the loop, since each encode holds it.
+    let expected = 0
+    for (let i = 0; i < words.length; i += 500) {
+      expected += countTextTokensWhole((i === 0 ? '' : ' ') + words.slice(i, i + 500).join(' '), { bos: false, precedingSpace: false })
+    }
+    let longest = 0
+    let last = performance.now()
+    let running = true
+    const tick = () => {
+      const now = performance.now()
+      longest = Math.max(longest, now - last)
+      last = now
+      if (running) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const count = await counter.count(text, { bos: false, precedingSpace: false })
+    running = false
+    expect(count).toBe(expected)
+    // Slices are 2 ms of work; a loaded CI machine stretches them, never to the seconds one encode takes.
+    expect(longest).toBeLessThan(100)
+  }, 30_000)
+})

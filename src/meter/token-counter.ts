@@ -1,0 +1,57 @@
+import { SPACE } from './pieces.js'
+import { countPiece, type TextTokenOptions } from './text-tokens.js'
+import { TokenizerWorker } from './tokenizer-worker.js'
+
+/** Work done on the event loop before it is given back to everyone else. */
+const SLICE_MS = 2
+/** Pieces longer than this are counted on the worker thread (see TokenizerWorker). */
+const WORKER_PIECE_CHARS = 256
+
+const isSpace = (code: number) => code === 0x20 || code === 0x2581
+
+/**
+ * The pieces of `text` (see pieces.ts), produced lazily so a long text is never split all at once.
+ * The first piece carries the dummy-prefix ▁ when `precedingSpace` is set.
+ */
+export function* pieces(text: string, precedingSpace: boolean): Generator<string> {
+  let start = 0
+  let prefix = precedingSpace ? SPACE : ''
+  for (let i = 1; i <= text.length; i++) {
+    if (i < text.length && !(isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1)))) continue
+    yield prefix + text.slice(start, i).replaceAll(' ', SPACE)
+    prefix = ''
+    start = i
+  }
+  if (text.length === 0 && prefix) yield prefix
+}
+
+/**
+ * Token counts that never hold the event loop for more than a slice: pieces are counted a couple of
+ * milliseconds at a time, with the loop given back in between, and long pieces go to a worker
+ * thread. Exact: the same counts as countTextTokens (see pieces.ts for why pieces add up).
+ */
+export class TokenCounter {
+  private readonly worker = new TokenizerWorker()
+
+  async count(text: string, opts: TextTokenOptions = {}): Promise<number> {
+    let count = (opts.bos ?? true) ? 1 : 0
+    if (text === '') return count
+    let sliceStarted = performance.now()
+    const offThread: Array<Promise<number>> = []
+    let n = 0
+    for (const piece of pieces(text, opts.precedingSpace ?? true)) {
+      if (piece.length > WORKER_PIECE_CHARS) offThread.push(this.worker.count(piece))
+      else count += countPiece(piece)
+      if (++n % 64 === 0 && performance.now() - sliceStarted > SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve))
+        sliceStarted = performance.now()
+      }
+    }
+    for (const counted of await Promise.all(offThread)) count += counted
+    return count
+  }
+
+  close(): Promise<void> {
+    return this.worker.close()
+  }
+}
