@@ -30,16 +30,20 @@ export type Reached<V> = Readonly<Partial<V>>
 
 /**
  * One step on a throwaway app: a tiny middleware puts on the context what the steps before it
- * would have left (`preset`, called per request), the step runs, and a terminal handler records
- * the context it reached (`reached`) and answers 200 `reached`. Thrown errors are rendered by the
- * app's own error handler, so a refusal is the OpenAI error body a client would get.
+ * would have left (`preset`, called with each request, so a test may send in the body what to
+ * preset), the step runs, and a terminal handler records the context it reached (`reached`) and
+ * answers 200 `reached`. Thrown errors are rendered by the app's own error handler, so a refusal
+ * is the OpenAI error body a client would get.
  */
-export function stepApp<V extends object>(step: MiddlewareHandler<{ Variables: V }>, preset: () => Partial<V> = () => ({})) {
+export function stepApp<V extends object>(
+  step: MiddlewareHandler<{ Variables: V }>,
+  preset: (request: Request) => Partial<V> | Promise<Partial<V>> = () => ({}),
+) {
   const reached: Array<Reached<V>> = []
   const app = new Hono<{ Variables: V }>()
   app.use(async function presetVariables(c, next) {
     const set = c.set as (key: string, value: unknown) => void
-    for (const [key, value] of Object.entries(preset())) set.call(c, key, value)
+    for (const [key, value] of Object.entries(await preset(c.req.raw))) set.call(c, key, value)
     await next()
   })
   app.post('/', step, (c) => {
