@@ -204,6 +204,16 @@ describe('relayStream: errors become one OpenAI error frame', () => {
     expect(result.error?.code).toBe('upstream_error')
   })
 
+  it('turns an `error` event whose data is JSON but not an object (a bare message) into an error frame too', async () => {
+    // An `error` event is the backend saying it failed, whatever its data holds; the stream must not
+    // go on as if nothing happened (here the backend even closes it with [DONE]).
+    const { text, result } = await relayAll([`${before}event: error\ndata: "Model overloaded"\n\n${after}`])
+    const data = dataFrames(text)
+    expect(data).toHaveLength(3)
+    expect(errorOfFrame(data.at(-1))).toMatchObject({ type: 'server_error' })
+    expect(result.outcome).toBe('upstream_error')
+  })
+
   it('turns an event that is not JSON into an upstream_bad_response frame', async () => {
     for (const [head, tail] of everySplit(encode(`${before}data: {not json\n\n${after}`))) {
       const { text, result } = await relayAll([head, tail])
