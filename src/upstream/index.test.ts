@@ -298,6 +298,15 @@ describe('upstream: a streamed answer from the backend', () => {
     ])
   })
 
+  it('relays an event stream whose media type comes in capitals (media types are case-insensitive, RFC 9110 §8.3.1)', async () => {
+    const app = upstreamApp({ body: STREAM })
+    app.client.stream(Readable.from([Buffer.from(sse(events))]), { 'content-type': 'Text/Event-Stream; charset=UTF-8' })
+    const res = await app.send()
+    expect(res.status).toBe(200)
+    expect(jsonChunks(await readText(res))).toHaveLength(events.length - 1)
+    expect((await theCompletion(app)).outcome).toBe('completed')
+  })
+
   it('forwards the usage chunk to a client that asked for it', async () => {
     const app = upstreamApp({ body: STREAM_WITH_USAGE })
     app.client.sse([sse(events)])
