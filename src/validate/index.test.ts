@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest'
+import { errorOf } from '../../test/helpers/errors.js'
+import { postJson, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
+import type { AuthVariables, Principal } from '../auth/index.js'
+import { ANONYMOUS } from '../auth/principal.js'
+import { validate, type ValidateVariables } from './index.js'
+
+const OTHER_MODEL = 'llava-next-13b'
+const BODY_LIMIT = 2_048
+
+const config = stepConfig({
+  server: { bodyLimitBytes: BODY_LIMIT },
+  models: [
+    { id: STEP_MODEL, backend: 'main', upstreamModel: 'llava-hf/llava-1.5-7b-hf' },
+    { id: OTHER_MODEL, backend: 'main', contentOrder: 'reject' },
+  ],
+})
+
+const ONLY_STEP_MODEL: Principal = { keyAlias: 'a-key', team: 'team-a', models: [STEP_MODEL], budgets: [] }
+
+function validateApp(principal: Principal = ANONYMOUS) {
+  return stepApp<AuthVariables & ValidateVariables>(validate({ config }), () => ({ principal }))
+}
+
+const user = (content: unknown, model = STEP_MODEL) => ({ model, messages: [{ role: 'user', content }] })
+const text = (t: unknown) => ({ type: 'text', text: t })
+const image = (imageUrl: unknown) => ({ type: 'image_url', image_url: imageUrl })
+
+describe('validate: a valid request', () => {
+  it('sets chatRequest (the parsed body, unknown parameters kept) and model (the configured entry)', async () => {
+    const { app, reached } = validateApp()
+    const body = {
+      ...user([text('What is this?'), image({ url: 'https://images.example/cat.png', detail: 'low' })]),
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+      some_new_openai_parameter: { nested: [1, 2] },
+    }
+    const res = await app.request('/', postJson(body))
+    expect(res.status).toBe(200)
+    expect(reached).toHaveLength(1)
+    expect(reached[0]?.chatRequest).toEqual(body)
+    expect(reached[0]?.model).toBe(config.models[0])
+    expect(reached[0]?.model).toMatchObject({ id: STEP_MODEL, upstreamModel: 'llava-hf/llava-1.5-7b-hf' })
+  })
+
+  it('picks the model the request names', async () => {
+    const { app, reached } = validateApp()
+    await app.request('/', postJson(user('hi', OTHER_MODEL)))
+    expect(reached[0]?.model).toBe(config.models[1])
+  })
+
+  it('lets a key limited to some models use one of them', async () => {
+    const { app, reached } = validateApp(ONLY_STEP_MODEL)
+    expect((await app.request('/', postJson(user('hi')))).status).toBe(200)
+    expect(reached[0]?.model?.id).toBe(STEP_MODEL)
+  })
+
+  it('reads a body sent without a Content-Type as JSON, and accepts application/*+json with a charset', async () => {
+    const { app, reached } = validateApp()
+    // A string body would get text/plain from fetch itself: bytes go without any Content-Type.
+    const bare = new TextEncoder().encode(JSON.stringify(user('hi')))
+    expect((await app.request('/', { method: 'POST', body: bare })).status).toBe(200)
+    const vendor = {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.api+json; charset=utf-8' },
+      body: JSON.stringify(user('hi')),
+    }
+    expect((await app.request('/', vendor)).status).toBe(200)
+    expect(reached).toHaveLength(2)
+  })
+})
+
+describe('validate: models', () => {
+  it('answers 404 model_not_found, param model, for a model that is not configured', async () => {
+    const { app, reached } = validateApp()
+    const error = await errorOf(await app.request('/', postJson(user('hi', 'gpt-9'))), 404, 'model_not_found')
+    expect(error.param).toBe('model')
+    expect(error.message).toBe('The model `gpt-9` does not exist or you do not have access to it.')
+    expect(reached).toHaveLength(0)
+  })
+
+  it('answers the same 404 for a configured model the key may not use, so the key cannot tell which it was', async () => {
+    const { app, reached } = validateApp(ONLY_STEP_MODEL)
+    const forbidden = await errorOf(await app.request('/', postJson(user('hi', OTHER_MODEL))), 404, 'model_not_found')
+    expect(forbidden.param).toBe('model')
+    expect(forbidden.message).toBe(`The model \`${OTHER_MODEL}\` does not exist or you do not have access to it.`)
+    expect(reached).toHaveLength(0)
+  })
+
+  it('matches model ids exactly (no case folding, no prefix match)', async () => {
+    const { app } = validateApp()
+    await errorOf(await app.request('/', postJson(user('hi', STEP_MODEL.toUpperCase()))), 404, 'model_not_found')
+    await errorOf(await app.request('/', postJson(user('hi', STEP_MODEL.slice(0, -1)))), 404, 'model_not_found')
+  })
+
+  it('cuts a huge model name in the message to 200 characters', async () => {
+    const { app } = validateApp()
+    const error = await errorOf(await app.request('/', postJson(user('hi', 'm'.repeat(1_500)))), 404, 'model_not_found')
+    expect(error.message).toBe(`The model \`${'m'.repeat(200)}\` does not exist or you do not have access to it.`)
+  })
+})
+
+describe('validate: errors name the path of the offending value', () => {
+  it.each([
+    ['an image URL that is a number', user([text('hi'), image({ url: 5 })]), 'invalid_value', 'messages[0].content[1].image_url.url'],
+    ['an image part without a URL', user([text('hi'), image({})]), 'missing_required_parameter', 'messages[0].content[1].image_url.url'],
+    [
+      'an unknown image detail',
+      user([image({ url: 'https://x/y.png', detail: 'ultra' })]),
+      'invalid_value',
+      'messages[0].content[0].image_url.detail',
+    ],
+    ['missing messages', { model: STEP_MODEL }, 'missing_required_parameter', 'messages'],
+    ['a temperature out of range', { ...user('hi'), temperature: 3 }, 'invalid_value', 'temperature'],
+    [
+      'an image in a system message',
+      { model: STEP_MODEL, messages: [{ role: 'system', content: [image({ url: 'https://x/y.png' })] }] },
+      'invalid_value',
+      'messages[0].content[0]',
+    ],
+  ])('%s → 400 %s, param %s', async (_name, body, code, param) => {
+    const { app, reached } = validateApp()
+    const error = await errorOf(await app.request('/', postJson(body)), 400, code)
+    expect(error.param).toBe(param)
+    expect(error.message).toContain(`'${param}'`)
+    expect(error.type).toBe('invalid_request_error')
+    expect(reached).toHaveLength(0)
+  })
+
+  it('says what was expected and what came', async () => {
+    const { app } = validateApp()
+    const error = await errorOf(await app.request('/', postJson(user([text('hi'), image({ url: 5 })]))), 400, 'invalid_value')
+    expect(error.message).toBe("Invalid value for 'messages[0].content[1].image_url.url': expected string, got integer.")
+  })
+
+  it('checks the body before the model: an invalid body for an unknown model is a 400', async () => {
+    const { app } = validateApp(ONLY_STEP_MODEL)
+    const error = await errorOf(await app.request('/', postJson({ model: 'gpt-9' })), 400, 'missing_required_parameter')
+    expect(error.param).toBe('messages')
+  })
+})
+
+describe('validate: bodies that are not a JSON object', () => {
+  const raw = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => ({
+    method: 'POST',
+    headers,
+    body,
+  })
+
+  it.each([
+    ['an empty body', 400, 'invalid_json', raw('')],
+    ['a body that is not JSON', 400, 'invalid_json', raw('{"model": ')],
+    ['a JSON array', 400, 'invalid_request', raw('[1,2]')],
+    ['JSON null', 400, 'invalid_request', raw('null')],
+    ['a text/plain body', 415, 'unsupported_content_type', raw('{}', { 'content-type': 'text/plain' })],
+    ['a body past server.bodyLimitBytes', 413, 'request_too_large', raw(JSON.stringify(user('x'.repeat(BODY_LIMIT))))],
+  ])('%s → %i %s', async (_name, status, code, init) => {
+    const { app, reached } = validateApp()
+    await errorOf(await app.request('/', init), status, code)
+    expect(reached).toHaveLength(0)
+  })
+
+  it('refuses a body past the limit that declares no length (chunked) while reading it', async () => {
+    const { app, reached } = validateApp()
+    const bytes = new TextEncoder().encode(JSON.stringify(user('x'.repeat(BODY_LIMIT))))
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 512) controller.enqueue(bytes.subarray(i, i + 512))
+        controller.close()
+      },
+    })
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit
+    await errorOf(await app.request('/', init), 413, 'request_too_large')
+    expect(reached).toHaveLength(0)
+  })
+})
