@@ -3,6 +3,7 @@ import { requestId } from 'hono/request-id'
 import type { AppDeps, Deps } from './deps.js'
 import type { AppEnv } from './env.js'
 import { notFound, onError } from './errors/respond.js'
+import { TokenCounter } from './meter/token-counter.js'
 import { createLabeler } from './metrics/labels.js'
 import { chatCompletions } from './routes/chat-completions.js'
 import { health } from './routes/health.js'
@@ -16,7 +17,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */
 export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }): Hono<AppEnv> {
-  const built: AppDeps = { ...deps, labels: createLabeler(deps.config) }
+  const built: AppDeps = { ...deps, labels: createLabeler(deps.config), tokens: new TokenCounter() }
   const app = new Hono<AppEnv>()
   app.use(
     requestId({

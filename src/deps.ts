@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js'
 import type { ImageFetcher } from './image-fetch/image-fetcher.js'
 import type { Clock } from './lib/clock.js'
 import type { Labeler } from './metrics/labels.js'
+import type { TokenCounter } from './meter/token-counter.js'
 import type { Metrics } from './metrics/metrics.js'
 import type { Store } from './store/store.js'
 
@@ -23,4 +24,4 @@ export type Deps = Readonly<{
 }>
 
 /** What the steps are built from: the deps, plus what `createApp` derives from the config once. */
-export type AppDeps = Deps & Readonly<{ labels: Labeler }>
+export type AppDeps = Deps & Readonly<{ labels: Labeler; tokens: TokenCounter }>

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
-import { GatewayError } from '../errors/gateway-error.js'
 import type { Clock } from '../lib/clock.js'
+import { toGatewayError } from '../errors/respond.js'
 import type { Completion } from './completion.js'
 
 /**
@@ -53,6 +53,12 @@ export const finishLine = ({ clock }: { clock: Clock }): MiddlewareHandler<{ Var
     c.set('finish', line)
     await next()
     if (!line.isOpen) return
-    const error = c.error instanceof GatewayError ? { code: c.error.code, message: c.error.message } : undefined
-    line.complete({ outcome: 'rejected', status: c.res.status, cache: 'none', ...(error ? { error } : {}) })
+    // The error as the client got it: an unknown one is rendered as `internal`, hono's own keep their status.
+    const error = c.error ? toGatewayError(c.error) : undefined
+    line.complete({
+      outcome: 'rejected',
+      status: c.res.status,
+      cache: 'none',
+      ...(error ? { error: { code: error.code, message: error.message } } : {}),
+    })
   }

@@ -172,6 +172,12 @@ const ModelSchema = z.strictObject({
   contentOrder: z.enum(['reorder', 'reject', 'allow']).default('reorder'),
   chatTemplate: z.enum(['llava-1.5', 'plain']).default('llava-1.5'),
   imageTokens: ImageTokensSchema.default({ policy: 'fixed', tokensPerImage: 576 }),
+  /**
+   * Positions the model has for prompt and answer together (LLaVA-1.5: 4,096). A request whose prompt,
+   * plus the max_tokens it asks for, cannot fit is refused (400 context_length_exceeded) before
+   * anything is forwarded, and a text too long to fit is refused without being tokenized at all.
+   */
+  contextWindow: count(1).default(4_096),
   ownedBy: z.string().min(1).default('llava-gateway'),
   /** Which of the model's names metrics use; the id unless set. Only configured models ever become labels. */
   metricsLabel: label.optional(),

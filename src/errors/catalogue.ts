@@ -27,6 +27,7 @@ export const CATALOGUE = {
   image_unsupported_format: [400, 'Image format is not supported.'],
   image_dimensions_out_of_range: [400, 'Image dimensions are out of range.'],
   too_many_images: [400, 'Too many images in the request.'],
+  context_length_exceeded: [400, "The request does not fit the model's context window."],
   images_busy: [503, 'The gateway is holding too many image bytes; retry shortly.'],
   budget_exceeded: [429, 'The token budget of this key is used up for now.'],
   budget_unavailable: [503, 'Budgets cannot be checked right now; retry shortly.'],

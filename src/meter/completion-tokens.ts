@@ -1,10 +1,13 @@
-import { countTextTokens } from './text-tokens.js'
+import { countTextTokens, type TextTokenOptions } from './text-tokens.js'
 
 /**
- * Tokens in generated text, for backends that report no `usage`. A completion continues the
- * prompt, so it gets no `<s>` and no SentencePiece dummy-prefix space: the model emits any
- * leading space itself, and it is then part of `text`.
+ * How generated text is counted. A completion continues the prompt, so it gets no `<s>` and no
+ * SentencePiece dummy-prefix space: the model emits any leading space itself, and it is then
+ * part of `text`.
  */
+export const COMPLETION_TEXT: TextTokenOptions = { bos: false, precedingSpace: false }
+
+/** Tokens in generated text, synchronously: for short texts (the gateway itself counts through TokenCounter). */
 export function countCompletionTokens(text: string): number {
-  return countTextTokens(text, { bos: false, precedingSpace: false })
+  return countTextTokens(text, COMPLETION_TEXT)
 }

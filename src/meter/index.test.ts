@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { png } from '../../test/fixtures/images.js'
 import { counterSum } from '../../test/helpers/metric-values.js'
 import { parsedRequest, settle, stepApp, stepConfig } from '../../test/helpers/step-app.js'
@@ -12,6 +12,7 @@ import { createLabeler } from '../metrics/labels.js'
 import { createMetrics } from '../metrics/metrics.js'
 import type { ValidateVariables } from '../validate/index.js'
 import { countTokens, type MeterVariables } from './index.js'
+import { TokenCounter } from './token-counter.js'
 
 const config = stepConfig({
   models: [
@@ -47,12 +48,15 @@ const IMAGE: RequestImage = {
   identity: { sha256: sha256Hex(PNG), mime: 'image/png', width: 640, height: 480, bytes: PNG, source: 'url' },
 }
 
+const tokens = new TokenCounter()
+afterAll(() => tokens.close())
+
 type Vars = FinishVariables & AuthVariables & ValidateVariables & ImagesVariables & MeterVariables
 
 function meterApp(options: { model?: ModelConfig; body?: Record<string, unknown>; images?: RequestImage[] } = {}) {
   const metrics = createMetrics({ defaultMetrics: false })
   const finish = new FinishLine(0)
-  const { app, reached } = stepApp<Vars>(countTokens({ metrics, labels: createLabeler(config) }), () => ({
+  const { app, reached } = stepApp<Vars>(countTokens({ metrics, labels: createLabeler(config), tokens }), () => ({
     finish,
     principal: PRINCIPAL,
     model: options.model ?? LLAVA,

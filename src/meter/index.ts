@@ -4,7 +4,8 @@ import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import type { ImagesVariables } from '../images/index.js'
 import type { ValidateVariables } from '../validate/index.js'
-import { countPromptTokens, type PromptTokenCount } from './prompt-tokens.js'
+import { contextLengthExceeded } from './context-length.js'
+import { ContextLengthError, countPromptTokensWithin, type PromptTokenCount } from './prompt-tokens.js'
 import { recordTokens } from './record-tokens.js'
 import { toPromptMessages } from './to-prompt-messages.js'
 
@@ -22,14 +23,25 @@ type Reads = FinishVariables & AuthVariables & ValidateVariables & ImagesVariabl
 export const countTokens = ({
   metrics,
   labels,
-}: Pick<AppDeps, 'metrics' | 'labels'>): MiddlewareHandler<{ Variables: Reads & MeterVariables }> =>
+  tokens,
+}: Pick<AppDeps, 'metrics' | 'labels' | 'tokens'>): MiddlewareHandler<{ Variables: Reads & MeterVariables }> =>
   async function countPrompt(c, next) {
     const model = c.get('model')
+    const request = c.get('chatRequest')
     const images = c.get('requestImages')
-    const prompt = countPromptTokens(toPromptMessages(c.get('chatRequest').messages, images), {
-      template: model.chatTemplate,
-      imagePolicy: model.imageTokens,
-    })
+    const limit = { contextWindow: model.contextWindow, completionTokens: request.max_completion_tokens ?? request.max_tokens ?? 0 }
+    let prompt: PromptTokenCount
+    try {
+      prompt = await countPromptTokensWithin(
+        toPromptMessages(request.messages, images),
+        { template: model.chatTemplate, imagePolicy: model.imageTokens },
+        tokens,
+        limit,
+      )
+    } catch (err) {
+      if (err instanceof ContextLengthError) throw contextLengthExceeded(err, model.id)
+      throw err
+    }
     const who = labels.who(c.get('principal'), model)
     for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
     c.set('prompt', prompt)

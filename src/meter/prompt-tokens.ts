@@ -1,7 +1,9 @@
-// Prompt token estimate for a chat request, before it goes upstream (the budget reserves it).
-// Upstream `usage.prompt_tokens` is the truth when present; this must be close, not exact.
+// Prompt token count for a chat request, before it goes upstream (the budget reserves it and the
+// context window is checked with it). Upstream `usage.prompt_tokens` is the truth when present.
 import { imageTokens, type ImageDetail, type ImageTokenPolicy } from './image-tokens.js'
+import { minTextTokens } from './pieces.js'
 import { countTextTokens } from './text-tokens.js'
+import type { TokenCounter } from './token-counter.js'
 
 export type PromptTextPart = { type: 'text'; text: string }
 export type PromptImagePart = { type: 'image'; width: number; height: number; detail?: ImageDetail }
@@ -13,12 +15,67 @@ export type PromptMessage = {
 export type PromptTemplate = 'llava-1.5' | 'plain'
 export type PromptTokenCount = { textTokens: number; imageTokens: number; images: number; total: number }
 
-export function countPromptTokens(
+/** One run of prompt text to count, with where it sits: BOS and the dummy-prefix space only at the start. */
+export type TextRun = Readonly<{ text: string; bos: boolean; precedingSpace: boolean }>
+
+/** The prompt as the tokenizer will see it: its texts, tokens every message adds, and its images. */
+export type PromptPlan = Readonly<{ texts: readonly TextRun[]; fixedTokens: number; images: readonly PromptImagePart[] }>
+
+export type PromptOptions = { template: PromptTemplate; imagePolicy: ImageTokenPolicy }
+
+export function planPrompt(messages: readonly PromptMessage[], template: PromptTemplate): PromptPlan {
+  return template === 'llava-1.5' ? planLlava15(messages) : planPlain(messages)
+}
+
+/** The exact count, synchronously: for short prompts and tests. The gateway uses countPromptTokensWithin. */
+export function countPromptTokens(messages: readonly PromptMessage[], opts: PromptOptions): PromptTokenCount {
+  const plan = planPrompt(messages, opts.template)
+  let textTokens = plan.fixedTokens
+  for (const run of plan.texts) textTokens += countTextTokens(run.text, run)
+  return total(textTokens, plan, opts.imagePolicy)
+}
+
+export type ContextLimit = Readonly<{ contextWindow: number; completionTokens: number }>
+
+/** The prompt (plus the answer it asks room for) does not fit the model's context window. */
+export class ContextLengthError extends Error {
+  override readonly name = 'ContextLengthError'
+  constructor(
+    /** Prompt tokens: exact, or a lower bound when `atLeast` (the text was too long to be worth counting). */
+    readonly promptTokens: number,
+    readonly atLeast: boolean,
+    readonly limit: ContextLimit,
+  ) {
+    super(`the prompt needs ${atLeast ? 'at least ' : ''}${promptTokens} tokens; the context window is ${limit.contextWindow}`)
+  }
+}
+
+/**
+ * The exact count, refused before any tokenizing when even a lower bound does not fit `limit`
+ * (no token covers more than 16 characters), and counted without holding the event loop
+ * (TokenCounter) otherwise: so the work a prompt can cost is what a window-sized prompt costs.
+ */
+export async function countPromptTokensWithin(
   messages: readonly PromptMessage[],
-  opts: { template: PromptTemplate; imagePolicy: ImageTokenPolicy },
-): PromptTokenCount {
-  const counted = opts.template === 'llava-1.5' ? countLlava15(messages, opts.imagePolicy) : countPlain(messages, opts.imagePolicy)
-  return { ...counted, total: counted.textTokens + counted.imageTokens }
+  opts: PromptOptions,
+  counter: Pick<TokenCounter, 'count'>,
+  limit: ContextLimit,
+): Promise<PromptTokenCount> {
+  const plan = planPrompt(messages, opts.template)
+  const imageTokens = sumImageTokens(plan.images, opts.imagePolicy)
+  let lowerBound = imageTokens + plan.fixedTokens
+  for (const run of plan.texts) lowerBound += (run.bos ? 1 : 0) + minTextTokens(run.text, run.precedingSpace)
+  if (lowerBound + limit.completionTokens > limit.contextWindow) throw new ContextLengthError(lowerBound, true, limit)
+  let textTokens = plan.fixedTokens
+  for (const run of plan.texts) textTokens += await counter.count(run.text, run)
+  const counted = total(textTokens, plan, opts.imagePolicy)
+  if (counted.total + limit.completionTokens > limit.contextWindow) throw new ContextLengthError(counted.total, false, limit)
+  return counted
+}
+
+function total(textTokens: number, plan: PromptPlan, policy: ImageTokenPolicy): PromptTokenCount {
+  const imageTokens = sumImageTokens(plan.images, policy)
+  return { textTokens, imageTokens, images: plan.images.length, total: textTokens + imageTokens }
 }
 
 // ---- llava-1.5 -------------------------------------------------------------------------------
@@ -64,14 +121,13 @@ export function renderLlava15(messages: readonly PromptMessage[]): Llava15Prompt
  * This reproduces §3.3's worked example: "USER: " → 5 with BOS, "\nWhat is in this image?
  * ASSISTANT:" → 12 without a prefix space (13 with one), + 576 = 593.
  */
-function countLlava15(messages: readonly PromptMessage[], policy: ImageTokenPolicy): Omit<PromptTokenCount, 'total'> {
+function planLlava15(messages: readonly PromptMessage[]): PromptPlan {
   const { segments, images } = renderLlava15(messages)
-  let textTokens = 0
-  segments.forEach((segment, i) => {
-    const first = i === 0
-    textTokens += countTextTokens(segment, { bos: first, precedingSpace: first })
-  })
-  return { textTokens, imageTokens: sumImageTokens(images, policy), images: images.length }
+  return {
+    texts: segments.map((text, i) => ({ text, bos: i === 0, precedingSpace: i === 0 })),
+    fixedTokens: 0,
+    images,
+  }
 }
 
 // ---- plain -----------------------------------------------------------------------------------
@@ -83,18 +139,17 @@ function countLlava15(messages: readonly PromptMessage[], policy: ImageTokenPoli
  */
 export const PLAIN_TOKENS_PER_MESSAGE = 4
 
-function countPlain(messages: readonly PromptMessage[], policy: ImageTokenPolicy): Omit<PromptTokenCount, 'total'> {
-  let textTokens = 0
+function planPlain(messages: readonly PromptMessage[]): PromptPlan {
+  const texts: TextRun[] = []
   const images: PromptImagePart[] = []
   for (const message of messages) {
-    textTokens += PLAIN_TOKENS_PER_MESSAGE
     for (const part of contentParts(message.content)) {
       // Each part starts a new run of text after a role header, hence the prefix space, no BOS.
-      if (part.type === 'text') textTokens += countTextTokens(part.text, { bos: false, precedingSpace: true })
+      if (part.type === 'text') texts.push({ text: part.text, bos: false, precedingSpace: true })
       else images.push(part)
     }
   }
-  return { textTokens, imageTokens: sumImageTokens(images, policy), images: images.length }
+  return { texts, fixedTokens: PLAIN_TOKENS_PER_MESSAGE * messages.length, images }
 }
 
 // ---- shared ----------------------------------------------------------------------------------

@@ -1,19 +1,23 @@
 import { gatewayUsage, reportedUsage, type PromptCount, type SettledUsage, type UsageSource } from '../completion/usage.js'
-import { countCompletionTokens } from './completion-tokens.js'
+import { COMPLETION_TEXT } from './completion-tokens.js'
+import type { TokenCounter } from './token-counter.js'
 
 /**
  * A request's final token numbers: the backend's `usage` when it reported a usable one, else the
  * gateway's own count (the prompt counted at admission, the completion counted from its text).
  * `source` says where a reported usage came from originally, so a cache hit keeps the source of
- * the answer it replays.
+ * the answer it replays. The completion is counted by the TokenCounter: a long answer from a
+ * backend that reports nothing never holds the event loop.
  */
-export function settleUsage(
+export async function settleUsage(
   prompt: PromptCount,
   reported: unknown,
   completionText: () => string,
+  counter: Pick<TokenCounter, 'count'>,
   source: UsageSource = 'upstream',
-): SettledUsage {
+): Promise<SettledUsage> {
   const fromBackend = reportedUsage(reported)
   if (fromBackend) return { usage: fromBackend, source, imageTokens: prompt.imageTokens }
-  return { usage: gatewayUsage(prompt, countCompletionTokens(completionText())), source: 'gateway', imageTokens: prompt.imageTokens }
+  const completionTokens = await counter.count(completionText(), COMPLETION_TEXT)
+  return { usage: gatewayUsage(prompt, completionTokens), source: 'gateway', imageTokens: prompt.imageTokens }
 }

@@ -39,7 +39,7 @@ function relay(body: Readable, options: Partial<RelayOptions> = {}) {
   const stream = relayStream(body, {
     backend: 'main',
     clientWantsUsage: false,
-    fillUsage: (text) => {
+    fillUsage: async (text) => {
       filled.push(text)
       return FILLED
     },

@@ -28,7 +28,7 @@ export type RelayOptions = {
   /** The client asked for `stream_options.include_usage`: forward (or make) the usage chunk. */
   clientWantsUsage: boolean
   /** The usage to put in the usage chunk when the client asked for one and the backend sent none. */
-  fillUsage(text: string): Record<string, unknown>
+  fillUsage(text: string): Promise<Record<string, unknown>>
   limits: SseLimits
   /** The client's request signal: when it aborts, the backend request is dropped at once. */
   signal?: AbortSignal
@@ -65,11 +65,11 @@ export function relayStream(body: Readable, options: RelayOptions): ReadableStre
 async function* relayFrames(body: Readable, state: RelayState): AsyncGenerator<Uint8Array, void> {
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      const frames = state.handle(state.parser.push(chunk))
+      const frames = await state.handle(state.parser.push(chunk))
       if (frames) yield frames
       if (state.outcome) return
     }
-    const frames = state.handle(state.parser.end())
+    const frames = await state.handle(state.parser.end())
     if (frames) yield frames
     if (state.outcome) return
     yield state.fail(gatewayError('upstream_stream_interrupted', { message: `Backend "${state.backend}" ended the stream before [DONE].` }))
@@ -120,25 +120,32 @@ class RelayState {
   }
 
   /** The frames for these events, joined; sets `outcome` when one of them ends the stream. */
-  handle(events: readonly SseEvent[]): Uint8Array | undefined {
+  async handle(events: readonly SseEvent[]): Promise<Uint8Array | undefined> {
     const frames: Uint8Array[] = []
     for (const event of events) {
+      if (event.data === '[DONE]') {
+        frames.push(...(await this.done()))
+        break
+      }
       this.handleEvent(event, frames)
       if (this.outcome) break
     }
     return frames.length > 0 ? joinFrames(frames) : undefined
   }
 
-  private handleEvent(event: SseEvent, frames: Uint8Array[]): void {
-    if (event.data === '[DONE]') {
-      if (!this.reported && this.options.clientWantsUsage) {
-        const usage = this.options.fillUsage(this.text.join(''))
-        frames.push(dataFrame(JSON.stringify({ ...this.envelope, object: 'chat.completion.chunk', choices: [], usage })))
-      }
-      frames.push(DONE_FRAME)
-      this.outcome = 'completed'
-      return
+  /** [DONE], preceded by the usage chunk the gateway counted when the client asked and the backend sent none. */
+  private async done(): Promise<Uint8Array[]> {
+    const frames: Uint8Array[] = []
+    if (!this.reported && this.options.clientWantsUsage) {
+      const usage = await this.options.fillUsage(this.text.join(''))
+      frames.push(dataFrame(JSON.stringify({ ...this.envelope, object: 'chat.completion.chunk', choices: [], usage })))
     }
+    frames.push(DONE_FRAME)
+    this.outcome = 'completed'
+    return frames
+  }
+
+  private handleEvent(event: SseEvent, frames: Uint8Array[]): void {
     let parsed: unknown
     try {
       parsed = JSON.parse(event.data)
@@ -148,14 +155,14 @@ class RelayState {
       )
       return
     }
-    if (!isRecord(parsed)) return
-    if (event.event === 'error' || parsed['error'] !== undefined) {
+    if (event.event === 'error' || (isRecord(parsed) && parsed['error'] !== undefined)) {
       const body = toOpenAIError(500, parsed, this.backend)
       this.outcome = 'upstream_error'
       this.error = { ...body, code: body.error.code ?? 'upstream_error' }
       frames.push(errorFrame(body))
       return
     }
+    if (!isRecord(parsed)) return
     const choices = parsed['choices']
     const usage = parsed['usage']
     if (isRecord(usage)) {

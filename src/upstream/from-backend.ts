@@ -9,7 +9,7 @@ import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
 
 /** The request sent to the model's backend (or its fallbacks), its answer relayed as a stream or returned whole. */
-export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels'>) {
+export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens'>) {
   const { config, upstreamClient, metrics, clock, labels } = deps
   return async function forwardToBackend(c: Ctx, cache: CacheResult): Promise<Response> {
     const request = c.get('chatRequest')
@@ -57,8 +57,11 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
       complete: (fields) => finish.complete({ ...fields, backend: attempt.backend, cache, upstreamMs: elapsed() }),
       fail,
     }
-    const isEventStream = String(res.headers['content-type'] ?? '').startsWith('text/event-stream')
-    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) return answerStream(c, exchange, clock)
-    return answerWhole(c, exchange, clock)
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    const isEventStream = String(res.headers['content-type'] ?? '')
+      .toLowerCase()
+      .startsWith('text/event-stream')
+    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) return answerStream(c, exchange, deps)
+    return answerWhole(c, exchange, deps)
   }
 }

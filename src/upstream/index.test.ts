@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { describe, expect, it, vi } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { errorOf } from '../../test/helpers/errors.js'
 import { chatCompletion, completionChunks } from '../../test/helpers/fake-upstream.js'
 import { counterSum } from '../../test/helpers/metric-values.js'
@@ -17,6 +17,10 @@ import { createLabeler } from '../metrics/labels.js'
 import { createMetrics } from '../metrics/metrics.js'
 import { replayFrames } from '../sse/replay.js'
 import { upstream, USAGE_SOURCE_HEADER, type UpstreamReads } from './index.js'
+import { TokenCounter } from '../meter/token-counter.js'
+
+const tokens = new TokenCounter()
+afterAll(() => tokens.close())
 
 const config = stepConfig({
   backends: {
@@ -77,7 +81,7 @@ function upstreamApp(options: { body?: Record<string, unknown>; lookup?: CacheLo
   })
   const body = ask(options.body)
   const { app } = stepApp<UpstreamReads>(
-    upstream({ config, upstreamClient: client, metrics, clock, labels: createLabeler(config) }),
+    upstream({ config, upstreamClient: client, metrics, clock, labels: createLabeler(config), tokens }),
     () => ({
       requestId: REQUEST_ID,
       finish,

@@ -2,7 +2,7 @@ import { toOpenAIError } from '../backends/error-body.js'
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
-import type { Clock } from '../lib/clock.js'
+import type { AppDeps } from '../deps.js'
 import { isRecord } from '../lib/is-record.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
@@ -20,7 +20,7 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
  * its usage filled in and goes back as JSON, or as a stream when the client asked for one and the
  * backend ignored `stream` (some do for images).
  */
-export async function answerWhole(c: Ctx, exchange: Exchange, clock: Clock): Promise<Response> {
+export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }: Pick<AppDeps, 'clock' | 'tokens'>): Promise<Response> {
   const { res, backend } = exchange
   const request = c.get('chatRequest')
   const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
@@ -33,7 +33,7 @@ export async function answerWhole(c: Ctx, exchange: Exchange, clock: Clock): Pro
       }),
     )
   }
-  const usage = settleUsage(c.get('prompt'), body['usage'], () => completionText(body))
+  const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
   const answered = { ...body, usage: usage.usage }
   const answer = toWholeCompletion(answered, usage.usage, clock.now())
   const complete = (outcome: 'completed' | 'client_aborted') =>

@@ -1,5 +1,5 @@
 import { toWholeCompletion } from '../completion/whole-completion.js'
-import type { Clock } from '../lib/clock.js'
+import type { AppDeps } from '../deps.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { relayStream } from '../sse/relay.js'
@@ -10,7 +10,7 @@ import { clientWantsUsage } from './upstream-body.js'
 export const STREAM_LIMITS = { maxLineChars: 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 }
 
 /** The backend's event stream relayed to the client; the request ends when the stream does, however it does. */
-export function answerStream(c: Ctx, exchange: Exchange, clock: Clock): Response {
+export function answerStream(c: Ctx, exchange: Exchange, { clock, tokens }: Pick<AppDeps, 'clock' | 'tokens'>): Response {
   const prompt = c.get('prompt')
   const finish = c.get('finish')
   let firstTokenMs: number | undefined
@@ -19,12 +19,12 @@ export function answerStream(c: Ctx, exchange: Exchange, clock: Clock): Response
   const stream = relayStream(exchange.res.body, {
     backend: exchange.backend,
     clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
-    fillUsage: (text) => settleUsage(prompt, undefined, () => text).usage,
+    fillUsage: async (text) => (await settleUsage(prompt, undefined, () => text, tokens)).usage,
     limits: STREAM_LIMITS,
     signal: c.req.raw.signal,
     onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
-    onEnd: (result) => {
-      const usage = settleUsage(prompt, result.reported, () => result.text)
+    onEnd: async (result) => {
+      const usage = await settleUsage(prompt, result.reported, () => result.text, tokens)
       const answer = result.outcome === 'completed' ? toWholeCompletion(result.assembled, usage.usage, clock.now()) : undefined
       exchange.complete({
         outcome: result.outcome,
