@@ -23,6 +23,8 @@ export type RedisServer = {
   readonly pid: number
   /** Every line the current and earlier processes printed. */
   readonly logs: readonly string[]
+  /** The first line of the current process (since its last start) that passes `test`, awaited: "Cluster state changed: ok". */
+  waitForLog(test: (line: string) => boolean, options: { timeoutMs: number; what: string }): Promise<string>
   /** SIGSTOP: the port still accepts connections (the kernel does that) but nothing answers, like a hung host. */
   freeze(): void
   /** SIGCONT: a frozen server carries on where it stopped, answering whatever was sent meanwhile. */
@@ -88,6 +90,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     get logs() {
       return processes.flatMap((proc) => proc.lines)
     },
+    waitForLog: (test, options) => current().waitForLine(test, options),
     freeze() {
       if (!current().running()) throw new Error(`redis-server on port ${port} is not running`)
       current().signal('SIGSTOP')
