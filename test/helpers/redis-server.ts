@@ -7,9 +7,12 @@ import { freePort } from './free-port.js'
 import { within } from './wait.js'
 
 export type RedisOptions = {
-  /** Extra redis-server arguments, after the defaults (so they win): `['--appendonly', 'yes']`. */
+  /**
+   * Extra redis-server arguments, after the defaults (so they win): `['--appendonly', 'yes']`. Not
+   * `--logfile`: readiness and `waitForLog` read the server's stdout.
+   */
   args?: readonly string[]
-  /** How long to wait for "Ready to accept connections" (AOF loading included). */
+  /** How long to wait for "Ready to accept connections" (AOF loading included); under vitest's 10 s hook timeout, so this message wins. */
   readyTimeoutMs?: number
 }
 
@@ -49,7 +52,7 @@ const running = new Set<RedisServer>()
 /** Starts a redis-server on a free loopback port in its own temp dir; resolves once it accepts connections. */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const args = options.args ?? []
-  const readyTimeoutMs = options.readyTimeoutMs ?? 10_000
+  const readyTimeoutMs = options.readyTimeoutMs ?? 5_000
   const dir = await mkdtemp(join(tmpdir(), 'harness-redis-'))
   let started: { port: number; child: Child }
   try {

@@ -17,6 +17,7 @@ export type ReplicaOptions = {
   env?: Record<string, string>
   /** 0 (default): the OS picks a port and the replica reports it in its listening line, so no other process can take it first. */
   port?: number
+  /** Default 15 s: a replica loads the whole gateway under tsx, seconds on two busy cores. From a beforeAll, raise its hook timeout above this. */
   startTimeoutMs?: number
 }
 
