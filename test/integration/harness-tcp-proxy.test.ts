@@ -52,7 +52,7 @@ describe('startTcpProxy', () => {
     proxy.delay(0)
     const again = performance.now()
     await client.ping()
-    expect(performance.now() - again).toBeLessThan(100)
+    expect(performance.now() - again).toBeLessThan(195) // no longer held: faster than the delay would allow
   })
 
   it('pause holds a command until resume', async () => {
