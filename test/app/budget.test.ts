@@ -134,9 +134,9 @@ describe('token budgets', () => {
     ])
   })
 
-  it('lets a key without budgets through, however large', async () => {
+  it('lets a key without budgets through, whatever it reserves', async () => {
     const { app } = appWith([{ window: 'day', tokens: 10 }])
-    expect((await app.request('/v1/chat/completions', chatRequest(ask(100_000), OTHER_KEY))).status).toBe(200)
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(3_000), OTHER_KEY))).status).toBe(200) // 300x the other key's budget
   })
 
   it('never lets concurrent requests overspend: exactly as many as fit get through', async () => {

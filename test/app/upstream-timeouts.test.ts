@@ -8,6 +8,7 @@ import { counterSum } from '../helpers/metric-values.js'
 import { failure, held, json, openStream, ScriptedUpstream, streamed, undiciError } from '../helpers/scripted-upstream.js'
 import { dataFrames } from '../helpers/sse.js'
 import { buildTestApp, chatRequest, MODEL, testConfig, userText } from '../helpers/test-app.js'
+import { until } from '../helpers/wait.js'
 
 // A backend that runs out of time, at each stage, and a client that leaves mid-stream. The backend
 // is scripted: a timeout is the error undici raises when its timer fires, so no test waits for one
@@ -98,6 +99,8 @@ describe('a client that leaves', () => {
     const [call] = upstream.calls
     await call!.aborted
     expect(call!.answer?.body.destroyed).toBe(true) // the backend's body is dropped, its connection with it
+    // The request is recorded once its tokens are counted (off the event loop's critical path): the log line says when.
+    await until(() => logged.some((line) => line['path'] === '/v1/chat/completions'), { timeoutMs: 2_000, what: 'the access log line' })
     expect(await counterSum(deps.metrics.completionTokens, { model: MODEL, source: 'gateway' })).toBe(completionTokens('first words'))
     expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({ outcome: 'client_aborted' })
   })
