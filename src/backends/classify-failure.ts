@@ -16,3 +16,17 @@ export function classifyUpstreamFailure(err: unknown, backend: string): GatewayE
     cause: err,
   })
 }
+
+/**
+ * A backend that failed after its response had begun: a timeout between body chunks is still a
+ * timeout (504); anything else (a reset, a closed socket) broke the response off, and says so,
+ * rather than claiming the backend could not be reached.
+ */
+export function classifyMidResponseFailure(err: unknown, backend: string): GatewayError {
+  if (timeoutStage(err) !== undefined) return classifyUpstreamFailure(err, backend)
+  const code = errorCode(err)
+  return gatewayError('upstream_stream_interrupted', {
+    message: `Backend "${backend}" broke off its response${code ? ` (${code})` : ''}.`,
+    cause: err,
+  })
+}

@@ -13,7 +13,11 @@ import { checkImageUrl } from './url-guard.js'
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 
-export type FetchedImage = { bytes: Buffer }
+/**
+ * The image's bytes, and the URL they came from as the gateway's own parser serialised it (the
+ * last hop, after redirects): the one URL a backend may be given to fetch again.
+ */
+export type FetchedImage = { bytes: Buffer; url: string }
 
 export type FetchOptions = {
   signal: AbortSignal
@@ -73,7 +77,8 @@ export function createImageFetcher(config: ImageFetcherLimits, network: ImageNet
         discard(res.body)
         throw new ImageFetchError('failed', `the image host answered HTTP ${res.statusCode}`)
       }
-      return readImageBody(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
+      const bytes = await readImageBody(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
+      return { bytes, url: url.href }
     }
   }
 
@@ -117,7 +122,7 @@ async function readImageBody(
   maxBytes: number,
   options: FetchOptions,
   deadline: AbortSignal,
-): Promise<FetchedImage> {
+): Promise<Buffer> {
   const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN
   if (declared > maxBytes) {
     discard(body)
@@ -139,7 +144,7 @@ async function readImageBody(
     release()
     throw new ImageFetchError('too_large', `the image is larger than the limit of ${maxBytes} bytes (images.maxBytesPerImage)`)
   }
-  return { bytes }
+  return bytes
 }
 
 /**

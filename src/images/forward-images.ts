@@ -6,8 +6,9 @@ import { toDataUrl, type RequestImage } from './image-identity.js'
  * The request as the backend gets it. `data`: every image part carries the exact bytes the gateway
  * checked and hashed, as a canonical base64 data URL with the sniffed type, so the model sees what
  * was hashed and backends that cannot fetch (Ollama, llama-server) just work. `url`: http(s) parts
- * keep the client's URL, so the backend downloads it again itself (less gateway bandwidth, but the
- * bytes the model sees may differ from the ones hashed, and the backend's own SSRF defences apply).
+ * carry the URL the gateway fetched, as its own parser serialised it after checking it (never the
+ * client's string, which another parser may read as a different host), and the backend downloads
+ * it again itself: less gateway bandwidth, but a second, unguarded fetch that may see other bytes.
  */
 export function withForwardedImages(request: ChatRequest, images: readonly RequestImage[], backend: BackendConfig): ChatRequest {
   if (images.length === 0) return request
@@ -17,8 +18,8 @@ export function withForwardedImages(request: ChatRequest, images: readonly Reque
     const content = message.content.map((part, partIndex) => {
       const image = byLocation.get(`${messageIndex}:${partIndex}`)
       if (part.type !== 'image_url' || !image) return part
-      const keepUrl = backend.imageForwarding === 'url' && image.identity.source === 'url'
-      return { ...part, image_url: { ...part.image_url, url: keepUrl ? image.url : toDataUrl(image.identity) } }
+      const checkedUrl = backend.imageForwarding === 'url' ? image.identity.fetchedUrl : undefined
+      return { ...part, image_url: { ...part.image_url, url: checkedUrl ?? toDataUrl(image.identity) } }
     })
     return { ...message, content }
   })

@@ -13,6 +13,8 @@ export type ImageIdentity = Readonly<{
   source: 'url' | 'data'
   /** `bytes` in canonical base64 when already known (a data URL's payload), so forwarding need not encode it again. */
   base64?: string
+  /** For a downloaded image: the URL the bytes came from, as the gateway's own parser wrote it (after redirects). */
+  fetchedUrl?: string
 }>
 
 /** Where an image part sits in the request, for errors and for rewriting it. */

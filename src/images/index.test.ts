@@ -35,7 +35,7 @@ function fakeFetcher(served: Record<string, Buffer>, failures: Record<string, Im
       const bytes = served[url]
       if (!bytes) throw new ImageFetchError(failures[url] ?? 'failed', 'the image host answered HTTP 404')
       if (!(await reserveBytes(bytes.length))) throw new ImageFetchError('busy', 'images.maxInFlightBytes')
-      return { bytes }
+      return { bytes, url: new URL(url).href }
     },
     close: async () => undefined,
   }
@@ -104,7 +104,7 @@ describe('images: requestImages', () => {
       messageIndex: 0,
       partIndex: 0,
       url: URL_A,
-      identity: { sha256: sha256Hex(PNG), mime: 'image/png', width: 16, height: 12, bytes: PNG, source: 'url' },
+      identity: { sha256: sha256Hex(PNG), mime: 'image/png', width: 16, height: 12, bytes: PNG, source: 'url', fetchedUrl: URL_A },
     })
     expect(await counterSum(metrics.imageFetches, { result: 'ok' })).toBe(1)
     const [sizes] = (await metrics.imageFetchBytes.get()).values.filter((v) => v.metricName === 'llava_gateway_image_fetch_bytes_sum')

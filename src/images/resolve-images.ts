@@ -87,6 +87,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   let bytes: Buffer
   let source: ImageIdentity['source']
   let base64: string | undefined
+  let fetchedUrl: string | undefined
   if (/^data:/i.test(part.url)) {
     const parsed = parseDataUrl(part.url)
     if (!parsed.ok) {
@@ -107,7 +108,9 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     source = 'data'
   } else {
     try {
-      bytes = (await ctx.fetcher.fetch(part.url, { signal: ctx.signal, reserveBytes })).bytes
+      const fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal, reserveBytes })
+      bytes = fetched.bytes
+      fetchedUrl = fetched.url
     } catch (err) {
       if (err instanceof ImageFetchError) ctx.onFetch?.(err.reason)
       throw err
@@ -117,7 +120,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   }
   const checked = checkImageBytes(bytes, source, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  return base64 === undefined ? checked : { ...checked, base64 }
+  return { ...checked, ...(base64 === undefined ? {} : { base64 }), ...(fetchedUrl === undefined ? {} : { fetchedUrl }) }
 }
 
 function toImageError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {

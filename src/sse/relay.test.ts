@@ -300,7 +300,7 @@ describe('relayStream: errors become one OpenAI error frame', () => {
     expect(filled).toEqual([])
   })
 
-  it('ends a body that fails (ECONNRESET) with an upstream_unreachable frame after what was relayed', async () => {
+  it('ends a body that fails (ECONNRESET) with an upstream_stream_interrupted frame that says it broke off, after what was relayed', async () => {
     const body = openBody(before)
     const run = relay(body)
     const reader = run.stream.getReader()
@@ -308,11 +308,16 @@ describe('relayStream: errors become one OpenAI error frame', () => {
     body.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
     const last = await reader.read()
     expect(dataFrames(decoder.decode(last.value)).map(errorOfFrame)).toEqual([
-      { message: 'Backend "main" could not be reached (ECONNRESET).', type: 'server_error', param: null, code: 'upstream_unreachable' },
+      {
+        message: 'Backend "main" broke off its response (ECONNRESET).',
+        type: 'server_error',
+        param: null,
+        code: 'upstream_stream_interrupted',
+      },
     ])
     expect((await reader.read()).done).toBe(true)
     expect(run.results).toHaveLength(1)
-    expect(run.results[0]).toMatchObject({ outcome: 'upstream_error', text: 'A cat', error: { code: 'upstream_unreachable' } })
+    expect(run.results[0]).toMatchObject({ outcome: 'upstream_error', text: 'A cat', error: { code: 'upstream_stream_interrupted' } })
   })
 
   it('ends a body idle past undici bodyTimeout with an upstream_timeout frame', async () => {

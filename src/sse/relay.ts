@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import { classifyUpstreamFailure } from '../backends/classify-failure.js'
+import { classifyMidResponseFailure } from '../backends/classify-failure.js'
 import { toOpenAIError } from '../backends/error-body.js'
 import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
 import { isRecord } from '../lib/is-record.js'
@@ -80,7 +80,7 @@ async function* relayFrames(body: Readable, state: RelayState): AsyncGenerator<U
         ? gatewayError('upstream_bad_response', {
             message: `Backend "${state.backend}" sent a stream past the gateway's limit: ${err.message}.`,
           })
-        : classifyUpstreamFailure(err, state.backend)
+        : classifyMidResponseFailure(err, state.backend)
     yield state.fail(error)
   }
 }

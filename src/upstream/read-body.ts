@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { gatewayError } from '../errors/gateway-error.js'
 import { readCapped } from '../lib/read-capped.js'
-import { classifyUpstreamFailure } from '../backends/classify-failure.js'
+import { classifyMidResponseFailure } from '../backends/classify-failure.js'
 
 /** Reads a whole (non-streaming) backend body, refusing one past `maxBytes` as soon as it is passed. */
 export async function readUpstreamBody(body: Readable, maxBytes: number, backend: string): Promise<string> {
@@ -9,7 +9,7 @@ export async function readUpstreamBody(body: Readable, maxBytes: number, backend
   try {
     bytes = await readCapped(body, maxBytes)
   } catch (err) {
-    throw classifyUpstreamFailure(err, backend)
+    throw classifyMidResponseFailure(err, backend)
   }
   if (!bytes) {
     throw gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent a response larger than ${maxBytes} bytes.` })

@@ -1,17 +1,18 @@
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 
 /**
- * Backend headers worth passing to the client: retry hints and rate-limit state. Everything else
- * (cookies, server banners, hop-by-hop headers) stays behind.
+ * The only backend headers a client sees: when to retry. Everything else stays behind: cookies,
+ * server banners, hop-by-hop headers, and the backend's own `x-ratelimit-*`, which describe the
+ * gateway's upstream account, not the client's key (the gateway sends its own, from the budget).
  */
+const FORWARDED = new Set(['retry-after', 'retry-after-ms'])
+
 export function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue
     const lower = name.toLowerCase()
-    if (lower === 'retry-after' || lower === 'retry-after-ms' || lower.startsWith('x-ratelimit-')) {
-      out[lower] = Array.isArray(value) ? value.join(', ') : value
-    }
+    if (value === undefined || !FORWARDED.has(lower)) continue
+    out[lower] = Array.isArray(value) ? value.join(', ') : value
   }
   return out
 }

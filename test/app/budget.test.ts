@@ -124,6 +124,19 @@ describe('token budgets', () => {
     expect(res.headers.get('x-ratelimit-reset-tokens')).toBe('1h0m0s') // it is 12:00:00
   })
 
+  it('keeps its own rate-limit headers when the backend sends the upstream account’s', async () => {
+    const { app } = appWith([{ window: 'hour', tokens: 5_000 }])
+    upstream.handle((_call, res) =>
+      replyJson(res, 200, chatCompletion({ usage: used(50) }), {
+        'x-ratelimit-limit-tokens': '777777',
+        'x-ratelimit-remaining-tokens': '123456',
+      }),
+    )
+    const res = await app.request('/v1/chat/completions', chatRequest(ask(100)))
+    expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('5000')
+    expect(res.headers.get('x-ratelimit-remaining-tokens')).toBe(String(5000 - PROMPT - 100))
+  })
+
   it('formats durations as OpenAI does', () => {
     expect([openAiDuration(0), openAiDuration(42_000), openAiDuration(360_000), openAiDuration(3_723_000), openAiDuration(1)]).toEqual([
       '0s',

@@ -352,18 +352,33 @@ describe('failures', () => {
 })
 
 describe('backends', () => {
-  it("with imageForwarding 'url', keeps the client's URL for http images but still fetches and checks them", async () => {
+  it("with imageForwarding 'url', sends the URL it checked for http images, and still fetches and checks them", async () => {
     const { app } = appWith({}, { imageForwarding: 'url' })
     const res = await app.request('/v1/chat/completions', ask(server.url('/png'), dataUrl(PNG, 'image/jpeg')))
     expect(res.status).toBe(200)
     // The data URL is still sent as the canonical, sniffed one.
-    expect(forwardedImages()).toEqual([server.url('/png'), dataUrl(PNG, 'image/png')])
+    expect(forwardedImages()).toEqual([new URL(server.url('/png')).href, dataUrl(PNG, 'image/png')])
     expect(server.hits.get('/png')).toBe(1)
 
     server.image('/not-an-image', Buffer.from('<html>nope</html>'), 'image/png')
     const refused = await app.request('/v1/chat/completions', ask(server.url('/not-an-image')))
     await errorOf(refused, 400, 'image_unsupported_format')
     expect(upstream.calls).toHaveLength(1) // only the first request reached the backend
+  })
+
+  it("with imageForwarding 'url', never sends the client's own string, which another parser may read as another host", async () => {
+    const { app } = appWith({}, { imageForwarding: 'url' })
+    // WHATWG reads the host as the image host and the backslash as a path separator; Python's
+    // urllib (vLLM) reads "evil.test" as the host. The gateway checked the first: it sends that.
+    const { port } = new URL(server.url('/png'))
+    const tricky = server.url('/png').replace(`:${port}/png`, `:${port}\\@evil.test:${port}/png`)
+    server.image(new URL(tricky).pathname, PNG, 'image/png')
+    const res = await app.request('/v1/chat/completions', ask(tricky))
+    expect(res.status).toBe(200)
+    const [sent] = forwardedImages()
+    expect(sent).toBe(new URL(tricky).href)
+    expect(sent).not.toContain('\\')
+    expect(new URL(sent!).hostname).toBe(new URL(server.url('/png')).hostname)
   })
 
   it('refuses a GIF for an ollama backend with image_unsupported_format', async () => {
