@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Clock } from '../lib/clock.js'
-import { toGatewayError } from '../errors/respond.js'
+import { UpstreamHttpError } from '../errors/upstream-http-error.js'
+import { clientError } from '../errors/respond.js'
 import type { Completion } from './completion.js'
 
 /**
@@ -53,10 +54,11 @@ export const finishLine = ({ clock }: { clock: Clock }): MiddlewareHandler<{ Var
     c.set('finish', line)
     await next()
     if (!line.isOpen) return
-    // The error as the client got it: an unknown one is rendered as `internal`, hono's own keep their status.
-    const error = c.error ? toGatewayError(c.error) : undefined
+    // The error as the client got it: an unknown one is rendered as `internal`, hono's own keep their
+    // status, and anything a client that left caused is the client's.
+    const error = c.error && !(c.error instanceof UpstreamHttpError) ? clientError(c.error, c) : undefined
     line.complete({
-      outcome: 'rejected',
+      outcome: c.req.raw.signal.aborted ? 'client_aborted' : 'rejected',
       status: c.res.status,
       cache: 'none',
       ...(error ? { error: { code: error.code, message: error.message } } : {}),

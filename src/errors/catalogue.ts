@@ -1,4 +1,7 @@
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { ContentfulStatusCode, UnofficialStatusCode } from 'hono/utils/http-status'
+
+/** nginx's code for a client that closed its connection before the answer: never the gateway's fault, never a 5xx. */
+const CLIENT_CLOSED = 499 as UnofficialStatusCode
 
 /**
  * Every error the gateway itself can raise: code → [HTTP status, default message].
@@ -37,6 +40,7 @@ export const CATALOGUE = {
   upstream_bad_response: [502, 'The upstream model server sent a response the gateway could not read.'],
   upstream_stream_interrupted: [502, 'The upstream stream ended before it was complete.'],
   shutting_down: [503, 'The gateway is shutting down; retry on another instance.'],
+  client_closed_request: [CLIENT_CLOSED, 'The client closed the connection before the answer was complete.'],
   internal: [500, 'Internal error.'],
 } as const satisfies Record<string, readonly [ContentfulStatusCode, string]>
 

@@ -7,11 +7,21 @@ import { UpstreamHttpError } from './upstream-http-error.js'
 /** The one place that turns a thrown error into an HTTP response. Never echoes an unknown error's message. */
 export function onError(log: Logger): ErrorHandler {
   return function renderError(err, c) {
-    if (err instanceof UpstreamHttpError) return c.json(err.body, err.status)
-    const gateway = toGatewayError(err)
+    if (err instanceof UpstreamHttpError && !c.req.raw.signal.aborted) return c.json(err.body, err.status)
+    const gateway = clientError(err, c)
     if (gateway.code === 'internal') log.error({ err, requestId: requestIdOf(c) }, 'unhandled error')
     return errorResponse(c, gateway)
   }
+}
+
+/**
+ * The catalogue error a client gets for whatever a step threw. A client that left is the reason
+ * whatever failed failed (a body cut mid-upload, a backend call aborted): that is the client's,
+ * 499 client_closed_request, never the gateway's 5xx.
+ */
+export function clientError(err: unknown, c: Context): GatewayError {
+  if (c.req.raw.signal.aborted) return gatewayError('client_closed_request', { cause: err })
+  return toGatewayError(err)
 }
 
 export const notFound: NotFoundHandler = (c) =>

@@ -24,7 +24,8 @@ export const observe = ({
       const route = routeLabel(c.req.path)
       const principal = c.get('principal')
       const model = route === 'chat' ? labels.modelLabel(c.get('model')) : 'none'
-      const status = completion?.status ?? c.res.status
+      // A client that left mid-answer is logged and counted as nginx does, 499: never as a 2xx it did not get, nor a 5xx.
+      const status = completion?.outcome === 'client_aborted' ? 499 : (completion?.status ?? c.res.status)
       const cache = completion?.cache ?? 'none'
       metrics.requests.inc({
         route,
@@ -35,7 +36,10 @@ export const observe = ({
         cache,
       })
       if (completion) recordChat(completion, model, seconds)
-      log.info(accessLogLine(c, status, Math.round(seconds * 1000), completion), 'request')
+      const line = accessLogLine(c, status, Math.round(seconds * 1000), completion)
+      if (status >= 500) log.warn(line, 'request failed')
+      else if (route === 'health' || route === 'metrics') log.debug(line, 'request')
+      else log.info(line, 'request')
     }
     const recordChat = (completion: Completion, model: string, seconds: number) => {
       const stream = String(c.get('chatRequest')?.stream === true)

@@ -1,6 +1,6 @@
 import type { CacheResult } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
-import { GatewayError } from '../errors/gateway-error.js'
+import { GatewayError, gatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import { sendWithFailover } from './failover.js'
 import type { Ctx, Exchange } from './exchange.js'
@@ -21,9 +21,21 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     let backend: string | undefined = undefined
 
     const fail = (err: unknown): never => {
+      if (signal.aborted) {
+        // The client left and the backend call was dropped with it: the client's doing, not the backend's.
+        const left = gatewayError('client_closed_request', { cause: err })
+        finish.complete({
+          outcome: 'client_aborted',
+          status: left.status,
+          cache,
+          ...(backend === undefined ? {} : { backend, upstreamMs: elapsed() }),
+          error: { code: left.code, message: left.message },
+        })
+        throw left
+      }
       if (err instanceof UpstreamHttpError || (err instanceof GatewayError && err.code.startsWith('upstream_'))) {
         finish.complete({
-          outcome: signal.aborted ? 'client_aborted' : 'upstream_error',
+          outcome: 'upstream_error',
           status: err.status,
           cache,
           ...(backend === undefined ? {} : { backend, upstreamMs: elapsed() }),

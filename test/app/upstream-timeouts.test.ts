@@ -7,7 +7,7 @@ import { chatCompletion, completionChunks } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
 import { failure, held, json, openStream, ScriptedUpstream, streamed, undiciError } from '../helpers/scripted-upstream.js'
 import { dataFrames } from '../helpers/sse.js'
-import { buildTestApp, chatRequest, MODEL, testConfig, userText } from '../helpers/test-app.js'
+import { buildTestApp, chatRequest, MODEL, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
 import { until } from '../helpers/wait.js'
 
 // A backend that runs out of time, at each stage, and a client that leaves mid-stream. The backend
@@ -102,14 +102,15 @@ describe('a client that leaves', () => {
     // The request is recorded once its tokens are counted (off the event loop's critical path): the log line says when.
     await until(() => logged.some((line) => line['path'] === '/v1/chat/completions'), { timeoutMs: 2_000, what: 'the access log line' })
     expect(await counterSum(deps.metrics.completionTokens, { model: MODEL, source: 'gateway' })).toBe(completionTokens('first words'))
-    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({ outcome: 'client_aborted' })
+    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({ outcome: 'client_aborted', status: 499 })
+    expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '4xx' })).toBe(1)
   })
 
   it.each([
     ['before its headers', () => held(json(200, chatCompletion())).answer],
     ['while its body arrives', () => openStream().answer],
-  ])('aborts the backend call when a non-streaming client goes away %s', async (_when, answer) => {
-    const { send, upstream, logged } = gateway()
+  ])('aborts the backend call when a non-streaming client goes away %s, and counts it as the client’s (499)', async (_when, answer) => {
+    const { send, upstream, logged, deps } = gateway()
     upstream.answer('main', answer())
     const client = new AbortController()
     const pending = send(userText('hi'), { signal: client.signal })
@@ -117,6 +118,37 @@ describe('a client that leaves', () => {
     client.abort()
     await upstream.calls[0]!.aborted
     await pending // the app still ends the request, for no one: what matters is what it recorded
-    expect(logged.find((line) => line['path'] === '/v1/chat/completions')).toMatchObject({ outcome: 'client_aborted' })
+    const line = logged.find((l) => l['path'] === '/v1/chat/completions')
+    // The client's doing: 499 at info, never a 502 upstream_unreachable that would page an operator.
+    expect(line).toMatchObject({ outcome: 'client_aborted', status: 499, error: 'client_closed_request', level: 30 })
+    expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '5xx' })).toBe(0)
+    expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '4xx' })).toBe(1)
+  })
+
+  it('counts a client that leaves mid-upload as 499, not as an unhandled 500', async () => {
+    const { app, deps, logged } = gateway()
+    const client = new AbortController()
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"model": "llava-hf/llava-1.5-7b-hf", "messages": [{"role": "user", "content": "'))
+      },
+      pull(controller) {
+        // The client goes away with half a body sent: the socket closes, the read fails.
+        client.abort()
+        controller.error(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))
+      },
+    })
+    const res = await app.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      body,
+      duplex: 'half',
+      signal: client.signal,
+    } as RequestInit)
+    expect(res.status).toBe(499)
+    const line = logged.find((l) => l['path'] === '/v1/chat/completions')
+    expect(line).toMatchObject({ status: 499, error: 'client_closed_request', level: 30 })
+    expect(logged.filter((l) => (l['level'] as number) >= 50)).toEqual([]) // no "unhandled error"
+    expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '5xx' })).toBe(0)
   })
 })

@@ -1,0 +1,54 @@
+import { request } from 'node:http'
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../../src/lib/logger.js'
+import { FakeUpstream } from '../helpers/fake-upstream.js'
+import { listen } from '../helpers/gateway-server.js'
+import { counterSum } from '../helpers/metric-values.js'
+import { buildTestApp, TEST_KEY, testConfig } from '../helpers/test-app.js'
+import { until } from '../helpers/wait.js'
+
+// A client that leaves is the client's doing, over a real socket too: logged at info and counted
+// as 499, never as an unhandled 500 or a 5xx an operator would be paged for.
+
+let upstream: FakeUpstream
+beforeAll(async () => {
+  upstream = await FakeUpstream.start()
+})
+afterAll(() => upstream.close())
+
+function gatewayWithLog() {
+  const logged: Array<Record<string, unknown>> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    },
+  })
+  return { ...buildTestApp(testConfig(upstream.baseUrl), { log: createLogger('info', destination) }), logged }
+}
+
+describe('a client that leaves, over a real socket', () => {
+  it('mid-upload: 499 at info, no error logged, nothing counted as 5xx', async () => {
+    const { app, deps, logged } = gatewayWithLog()
+    const server = await listen(app)
+    try {
+      const req = request(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}`, 'content-length': '10000' },
+      })
+      req.on('error', () => undefined) // the socket is destroyed on purpose
+      req.write('{"model": "llava-hf/llava-1.5-7b-hf", "messages": [{"role": "user", "content": "')
+      await new Promise<void>((resolve) => req.once('socket', (socket) => socket.once('connect', () => resolve())))
+      req.destroy()
+      await until(() => logged.some((l) => l['path'] === '/v1/chat/completions'), { timeoutMs: 5_000, what: 'the access log line' })
+      const line = logged.find((l) => l['path'] === '/v1/chat/completions')
+      expect(line).toMatchObject({ status: 499, error: 'client_closed_request', level: 30 })
+      expect(logged.filter((l) => (l['level'] as number) >= 40)).toEqual([])
+      expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '5xx' })).toBe(0)
+      expect(upstream.calls).toHaveLength(0)
+    } finally {
+      await server.close()
+    }
+  })
+})
