@@ -73,9 +73,9 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
   const enforceBudget: MiddlewareHandler<{ Variables: Reads }> = async (c, next) => {
     const principal = c.get('principal')
     const model = c.get('model')
-    const finished = c.get('finish').done
+    const finish = c.get('finish')
     if (principal.budgets.length === 0 || c.get('cacheLookup').result === 'hit') {
-      void finished.then((completion) => chargeUnreserved(principal, charged(principal, model, completion)))
+      finish.whenDone((completion) => chargeUnreserved(principal, charged(principal, model, completion)))
       return next()
     }
 
@@ -93,7 +93,7 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
       trouble.warn(`budget store unavailable: requests ${policy.whenStoreFails === 'open' ? 'pass unchecked' : 'are refused'}`, err)
       metrics.budgetStoreFailures.inc({ outcome: policy.whenStoreFails === 'open' ? 'allowed' : 'refused' })
       if (policy.whenStoreFails === 'closed') throw gatewayError('budget_unavailable', { headers: { 'retry-after': '1' } })
-      void finished.then((completion) => charged(principal, model, completion))
+      finish.whenDone((completion) => charged(principal, model, completion))
       return next()
     }
     if (!result.ok) {
@@ -117,7 +117,7 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
 
     leases.hold(lease)
     setRateLimitHeaders(c, counters, result.totals, resetsAt, now)
-    void finished.then((completion) => {
+    finish.whenDone((completion) => {
       leases.drop(lease.id)
       settler.settle(lease, charged(principal, model, completion))
     })

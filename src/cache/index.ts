@@ -96,7 +96,7 @@ export const cache = ({
       await stored
       await releaseLock?.()
     }
-    void c.get('finish').done.then(storeAnswer)
+    c.get('finish').whenDone(storeAnswer)
     return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
   }
 }

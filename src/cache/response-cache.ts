@@ -31,9 +31,9 @@ export class ResponseCache {
   }
 
   async put(key: string, entry: CachedCompletion): Promise<void> {
-    const text = JSON.stringify(entry)
-    if (Buffer.byteLength(text) > this.config.maxEntryBytes) return
     try {
+      const text = JSON.stringify(entry) // a backend's answer, read under a depth limit, so this cannot overflow
+      if (Buffer.byteLength(text) > this.config.maxEntryBytes) return
       await this.store.set(key, text, this.config.ttlSeconds * 1000)
       this.recovered()
     } catch (err) {

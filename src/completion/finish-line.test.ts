@@ -72,7 +72,7 @@ function lineApp(handler: (c: { get(key: 'finish'): FinishLine }) => Response | 
   const completions: Completion[] = []
   const app = new Hono<{ Variables: FinishVariables }>()
   app.onError(onError(createLogger('silent')))
-  app.post('/', finishLine({ clock: { now: () => 5_000 } }), (c) => {
+  app.post('/', finishLine({ clock: { now: () => 5_000 }, log: createLogger('silent') }), (c) => {
     const line = c.get('finish')
     lines.push(line)
     const complete = line.complete.bind(line)
@@ -179,5 +179,24 @@ describe('finishLine middleware', () => {
     endStream()
     expect(await lines[0]?.done).toBe(COMPLETED)
     expect(completions).toHaveLength(1)
+  })
+})
+
+describe('FinishLine.whenDone', () => {
+  it('runs every listener once the line completes, and reports one that throws instead of leaving it unhandled', async () => {
+    const reported: unknown[] = []
+    const line = new FinishLine(0, (err) => reported.push(err))
+    const heard: string[] = []
+    line.whenDone(() => heard.push('first'))
+    line.whenDone(() => {
+      throw new Error('a listener failed')
+    })
+    line.whenDone(async () => Promise.reject(new Error('an async listener failed')))
+    line.whenDone(() => heard.push('last'))
+    line.complete({ outcome: 'completed', status: 200, cache: 'none' })
+    await line.done
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(heard).toEqual(['first', 'last'])
+    expect(reported.map((err) => (err as Error).message).sort()).toEqual(['a listener failed', 'an async listener failed'])
   })
 })

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
+import type { Logger } from 'pino'
 import type { Clock } from '../lib/clock.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import { clientError } from '../errors/respond.js'
@@ -16,8 +17,19 @@ export class FinishLine {
   private finished = false
   private handedOff = false
 
-  constructor(readonly startedAt: number) {
+  constructor(
+    readonly startedAt: number,
+    private readonly onListenerError: (err: unknown) => void = () => undefined,
+  ) {
     this.done = new Promise((resolve) => (this.resolve = resolve))
+  }
+
+  /**
+   * Runs `listener` once the request has finished. A listener that throws or rejects is reported,
+   * never left as an unhandled rejection: one step's failure must not take the process down.
+   */
+  whenDone(listener: (completion: Completion) => unknown): void {
+    this.done.then(listener).catch((err: unknown) => this.onListenerError(err))
   }
 
   get isFinished(): boolean {
@@ -48,9 +60,9 @@ export type FinishVariables = { finish: FinishLine }
  * producer: whatever a step threw (a bad request, a budget refusal) ends as `rejected`, with the
  * status and code the client got.
  */
-export const finishLine = ({ clock }: { clock: Clock }): MiddlewareHandler<{ Variables: FinishVariables }> =>
+export const finishLine = ({ clock, log }: { clock: Clock; log: Logger }): MiddlewareHandler<{ Variables: FinishVariables }> =>
   async function openFinishLine(c, next) {
-    const line = new FinishLine(clock.now())
+    const line = new FinishLine(clock.now(), (err) => log.error({ err }, 'a step failed acting on a finished request'))
     c.set('finish', line)
     await next()
     if (!line.isOpen) return

@@ -47,6 +47,8 @@ const ServerSchema = z.strictObject({
   bodyLimitBytes: count(1024).default(32 * 1024 * 1024),
   /** On SIGTERM: how long in-flight requests may run before their connections are closed. */
   shutdownGraceMs: millis.default(10_000),
+  /** Objects and arrays nested deeper than this in a request body: 400 naming the path, before anything parses it. */
+  maxJsonDepth: count(2).max(1_000).default(64),
 })
 
 const AuthSchema = z.strictObject({

@@ -42,7 +42,7 @@ export const images = ({
     }
     const held: Release[] = []
     const releaseAll = () => held.splice(0).forEach((release) => release())
-    void c.get('finish').done.then(releaseAll)
+    c.get('finish').whenDone(releaseAll)
     const resolved = await resolveImages(parts, {
       limits,
       fetcher: imageFetcher,

@@ -45,7 +45,7 @@ export const countTokens = ({
     const who = labels.who(c.get('principal'), model)
     for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
     c.set('prompt', prompt)
-    void c.get('finish').done.then((completion) => recordTokens(metrics, who, prompt, completion))
+    c.get('finish').whenDone((completion) => recordTokens(metrics, who, prompt, completion))
     await next()
   }
 

@@ -51,7 +51,7 @@ export const observe = ({
         metrics.timeToFirstToken.observe({ model, cache: completion.cache }, completion.firstTokenMs / 1000)
     }
     const finish = c.get('finish')
-    if (finish) void finish.done.then(record)
+    if (finish) finish.whenDone(record)
     else record(undefined)
   }
 

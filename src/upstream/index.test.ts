@@ -414,6 +414,14 @@ describe('upstream: the backend fails', () => {
     expect(await theCompletion(app)).toMatchObject({ outcome: 'upstream_error', status: 502, backend: 'main' })
   })
 
+  it('answers 502 upstream_bad_response for an answer nested past 64 levels, before anything re-serialises it', async () => {
+    const app = upstreamApp()
+    const deep = `${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}`
+    app.client.raw(200, `{"id":"x","choices":[],"extra":${deep}}`, { 'content-type': 'application/json' })
+    const error = await errorOf(await app.send(), 502, 'upstream_bad_response')
+    expect(error.message).toMatch(/deeper than 64 levels/)
+  })
+
   it('answers 502 upstream_unreachable for a backend that cannot be reached, completing once without a backend', async () => {
     const app = upstreamApp()
     app.client.fail(networkFailure('main'))

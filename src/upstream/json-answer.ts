@@ -4,6 +4,7 @@ import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import type { AppDeps } from '../deps.js'
 import { isRecord } from '../lib/is-record.js'
+import { findTooDeep } from '../lib/json-depth.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { replayStream } from '../sse/replay.js'
@@ -12,8 +13,9 @@ import { parseJson, readUpstreamBody } from './read-body.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
 
-/** A finished completion is small; anything near this is a broken or hostile backend. */
+/** A finished completion is small, and shallow; anything near these is a broken or hostile backend. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+const MAX_RESPONSE_DEPTH = 64
 
 /**
  * A backend answer read whole: an error status becomes an OpenAI-shaped error, a completion gets
@@ -24,6 +26,12 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   const { res, backend } = exchange
   const request = c.get('chatRequest')
   const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
+  // The answer is re-serialised (to the client, into the cache): a backend cannot make that recurse without end.
+  if (await findTooDeep(text, MAX_RESPONSE_DEPTH)) {
+    return exchange.fail(
+      gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent JSON nested deeper than ${MAX_RESPONSE_DEPTH} levels.` }),
+    )
+  }
   const body = parseJson(text)
   if (res.status < 200 || res.status >= 300) exchange.fail(upstreamHttpError(res.status, body, backend))
   if (!isRecord(body) || !Array.isArray(body['choices'])) {

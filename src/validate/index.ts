@@ -14,7 +14,7 @@ export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ 
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
-    const body = await readJsonBody(c, config.server.bodyLimitBytes)
+    const body = await readJsonBody(c, config.server)
     const parsed = ChatRequestSchema.safeParse(body, { reportInput: true })
     if (!parsed.success) throw describeIssues(parsed.error.issues)
     const request = parsed.data

@@ -1,6 +1,9 @@
+import { isUtf8 } from 'node:buffer'
 import { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
+import { findTooDeep } from '../lib/json-depth.js'
+import { formatPath } from '../lib/json-path.js'
 import { readCapped } from '../lib/read-capped.js'
 
 /**
@@ -8,7 +11,9 @@ import { readCapped } from '../lib/read-capped.js'
  * once and again while the body streams in (a chunked body declares no length), so an oversized
  * body is refused without being held in memory.
  */
-export async function readJsonBody(c: Context, limitBytes: number): Promise<Record<string, unknown>> {
+export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number }>
+
+export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Record<string, unknown>> {
   const contentType = c.req.header('content-type')
   // A missing Content-Type is read as JSON (some hand-written clients omit it); a different one is refused.
   if (contentType !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
@@ -16,8 +21,22 @@ export async function readJsonBody(c: Context, limitBytes: number): Promise<Reco
       message: `Content-Type must be application/json, got "${contentType.slice(0, 100)}".`,
     })
   }
-  const text = await readLimited(c.req.raw, nodeRequestOf(c), limitBytes)
+  // JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset would be read as garbage.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '')?.[1]?.toLowerCase()
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw gatewayError('unsupported_content_type', {
+      message: `The request body must be UTF-8 JSON; got charset "${charset.slice(0, 40)}".`,
+    })
+  }
+  const text = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
   if (text.trim() === '') throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+  const tooDeep = await findTooDeep(text, limits.maxJsonDepth)
+  if (tooDeep) {
+    throw gatewayError('invalid_request', {
+      param: formatPath(tooDeep.path) || null,
+      message: `The request body nests deeper than ${limits.maxJsonDepth} levels at ${formatPath(tooDeep.path) || 'its root'} (server.maxJsonDepth).`,
+    })
+  }
   let body: unknown
   try {
     body = JSON.parse(text)
@@ -51,5 +70,7 @@ async function readLimited(request: Request, incoming: IncomingMessage | undefin
   if (!source) return ''
   const bytes = await readCapped(source, limitBytes)
   if (!bytes) throw tooLarge()
+  // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted.
+  if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
   return bytes.toString('utf8')
 }

@@ -24,8 +24,32 @@ type Case = {
   message?: RegExp
 }
 
+const deepMetadata = `{"model":"${MODEL}","messages":[{"role":"user","content":"hi"}],"metadata":${'['.repeat(100)}${']'.repeat(100)}}`
+const invalidUtf8 = Buffer.concat([
+  Buffer.from(`{"model":"${MODEL}","messages":[{"role":"user","content":"caf`),
+  Buffer.from([0xc3, 0x28]),
+  Buffer.from('"}]}'),
+])
+
 const cases: Case[] = [
   { name: 'empty body', body: '', status: 400, code: 'invalid_json' },
+  {
+    name: 'JSON nested past the depth limit in a pass-through field',
+    body: deepMetadata,
+    status: 400,
+    code: 'invalid_request',
+    param: `metadata${'[0]'.repeat(63)}`,
+    message: /deeper than 64 levels.*server\.maxJsonDepth/,
+  },
+  { name: 'invalid UTF-8', body: invalidUtf8, status: 400, code: 'invalid_json', message: /not valid UTF-8/ },
+  {
+    name: 'a charset other than UTF-8',
+    body: user('hi'),
+    headers: { 'content-type': 'application/json; charset=utf-16' },
+    status: 415,
+    code: 'unsupported_content_type',
+    message: /utf-16/,
+  },
   { name: 'body not JSON', body: '{"model": ', status: 400, code: 'invalid_json', message: /not valid JSON/ },
   { name: 'JSON array', body: '[1,2]', status: 400, code: 'invalid_request', message: /an array/ },
   { name: 'JSON string', body: '"hello"', status: 400, code: 'invalid_request', message: /got string/ },
@@ -252,7 +276,7 @@ describe('bad input', () => {
     const res = await gateway.app.request('/v1/chat/completions', {
       method: 'POST',
       headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', ...headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
+      body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
     })
     const { raw: _raw, ...error } = await errorOf(res, status, code)
     expect(Object.keys(error).sort()).toEqual(['code', 'message', 'param', 'type'])
