@@ -10,6 +10,7 @@ import { health } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
 import type { Lifecycle } from './server/lifecycle.js'
+import { limitInFlight } from './server/in-flight.js'
 import { observe } from './server/observe.js'
 
 /** Client-supplied request ids are kept only when short and plain, so logs cannot be forged through them. */
@@ -27,6 +28,7 @@ export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }
       },
     }),
     observe(built),
+    limitInFlight(built),
   )
   const chat = chatCompletions(built)
   const modelList = models(built)

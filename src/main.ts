@@ -8,6 +8,7 @@ import { systemClock, type Deps } from './deps.js'
 import { createLogger } from './lib/logger.js'
 import { createMetrics } from './metrics/metrics.js'
 import type { Lifecycle } from './server/lifecycle.js'
+import { limitConnections, serverOptions } from './server/limits.js'
 import { drainServer } from './server/shutdown.js'
 import { MemoryStore } from './store/memory-store.js'
 import { evictionWarning } from './store/eviction-check.js'
@@ -51,10 +52,17 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   }
   const lifecycle: Lifecycle = { draining: false }
   const app = createApp(deps, lifecycle)
-  const server = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, (info) => {
-    log.info({ host: info.address, port: info.port, store: store.kind, models: config.models.map((m) => m.id) }, 'llava-gateway listening')
-  }) as Server
+  const server = serve(
+    { fetch: app.fetch, hostname: config.server.host, port: config.server.port, serverOptions: serverOptions(config.server) },
+    (info) => {
+      log.info(
+        { host: info.address, port: info.port, store: store.kind, models: config.models.map((m) => m.id) },
+        'llava-gateway listening',
+      )
+    },
+  ) as Server
 
+  limitConnections(server, config.server)
   const metricsServer = startMetricsServer(deps, log)
 
   let stopping = false

@@ -49,6 +49,16 @@ const ServerSchema = z.strictObject({
   shutdownGraceMs: millis.default(10_000),
   /** Objects and arrays nested deeper than this in a request body: 400 naming the path, before anything parses it. */
   maxJsonDepth: count(2).max(1_000).default(64),
+  /** Longest a client may take to send its request headers. */
+  headersTimeoutMs: millis.default(10_000),
+  /** Longest a client may take to send its whole request, body included: a body dribbled in is cut (408). */
+  requestTimeoutMs: millis.default(60_000),
+  /** How long an idle keep-alive connection is kept open. */
+  keepAliveTimeoutMs: millis.default(5_000),
+  /** Connections open at once; past it new ones are refused by the operating system's listen queue. */
+  maxConnections: count(1).default(4_096),
+  /** API requests handled at once (streams until their last byte); past it: 503 overloaded with Retry-After. Probes are exempt. */
+  maxInFlightRequests: count(1).default(1_024),
 })
 
 const AuthSchema = z.strictObject({

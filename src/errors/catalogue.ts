@@ -40,6 +40,7 @@ export const CATALOGUE = {
   upstream_bad_response: [502, 'The upstream model server sent a response the gateway could not read.'],
   upstream_stream_interrupted: [502, 'The upstream stream ended before it was complete.'],
   shutting_down: [503, 'The gateway is shutting down; retry on another instance.'],
+  overloaded: [503, 'The gateway is handling as many requests as it allows; retry shortly.'],
   client_closed_request: [CLIENT_CLOSED, 'The client closed the connection before the answer was complete.'],
   internal: [500, 'Internal error.'],
 } as const satisfies Record<string, readonly [ContentfulStatusCode, string]>

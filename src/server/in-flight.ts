@@ -1,0 +1,39 @@
+import type { MiddlewareHandler } from 'hono'
+import type { Deps } from '../deps.js'
+import type { AppEnv } from '../env.js'
+import { gatewayError } from '../errors/gateway-error.js'
+
+/**
+ * Caps the API requests handled at once (`server.maxInFlightRequests`): one that arrives past the
+ * cap gets 503 overloaded with Retry-After before any work is done for it, so a flood degrades into
+ * quick refusals instead of everyone's latency. A chat request counts until its last byte is out
+ * (its finish line), anything else until its handler returns. Health probes and scrapes are not
+ * counted: a load balancer must always be able to ask.
+ */
+export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
+  const max = config.server.maxInFlightRequests
+  let inFlight = 0
+  return async function admitRequest(c, next) {
+    if (!c.req.path.startsWith('/v1/')) return next()
+    if (inFlight >= max) {
+      throw gatewayError('overloaded', {
+        message: `The gateway is handling ${inFlight} requests, its limit (server.maxInFlightRequests); retry shortly.`,
+        headers: { 'retry-after': '1' },
+      })
+    }
+    inFlight++
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      inFlight--
+    }
+    try {
+      await next()
+    } finally {
+      const finish = c.get('finish')
+      if (finish) finish.whenDone(release)
+      else release()
+    }
+  }
+}
