@@ -101,6 +101,13 @@ const BackendSchema = z.strictObject({
     })
     .prefault({}),
   maxConnections: count(1).default(128),
+  /**
+   * Bounds on what this backend may stream: one SSE line (or one event's data), and the whole
+   * stream. Past either, the client gets an upstream_bad_response error frame and the backend
+   * request is dropped: a broken or hostile backend cannot make the gateway buffer without end.
+   */
+  maxStreamLineBytes: count(1_024).default(1024 * 1024),
+  maxStreamBytes: count(1_024).default(64 * 1024 * 1024),
 })
 
 const MiB = 1024 * 1024

@@ -6,11 +6,9 @@ import { relayStream } from '../sse/relay.js'
 import type { Ctx, Exchange } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 
-/** Bounds on a backend's stream: one line (or one event's data), and the whole stream. */
-export const STREAM_LIMITS = { maxLineChars: 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 }
-
 /** The backend's event stream relayed to the client; the request ends when the stream does, however it does. */
-export function answerStream(c: Ctx, exchange: Exchange, { clock, tokens }: Pick<AppDeps, 'clock' | 'tokens'>): Response {
+export function answerStream(c: Ctx, exchange: Exchange, { clock, tokens, config }: Pick<AppDeps, 'clock' | 'tokens' | 'config'>): Response {
+  const backend = config.backends[exchange.backend]
   const prompt = c.get('prompt')
   const finish = c.get('finish')
   let firstTokenMs: number | undefined
@@ -20,7 +18,8 @@ export function answerStream(c: Ctx, exchange: Exchange, { clock, tokens }: Pick
     backend: exchange.backend,
     clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
     fillUsage: async (text) => (await settleUsage(prompt, undefined, () => text, tokens)).usage,
-    limits: STREAM_LIMITS,
+    // Lines are measured in characters (one to four bytes each): the bound on memory holds all the same.
+    limits: { maxLineChars: backend?.maxStreamLineBytes ?? 1024 * 1024, maxTotalBytes: backend?.maxStreamBytes ?? 64 * 1024 * 1024 },
     signal: c.req.raw.signal,
     onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
     onEnd: async (result) => {

@@ -152,3 +152,33 @@ describe('a client that leaves', () => {
     expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '5xx' })).toBe(0)
   })
 })
+
+describe('a backend that streams without end', () => {
+  it.each([
+    [
+      'one endless line',
+      { maxStreamLineBytes: 1_024 },
+      () => ['data: {"choices":[{"delta":{"content":"', 'x'.repeat(600), 'x'.repeat(600)],
+    ],
+    [
+      'a stream past its total',
+      { maxStreamBytes: 4_096 },
+      () => Array.from({ length: 20 }, () => frame(completionChunks(['y'.repeat(300)])[1])),
+    ],
+  ])('%s: an upstream_bad_response frame, and the backend request dropped', async (_what, limits, chunks) => {
+    const upstream = new ScriptedUpstream()
+    const built = buildTestApp(
+      { ...testConfig('http://127.0.0.1:9/v1'), backends: { main: { baseUrl: 'http://127.0.0.1:9/v1', ...limits } } },
+      { upstreamClient: upstream },
+    )
+    const stream = openStream()
+    upstream.answer('main', stream.answer)
+    for (const chunk of chunks()) stream.push(chunk)
+    const res = await built.app.request('/v1/chat/completions', chatRequest({ ...userText('hi'), stream: true }))
+    const frames = dataFrames(await res.text())
+    const last = JSON.parse(frames.at(-1)!) as { error: { code: string; message: string } }
+    expect(last.error.code).toBe('upstream_bad_response')
+    expect(last.error.message).toMatch(/past the gateway's limit/)
+    expect(upstream.calls[0]!.answer?.body.destroyed).toBe(true) // dropped: its connection goes with it
+  })
+})
