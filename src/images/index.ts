@@ -36,6 +36,15 @@ export const images = ({
         message: `The request has ${parts.length} images; the limit is ${limits.maxImagesPerRequest} per request (images.maxImagesPerRequest).`,
       })
     }
+    // Images whose tokens alone cannot fit the context window are refused before any is fetched.
+    const model = c.get('model')
+    const perImage = model.imageTokens.policy === 'fixed' ? model.imageTokens.tokensPerImage : 0
+    if (parts.length * perImage > model.contextWindow) {
+      throw gatewayError('context_length_exceeded', {
+        param: 'messages',
+        message: `This model's maximum context length is ${model.contextWindow} tokens (model \`${model.id}\`, models[].contextWindow). However, the request has ${parts.length} images of ${perImage} tokens each: ${parts.length * perImage} tokens before any text. Please send fewer images.`,
+      })
+    }
     if (parts.length === 0) {
       c.set('requestImages', [])
       return next()

@@ -297,3 +297,19 @@ describe('image bytes in flight, gateway-wide', () => {
     expect(sent[1]).toContain(OTHER_PNG.toString('base64'))
   })
 })
+
+describe('images and the context window', () => {
+  it('refuses images whose tokens alone pass the context window before fetching any', async () => {
+    const { app } = buildTestApp({
+      ...testConfig(upstream.baseUrl),
+      models: [{ id: MODEL, backend: 'main', contextWindow: 4_096 }],
+      images: { ...imageConfig(server), maxImagesPerRequest: 10 },
+    })
+    const urls = Array.from({ length: 8 }, (_, i) => server.url(`/png?${i}`))
+    const error = await errorOf(await app.request('/v1/chat/completions', ask(...urls)), 400, 'context_length_exceeded')
+    expect(error.message).toContain('4096 tokens')
+    expect(error.message).toContain('8 images of 576 tokens each: 4608 tokens')
+    expect(server.hits.size).toBe(0)
+    expect(upstream.calls).toHaveLength(0)
+  })
+})
