@@ -7,7 +7,11 @@ import type { Ctx, Exchange } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 
 /** The backend's event stream relayed to the client; the request ends when the stream does, however it does. */
-export function answerStream(c: Ctx, exchange: Exchange, { clock, tokens, config }: Pick<AppDeps, 'clock' | 'tokens' | 'config'>): Response {
+export function answerStream(
+  c: Ctx,
+  exchange: Exchange,
+  { clock, tokens, config }: Pick<AppDeps, 'clock' | 'tokens' | 'config'>,
+): Response {
   const backend = config.backends[exchange.backend]
   const prompt = c.get('prompt')
   const finish = c.get('finish')

@@ -2,7 +2,10 @@ import { isUtf8 } from 'node:buffer'
 import { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
-import { findTooDeep } from '../lib/json-depth.js'
+import { parseJson, scanJson } from '../lib/json-scan.js'
+
+/** Strings longer than this (base64 images) are kept out of JSON.parse: see parseJson. */
+const LONG_STRING_CHARS = 64 * 1024
 import { formatPath } from '../lib/json-path.js'
 import { readCapped } from '../lib/read-capped.js'
 
@@ -30,7 +33,7 @@ export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Reco
   }
   const text = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
   if (text.trim() === '') throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
-  const tooDeep = await findTooDeep(text, limits.maxJsonDepth)
+  const { tooDeep, longStrings } = await scanJson(text, limits.maxJsonDepth, LONG_STRING_CHARS)
   if (tooDeep) {
     throw gatewayError('invalid_request', {
       param: formatPath(tooDeep.path) || null,
@@ -39,7 +42,7 @@ export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Reco
   }
   let body: unknown
   try {
-    body = JSON.parse(text)
+    body = parseJson(text, longStrings)
   } catch (err) {
     throw gatewayError('invalid_json', { message: `Request body is not valid JSON: ${(err as Error).message}.` })
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { findTooDeep } from './json-depth.js'
+import { findTooDeep, parseJson, scanJson } from './json-scan.js'
 
 const nested = (depth: number, open = '[', close = ']') => open.repeat(depth) + close.repeat(depth)
 
@@ -36,5 +36,39 @@ describe('findTooDeep', () => {
 
   it('scans a body of thousands of levels without recursing', async () => {
     expect(await findTooDeep(nested(100_000, '{"a":', '}'), 64)).toMatchObject({ depth: 65 })
+  })
+})
+
+describe('parseJson with long strings lifted out', () => {
+  const parse = async (text: string, over = 8) => parseJson(text, (await scanJson(text, 64, over)).longStrings)
+
+  it('gives exactly what JSON.parse gives, long strings with escapes and unicode included', async () => {
+    const value = {
+      model: 'm',
+      messages: [
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${'QUJD'.repeat(100)}` } }] },
+        { role: 'user', content: 'short' },
+        { role: 'user', content: 'a long one with "quotes", back\\slashes, a \u0000 NUL, é and 🦙 '.repeat(5) },
+      ],
+      list: ['x'.repeat(50), 'y', ['z'.repeat(9), { deep: 'w'.repeat(30) }]],
+      n: 1.5,
+      t: true,
+      none: null,
+    }
+    const text = JSON.stringify(value)
+    expect(await parse(text)).toEqual(JSON.parse(text))
+    const escapedSlashes = text.replaceAll('/', '\\/') // as PHP's json_encode writes them
+    expect(await parse(escapedSlashes)).toEqual(JSON.parse(escapedSlashes))
+  })
+
+  it('lifts strings, never keys, and cannot be fooled by a value that looks like its marker', async () => {
+    const text = JSON.stringify({ ['k'.repeat(20)]: 'v'.repeat(20), trap: '\u0000abc:0', also: 'v'.repeat(30) })
+    expect(await parse(text)).toEqual(JSON.parse(text))
+    expect((await scanJson(text, 64, 15)).longStrings).toHaveLength(2) // the two long values, not the key nor the short trap
+    expect(await parse(text, 15)).toEqual(JSON.parse(text))
+  })
+
+  it('reports JSON.parse’s own error for malformed text', async () => {
+    await expect(parse(`{"a": "${'x'.repeat(20)}", }`)).rejects.toThrow(SyntaxError)
   })
 })
