@@ -1,6 +1,6 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
-import { sha256Hex } from '../lib/sha256.js'
+import { sha256HexSliced } from '../lib/sha256.js'
 import type { ImageIdentity } from './image-identity.js'
 import { sniffImage } from './sniff.js'
 
@@ -9,12 +9,12 @@ import { sniffImage } from './sniff.js'
  * type), dimensions from the header alone, then the limits. Nothing is decoded, so a pixel bomb
  * costs a few header bytes to refuse.
  */
-export function checkImageBytes(
+export async function checkImageBytes(
   bytes: Buffer,
   source: ImageIdentity['source'],
   limits: ImagesConfig,
   where: { param: string; label: string },
-): ImageIdentity | GatewayError {
+): Promise<ImageIdentity | GatewayError> {
   const sniffed = sniffImage(bytes)
   if (!sniffed.ok) {
     return gatewayError('image_unsupported_format', {
@@ -41,5 +41,5 @@ export function checkImageBytes(
       message: `The image at ${where.label} is ${width}x${height}; images must be ${outOfRange}.`,
     })
   }
-  return { sha256: sha256Hex(bytes), mime, width, height, bytes, source }
+  return { sha256: await sha256HexSliced(bytes), mime, width, height, bytes, source }
 }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { png } from '../../test/fixtures/images.js'
-import { isCanonicalBase64, parseDataUrl } from './data-url.js'
+import { decodeCanonicalBase64, decodeCanonicalBase64Sliced, isCanonicalBase64, parseDataUrl } from './data-url.js'
 
 const image = png(4, 3)
 const b64 = image.toString('base64')
@@ -109,5 +109,31 @@ describe('isCanonicalBase64', () => {
     const bytes = Buffer.alloc(15_000_000, 0x5a)
     const result = parseDataUrl(`data:image/webp;base64,${bytes.toString('base64')}`)
     expect(result.ok && result.bytes.equals(bytes)).toBe(true)
+  })
+})
+
+describe('decodeCanonicalBase64Sliced', () => {
+  it('agrees with the one-piece decode on large payloads, valid or not, and gives the loop back', async () => {
+    const bytes = Buffer.alloc(3 * (1 << 20) + 7, 0)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) & 0xff
+    const valid = bytes.toString('base64') // crosses four slices, ends in padding
+    expect((await decodeCanonicalBase64Sliced(valid))?.equals(bytes)).toBe(true) // Buffer.equals: toEqual walks 3 MB byte by byte
+    let turns = 0
+    const tick = () => turns++
+    setImmediate(tick)
+    const decoding = decodeCanonicalBase64Sliced(valid)
+    setImmediate(tick)
+    await decoding
+    expect(turns).toBe(2) // other work ran while it decoded
+    const broken = [
+      `${valid.slice(0, 1 << 20)}=${valid.slice((1 << 20) + 1)}`, // padding inside an early slice
+      `${valid.slice(0, 5)}-${valid.slice(6)}`, // URL-safe alphabet
+      valid.slice(0, -1), // length not a multiple of 4
+      `${valid.slice(0, (1 << 20) * 2)}\n${valid.slice((1 << 20) * 2 + 1)}`, // whitespace
+    ]
+    for (const text of broken) {
+      expect(decodeCanonicalBase64(text)).toBeUndefined()
+      expect(await decodeCanonicalBase64Sliced(text)).toBeUndefined()
+    }
   })
 })

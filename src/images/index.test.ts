@@ -55,7 +55,7 @@ function imagesApp(imagesConfig: ConfigInput['images'] = {}, fetcher = fakeFetch
     async (req) => {
       const finish = new FinishLine(0)
       lines.push(finish)
-      return { chatRequest: parsedRequest((await req.json()) as Record<string, unknown>), finish }
+      return { chatRequest: parsedRequest((await req.json()) as Record<string, unknown>), model: config.models[0]!, finish }
     },
   )
   const send = async (body: Record<string, unknown>) => app.request('/', postJson(body))

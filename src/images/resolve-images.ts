@@ -3,7 +3,7 @@ import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
 import type { ChatMessage } from '../validate/index.js'
 import { checkImageBytes } from './check-bytes.js'
-import { parseDataUrl } from './data-url.js'
+import { parseDataUrlSliced } from './data-url.js'
 import { ImageFetchError } from '../image-fetch/image-fetch-error.js'
 import type { ImageFetcher } from '../image-fetch/image-fetcher.js'
 import type { ImageIdentity, ImageLocation, RequestImage } from './image-identity.js'
@@ -89,7 +89,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   let base64: string | undefined
   let fetchedUrl: string | undefined
   if (/^data:/i.test(part.url)) {
-    const parsed = parseDataUrl(part.url)
+    const parsed = await parseDataUrlSliced(part.url)
     if (!parsed.ok) {
       throw gatewayError('invalid_image_data', {
         param: where.param,
@@ -118,7 +118,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     ctx.onFetch?.('ok', bytes.length)
     source = 'url'
   }
-  const checked = checkImageBytes(bytes, source, ctx.limits, where)
+  const checked = await checkImageBytes(bytes, source, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
   return { ...checked, ...(base64 === undefined ? {} : { base64 }), ...(fetchedUrl === undefined ? {} : { fetchedUrl }) }
 }
