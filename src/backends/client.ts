@@ -1,15 +1,16 @@
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import type { BackendConfig, Config } from '../config/schema.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { classifyUpstreamFailure } from './classify-failure.js'
+import type { RequestBody } from './request-body.js'
 
 export type UpstreamRequest = {
   /** Path under the backend's base URL, e.g. `/chat/completions`. */
   path: string
   method: 'GET' | 'POST'
-  body?: string
+  body?: RequestBody
   headers?: Readonly<Record<string, string>>
   signal?: AbortSignal
 }
@@ -38,10 +39,12 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
       if (!entry) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
       const { backend, agent } = entry
       try {
+        const body = req.body
+        const streamed = typeof body === 'object' ? body : undefined
         const res = await request(joinUrl(backend.baseUrl, req.path), {
           method: req.method,
-          headers: { ...authHeader(backend), ...req.headers },
-          body: req.body ?? null,
+          headers: { ...authHeader(backend), ...req.headers, ...(streamed ? { 'content-length': String(streamed.length) } : {}) },
+          body: streamed ? Readable.from(streamed.chunks(), { objectMode: false }) : typeof body === 'string' ? body : null,
           signal: req.signal ?? null,
           dispatcher: agent,
         })

@@ -3,6 +3,7 @@ import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { partRef, withForwardedImages, type RequestImage } from '../images/index.js'
 import type { ChatRequest } from '../validate/index.js'
 import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
+import { encodeBody } from './encode-body.js'
 import { upstreamBody } from './upstream-body.js'
 
 /**
@@ -37,14 +38,24 @@ export async function sendWithFailover(client: UpstreamClient, config: Config, r
   for (const [i, name] of candidates.entries()) {
     const backend = config.backends[name] as BackendConfig
     const isLast = i === candidates.length - 1
-    const body = upstreamBody(withForwardedImages(req.request, req.images, backend), req.model, name, backend)
+    // Inline images are streamed into the body, not serialised with it (see encodeBody).
+    const body = encodeBody((inline) =>
+      upstreamBody(
+        withForwardedImages(req.request, req.images, backend, (image) =>
+          inline({ mime: image.mime, bytes: image.bytes, base64: image.base64 }),
+        ),
+        req.model,
+        name,
+        backend,
+      ),
+    )
     let res: UpstreamResponse
     try {
       res = await client.send(name, {
         path: '/chat/completions',
         method: 'POST',
         headers: req.headers,
-        body: JSON.stringify(body),
+        body,
         signal: req.signal,
       })
     } catch (err) {

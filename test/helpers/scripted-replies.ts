@@ -1,3 +1,4 @@
+import { bodyText } from '../../src/backends/request-body.js'
 import { Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import { classifyUpstreamFailure } from '../../src/backends/classify-failure.js'
@@ -51,7 +52,7 @@ export class ScriptedUpstream implements UpstreamClient {
   }
 
   async send(backend: string, req: UpstreamRequest): Promise<UpstreamResponse> {
-    const sent: SentRequest = { ...req, backend, json: JSON.parse(req.body ?? '{}') as Record<string, unknown> }
+    const sent: SentRequest = { ...req, backend, json: JSON.parse((await bodyText(req.body)) || '{}') as Record<string, unknown> }
     this.sent.push(sent)
     const reply = this.replies.shift()
     if (!reply) throw new Error(`ScriptedUpstream: no reply scripted for request ${this.sent.length} (to ${backend})`)

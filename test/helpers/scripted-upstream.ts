@@ -1,3 +1,4 @@
+import { bodyText } from '../../src/backends/request-body.js'
 import { Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../../src/backends/client.js'
@@ -64,7 +65,7 @@ export class ScriptedUpstream implements UpstreamClient {
       method: req.method,
       path: req.path,
       headers: { ...req.headers },
-      body: req.body ? (JSON.parse(req.body) as Record<string, unknown>) : {},
+      body: req.body ? (JSON.parse(await bodyText(req.body)) as Record<string, unknown>) : {},
       signal,
       aborted: signal ? abortedOf(signal) : new Promise(() => {}),
       answer: undefined,

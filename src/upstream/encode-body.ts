@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto'
+import type { RequestBody } from '../backends/request-body.js'
+
+/** An image the body carries inline, as a data URL: its bytes, or its canonical base64 when the client sent one. */
+export type InlineImage = Readonly<{ mime: string; bytes: Buffer; base64?: string | undefined }>
+
+/** Base64 characters per piece (a multiple of 4), and the bytes that make them (a multiple of 3). */
+const PIECE_CHARS = 1 << 20
+const PIECE_BYTES = (PIECE_CHARS / 4) * 3
+
+/**
+ * The backend's JSON body. With no inline image it is plain JSON text. With inline images, each
+ * image's URL is first a marker string (a random nonce: no client text can collide with it), the
+ * small rest is serialised as usual, and the body is sent in pieces: the JSON around the markers,
+ * and each image as `data:<mime>;base64,<payload>` a megabyte at a time, so no 27 MB string is ever
+ * built, escaped or copied on the event loop.
+ */
+export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) => unknown): RequestBody {
+  const marker = `llava-gateway-inline-${randomBytes(12).toString('hex')}-`
+  const images: InlineImage[] = []
+  const json = JSON.stringify(
+    build((image) => {
+      images.push(image)
+      return `${marker}${images.length - 1}`
+    }),
+  )
+  if (images.length === 0) return json
+  const parts = json.split(new RegExp(`"${marker}(\\d+)"`))
+  // split with a capture group: text, index, text, index, ..., text
+  const texts = parts.filter((_, i) => i % 2 === 0).map((text) => Buffer.from(text))
+  const order = parts.filter((_, i) => i % 2 === 1).map(Number)
+  const heads = order.map((n) => Buffer.from(`"data:${(images[n] as InlineImage).mime};base64,`))
+  const base64Length = (image: InlineImage) => image.base64?.length ?? 4 * Math.ceil(image.bytes.length / 3)
+  const length =
+    texts.reduce((sum, text) => sum + text.length, 0) +
+    order.reduce((sum, n, i) => sum + (heads[i] as Buffer).length + base64Length(images[n] as InlineImage) + 1, 0)
+  return {
+    length,
+    async *chunks() {
+      for (const [i, text] of texts.entries()) {
+        yield text
+        const n = order[i]
+        if (n === undefined) continue
+        yield heads[i] as Buffer
+        yield* base64Pieces(images[n] as InlineImage)
+        yield QUOTE
+      }
+    },
+  }
+}
+
+const QUOTE = Buffer.from('"')
+
+/** The image's base64, a piece at a time: sliced from the client's own text, or encoded from the bytes. */
+function* base64Pieces(image: InlineImage): Generator<Buffer> {
+  if (image.base64 !== undefined) {
+    for (let at = 0; at < image.base64.length; at += PIECE_CHARS) yield Buffer.from(image.base64.slice(at, at + PIECE_CHARS), 'latin1')
+    return
+  }
+  for (let at = 0; at < image.bytes.length; at += PIECE_BYTES)
+    yield Buffer.from(image.bytes.subarray(at, at + PIECE_BYTES).toString('base64'))
+}
