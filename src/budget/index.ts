@@ -14,7 +14,7 @@ import { chargeFor } from './charge.js'
 import { budgetCounters } from './counters.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import { setRateLimitHeaders } from './rate-limit-headers.js'
-import { reservationFor } from './reservation.js'
+import { reservationFor, reservedFor } from './reservation.js'
 import { Settler } from './settler.js'
 
 type Reads = FinishVariables & AuthVariables & ValidateVariables & MeterVariables & CacheVariables
@@ -109,7 +109,7 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
       throw gatewayError('budget_exceeded', {
         message:
           `${owner} has used ${result.used} of its ${window?.tokens} tokens this ${window?.window}; ` +
-          `this request may need ${amount} (its prompt plus its max_tokens). The budget resets in ${resetsIn} s.`,
+          `this request may need ${amount} (${reservedFor(c.get('chatRequest'), policy.defaultCompletionTokens)}). The budget resets in ${resetsIn} s.`,
         // openai-node retries a 429 and honours retry-after only up to a minute; past that, say not to.
         headers: { 'retry-after': String(resetsIn), ...(resetsIn > 60 ? { 'x-should-retry': 'false' } : {}) },
       })

@@ -9,3 +9,12 @@ export function reservationFor(promptTokens: number, request: ChatRequest, defau
   const completion = request.max_completion_tokens ?? request.max_tokens ?? defaultCompletionTokens
   return promptTokens + completion * (request.n ?? 1)
 }
+
+/** Where a reservation's answer part came from, in words, for the 429 message. */
+export function reservedFor(request: ChatRequest, defaultCompletionTokens: number): string {
+  const n = request.n ?? 1
+  const times = n > 1 ? ` x n=${n}` : ''
+  if (request.max_completion_tokens != null) return `its prompt plus its max_completion_tokens${times}`
+  if (request.max_tokens != null) return `its prompt plus its max_tokens${times}`
+  return `its prompt plus ${defaultCompletionTokens} for the answer${times}, budget.defaultCompletionTokens: the request sets no max_tokens`
+}

@@ -30,6 +30,8 @@ export type RelayOptions = {
   /** The usage to put in the usage chunk when the client asked for one and the backend sent none. */
   fillUsage(text: string): Promise<Record<string, unknown>>
   limits: SseLimits
+  /** The model id the client asked for: chunks naming the backend's own name for it are rewritten. */
+  model?: string
   /** The client's request signal: when it aborts, the backend request is dropped at once. */
   signal?: AbortSignal
   /** The first content chunk is on its way to the client. */
@@ -169,16 +171,26 @@ class RelayState {
       // Usage on a chunk of its own (choices empty), or on the last content chunk (some backends).
       this.reported = usage
       if (!Array.isArray(choices) || choices.length === 0) {
-        if (this.options.clientWantsUsage) frames.push(dataFrame(event.data))
+        if (this.options.clientWantsUsage) frames.push(dataFrame(this.asClientModel(parsed, event.data)))
         return
       }
     }
     this.addChunk(parsed)
-    frames.push(dataFrame(event.data))
+    frames.push(dataFrame(this.asClientModel(parsed, event.data)))
+  }
+
+  /**
+   * The event as the client sees it: with the model id it asked for, not the backend's name for
+   * it. Re-serialised only when the two differ; otherwise the backend's own text goes on untouched.
+   */
+  private asClientModel(parsed: Record<string, unknown>, data: string): string {
+    const model = this.options.model
+    if (model === undefined || typeof parsed['model'] !== 'string' || parsed['model'] === model) return data
+    return JSON.stringify({ ...parsed, model })
   }
 
   private addChunk(chunk: Record<string, unknown>): void {
-    this.envelope = { id: chunk['id'], created: chunk['created'], model: chunk['model'] }
+    this.envelope = { id: chunk['id'], created: chunk['created'], model: this.options.model ?? chunk['model'] }
     this.assembler.add(chunk)
     const choices = chunk['choices']
     if (!Array.isArray(choices)) return

@@ -6,6 +6,7 @@ import { setStreamHeaders } from '../sse/frames.js'
 import { replayStream } from '../sse/replay.js'
 import type { UpstreamReads } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
+import { USAGE_SOURCE_HEADER } from './usage-header.js'
 
 /** A cache hit, answered as JSON or replayed as a stream, whichever the request asked for. */
 export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry: CachedCompletion, clock: Clock): Response {
@@ -20,6 +21,7 @@ export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry:
       ...(outcome === 'completed' ? { answer: entry } : {}),
     })
   c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
+  c.header(USAGE_SOURCE_HEADER, entry.usageSource)
   if (request.stream !== true) {
     complete('completed')
     return c.json(toChatCompletionBody(entry))

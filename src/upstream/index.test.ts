@@ -187,7 +187,9 @@ describe('upstream: a JSON answer from the backend', () => {
     app.client.json(200, backendBody)
     const res = await app.send()
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual(backendBody)
+    // The backend's body, under the model id the client asked for (the backend knows it by another name).
+    expect(backendBody.model).toBe('llava-hf/llava-1.5-7b-hf')
+    expect(await res.json()).toEqual({ ...backendBody, model: 'llava-1.5-7b' })
     expect(res.headers.get(USAGE_SOURCE_HEADER)).toBe('upstream')
     const completion = await theCompletion(app)
     expect(completion).toMatchObject({
@@ -274,6 +276,22 @@ describe('upstream: a streamed answer from the backend', () => {
     await readText(await app.send())
     expect(app.client.sent[0]?.json).not.toHaveProperty('stream_options')
     expect((await theCompletion(app)).usage?.source).toBe('gateway')
+  })
+
+  it("sends a TGI backend none of the client's own stream_options either, and fills the usage chunk the client asked for", async () => {
+    const app = upstreamApp({ body: { ...STREAM, stream_options: { include_usage: true } }, model: 'on-tgi' })
+    app.client.sse([sse(completionChunks(['A cat.']))])
+    const chunks = jsonChunks(await readText(await app.send()))
+    expect(app.client.sent[0]?.json).not.toHaveProperty('stream_options')
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: expect.any(Number) as unknown } })
+  })
+
+  it('relays stream chunks under the model id the client asked for, not the backend’s name for it', async () => {
+    const app = upstreamApp({ body: STREAM })
+    app.client.sse([sse(completionChunks(['A cat.']))]) // chunks name llava-hf/llava-1.5-7b-hf
+    const chunks = jsonChunks(await readText(await app.send()))
+    expect(chunks.map((chunk) => chunk['model'])).toEqual(chunks.map(() => 'llava-1.5-7b'))
+    expect((await theCompletion(app)).answer?.model).toBe('llava-1.5-7b')
   })
 
   it('relays the stream without the usage chunk the client did not ask for, and completes when it has been read to the end', async () => {

@@ -42,7 +42,8 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
     )
   }
   const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
-  const answered = { ...body, usage: usage.usage }
+  // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
+  const answered = { ...body, model: request.model, usage: usage.usage }
   const answer = toWholeCompletion(answered, usage.usage, clock.now())
   const complete = (outcome: 'completed' | 'client_aborted') =>
     exchange.complete({ outcome, status: res.status, usage, ...(answer && outcome === 'completed' ? { answer } : {}) })

@@ -21,6 +21,7 @@ export function answerStream(
   const stream = relayStream(exchange.res.body, {
     backend: exchange.backend,
     clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
+    model: c.get('chatRequest').model,
     fillUsage: async (text) => (await settleUsage(prompt, undefined, () => text, tokens)).usage,
     // Lines are measured in characters (one to four bytes each): the bound on memory holds all the same.
     limits: { maxLineChars: backend?.maxStreamLineBytes ?? 1024 * 1024, maxTotalBytes: backend?.maxStreamBytes ?? 64 * 1024 * 1024 },
@@ -28,7 +29,10 @@ export function answerStream(
     onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
     onEnd: async (result) => {
       const usage = await settleUsage(prompt, result.reported, () => result.text, tokens)
-      const answer = result.outcome === 'completed' ? toWholeCompletion(result.assembled, usage.usage, clock.now()) : undefined
+      const answer =
+        result.outcome === 'completed'
+          ? toWholeCompletion({ ...result.assembled, model: c.get('chatRequest').model }, usage.usage, clock.now())
+          : undefined
       exchange.complete({
         outcome: result.outcome,
         status: 200,

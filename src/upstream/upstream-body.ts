@@ -17,11 +17,18 @@ export function upstreamBody(
   backendName: string,
   backend: BackendConfig,
 ): Record<string, unknown> {
-  const body: Record<string, unknown> = { ...request, model: model.backendModels[backendName] ?? model.upstreamModel ?? model.id }
-  if (request.stream === true && supportsStreamUsage(backend)) {
-    body['stream_options'] = { ...request.stream_options, include_usage: true }
-  }
+  const body: Record<string, unknown> = { ...request, model: backendModelName(model, backendName) }
+  if (request.stream !== true) return body
+  // A backend that takes stream_options always gets include_usage, so every stream can be metered;
+  // one that does not (TGI) gets none at all, the client's included: the gateway fills the usage chunk.
+  if (supportsStreamUsage(backend)) body['stream_options'] = { ...request.stream_options, include_usage: true }
+  else delete body['stream_options']
   return body
+}
+
+/** The name a backend knows the model by. */
+export function backendModelName(model: ModelConfig, backendName: string): string {
+  return model.backendModels[backendName] ?? model.upstreamModel ?? model.id
 }
 
 /** Whether the client itself asked to see the usage chunk. */

@@ -52,11 +52,19 @@ describe('token budgets', () => {
     const error = await errorOf(res)
     expect(error.code).toBe('budget_exceeded')
     expect(error.message).toContain('0 of its 100 tokens this day')
-    expect(error.message).toContain(`may need ${PROMPT + 200}`)
+    expect(error.message).toContain(`may need ${PROMPT + 200} (its prompt plus its max_tokens)`)
     expect(res.headers.get('retry-after')).toBe(String(12 * 3600)) // midnight UTC
     expect(res.headers.get('x-should-retry')).toBe('false')
     expect(upstream.calls).toHaveLength(0)
     expect(await counterSum(deps.metrics.budgetRejections, { key_alias: 'limited', window: 'day' })).toBe(1)
+  })
+
+  it('says where the reservation came from when the request set no max_tokens', async () => {
+    const { app } = appWith([{ window: 'day', tokens: 100 }])
+    const error = await errorOf(await app.request('/v1/chat/completions', chatRequest(userText('hi'))), 429, 'budget_exceeded')
+    expect(error.message).toContain(
+      `may need ${PROMPT + 1024} (its prompt plus 1024 for the answer, budget.defaultCompletionTokens: the request sets no max_tokens)`,
+    )
   })
 
   it('settles to the actual usage, so the unused part of a reservation is spent again', async () => {

@@ -77,6 +77,8 @@ describe('a miss, then a hit', () => {
     const second = await send(ask(imageHost.url('/picture.png')))
     expect(xCache(second)).toBe('HIT')
     expect(second.headers.get('age')).toBe('42')
+    expect(second.headers.get('x-gateway-usage-source')).toBe(first.headers.get('x-gateway-usage-source')) // the answer's own source
+    expect(second.headers.get('x-gateway-usage-source')).toBe('upstream')
     expect(await second.json()).toMatchObject({ choices: [{ message: { content: 'A red square.' } }], usage })
     expect(upstream.calls).toHaveLength(1)
     expect(await counterSum(deps.metrics.cacheLookups, { result: 'hit' })).toBe(1)
