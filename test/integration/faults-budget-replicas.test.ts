@@ -3,41 +3,42 @@ import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { closeAfterFile } from '../helpers/close-after-file.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
-import { counterKey, promptTokens, recordFigures, send, signal, tally, untilQuiet, untilReady, type Outcome } from '../helpers/faults.js'
+import { counterKey, promptTokens, recordFigures, send, signal, tally, untilQuiet, untilReady } from '../helpers/faults.js'
 import { ready } from '../helpers/redis.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { startReplica, type Replica } from '../helpers/replica.js'
 import { testConfig, userText } from '../helpers/test-app.js'
-import { until, within } from '../helpers/wait.js'
+import { until } from '../helpers/wait.js'
 
-// Issue 9, faults 2 and 3: budgets shared by two gateway processes on one healthy redis-server.
-// Under a burst, exactly as many requests as fit are admitted and nobody is refused for a Redis
-// that answered (no spurious 503 at the product's 50 ms command timeout); and a replica killed
-// with -9 while holding reservations gives them back within one lease.
+// Issue 9, fault 2: budgets shared by two gateway processes on one healthy redis-server, with the
+// product's defaults (50 ms command timeout, 30 s leases). Under a burst, exactly as many requests
+// as fit are admitted and nobody is refused for a Redis that answered: no spurious 503.
 
 const PREFIX = 'llava-gateway:' // the default cache.keyPrefix
 const TEXT = 'What is in the picture?'
 const PROMPT = promptTokens(TEXT)
 const MAX_TOKENS = 100
 const RESERVATION = PROMPT + MAX_TOKENS
-const LEASE_MS = 1_000
-
 const BURST = 300
 const FIT = 120
-const HELD = 20 // fault 3: reservations replica A holds when it is killed
 
-// One key per test, each its own counter; secrets are test values.
-const KEYS = {
-  burst: {
-    alias: 'burst',
-    team: 'burst-team',
-    secret: 'sk-faults-burst',
-    budgets: [{ window: 'day' as const, tokens: FIT * RESERVATION }],
-  },
-  held: { alias: 'held', team: 'held-team', secret: 'sk-faults-held', budgets: [{ window: 'day' as const, tokens: HELD * RESERVATION }] },
+const BURST_KEY = {
+  alias: 'burst',
+  team: 'burst-team',
+  secret: 'sk-faults-burst',
+  budgets: [{ window: 'day' as const, tokens: FIT * RESERVATION }],
 }
-const keyOf = (k: (typeof KEYS)[keyof typeof KEYS]) => counterKey(PREFIX, { team: k.team, scope: 'key', name: k.alias }, 'day')
+const COUNTER = counterKey(PREFIX, { team: BURST_KEY.team, scope: 'key', name: BURST_KEY.alias }, 'day')
 const usage = (completion: number) => ({ prompt_tokens: PROMPT, completion_tokens: completion, total_tokens: PROMPT + completion })
+
+/** The replicas' warnings about Redis (logged once an episode), with their messages. */
+const storeWarnings = (...replicas: Replica[]) =>
+  replicas.flatMap((replica) =>
+    replica
+      .entries()
+      .filter((e) => e.level === 40 && /budget|redis/.test(e.msg ?? ''))
+      .map((e) => `${replica.port}: ${e.msg ?? ''}: ${String(e['message'])}`),
+  )
 
 let redis: RedisServer
 let upstream: FakeUpstream
@@ -50,9 +51,10 @@ beforeAll(async () => {
   closeAfterFile(upstream)
   store = closeAfterFile(new RedisStore({ url: redis.url, commandTimeoutMs: 1_000, connectTimeoutMs: 1_000, log: createLogger('silent') }))
   const config = testConfig(upstream.baseUrl, {
-    redis: { url: redis.url }, // the product's default command timeout (50 ms): the point of fault 2
-    keys: Object.values(KEYS),
-    budget: { leaseMs: LEASE_MS, whenStoreFails: 'closed' },
+    // Product defaults: 50 ms command timeout (the point of this test) and 30 s leases, which the
+    // held answers never outlive (leases running out is fault 3's, faults-replica-kill.test.ts).
+    redis: { url: redis.url },
+    keys: [BURST_KEY],
   })
   const started = await Promise.all([0, 1].map(() => startReplica({ config })))
   a = started[0]!
@@ -70,11 +72,10 @@ describe('two replicas on a healthy Redis', () => {
       await decided.promise
       replyJson(res, 200, chatCompletion({ usage: usage(MAX_TOKENS) }))
     })
-    upstream.calls.length = 0
     let refusedSoFar = 0
     const body = { ...userText(TEXT), max_tokens: MAX_TOKENS }
     const pending = Array.from({ length: BURST }, async (_, i) => {
-      const outcome = await send((i % 2 === 0 ? a : b).url, body, KEYS.burst.secret)
+      const outcome = await send((i % 2 === 0 ? a : b).url, body, BURST_KEY.secret)
       if (outcome.status !== 200) refusedSoFar++
       return outcome
     })
@@ -82,92 +83,31 @@ describe('two replicas on a healthy Redis', () => {
       timeoutMs: 20_000,
       what: `all ${BURST} requests to be refused or at the backend`,
     })
+    // Every admitted request still holds its lease now: one that expired (its replica did not renew
+    // it in time) would have let a request past the budget.
+    const [atRelease] = await store.read([COUNTER])
+    const expiredWhileHeld = await store.client.zcard(`${COUNTER}:late`)
     decided.fire()
     const outcomes = await Promise.all(pending)
-    const counter = await untilQuiet(store, keyOf(KEYS.burst), 10_000)
+    const counter = await untilQuiet(store, COUNTER, 10_000)
 
     const counts = tally(outcomes)
-    const spurious = outcomes.filter((o) => o.status === 503)
     recordFigures('2 no spurious refusals on a healthy Redis', {
       requests: BURST,
       budgetFits: FIT,
       ok: counts[200] ?? 0,
       refused429: counts[429] ?? 0,
-      refused503: spurious.length,
-      refused503OnA: spurious.filter((_o, i) => i % 2 === 0).length,
+      refused503: counts[503] ?? 0,
+      refused503OnA: outcomes.filter((o, i) => o.status === 503 && i % 2 === 0).length,
       longestRequestMs: Math.round(Math.max(...outcomes.map((o) => o.ms))),
       longest429Ms: Math.round(Math.max(0, ...outcomes.filter((o) => o.status === 429).map((o) => o.ms))),
+      reservedAtRelease: atRelease!.reserved,
+      leasesExpiredWhileHeld: expiredWhileHeld,
       settled: counter.settled,
+      // What the replicas said about their store: the reason behind any 503.
+      storeWarnings: JSON.stringify(storeWarnings(a, b)),
     })
     expect(counts).toEqual({ 200: FIT, 429: BURST - FIT })
     expect(counter).toEqual({ settled: FIT * RESERVATION, reserved: 0 })
   }, 40_000)
-
-  // Runs last in this file: it kills replica A.
-  it('give back the reservations of a replica killed with -9 within one lease', async () => {
-    const held = signal()
-    upstream.handle(async (_call, res) => {
-      await held.promise
-      replyJson(res, 200, chatCompletion({ usage: usage(MAX_TOKENS) }))
-    })
-    upstream.calls.length = 0
-    const body = { ...userText(TEXT), max_tokens: MAX_TOKENS }
-    // A's clients lose their connections when A dies: their requests end in a network error.
-    const onA = Array.from({ length: HELD }, () => send(a.url, body, KEYS.held.secret).catch((err: unknown) => err))
-    await within(upstream.untilCalls(HELD), { timeoutMs: 15_000, what: `${HELD} requests on A at the backend` })
-    const key = keyOf(KEYS.held)
-    expect(await store.read([key])).toEqual([{ settled: 0, reserved: HELD * RESERVATION }]) // the whole budget, held by A
-    const whole = { ...userText(TEXT), max_tokens: HELD * RESERVATION - PROMPT }
-    expect((await send(b.url, whole, KEYS.held.secret)).status).toBe(429)
-
-    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion({ usage: usage(7) })))
-    const killedAt = performance.now()
-    expect(await a.kill('SIGKILL')).toBeNull()
-    held.fire() // A's answers have nowhere to go now
-
-    // Two clocks from the kill: Redis's counter empty again, and B admitting a request that needs all of it.
-    let freedMs = NaN
-    const freed = until(
-      async () => {
-        const [state] = await store.read([key])
-        if (state?.reserved !== 0) return false
-        freedMs = performance.now() - killedAt
-        return true
-      },
-      { timeoutMs: 5 * LEASE_MS, what: "A's reservations to expire", intervalMs: 10 },
-    )
-    let admitted: Outcome | undefined
-    let refusalsMeanwhile = 0
-    const admittedOnB = until(
-      async () => {
-        const outcome = await send(b.url, whole, KEYS.held.secret)
-        if (outcome.status === 200) admitted = outcome
-        else if (outcome.status === 429) refusalsMeanwhile++
-        else throw new Error(`B answered ${outcome.status} ${outcome.code ?? ''}`)
-        return admitted !== undefined
-      },
-      { timeoutMs: 5 * LEASE_MS, what: 'B to admit a request needing the whole budget', intervalMs: 10 },
-    )
-    await Promise.all([freed, admittedOnB])
-    const admittedMs = admitted!.sentAt + admitted!.ms - killedAt
-    const aClients = await Promise.all(onA)
-    const counter = await untilQuiet(store, key, 5_000, { late: HELD }) // A's leases expired unsettled, and stay so
-
-    recordFigures('3 kill -9 of a replica holding reservations', {
-      leaseMs: LEASE_MS,
-      heldReservations: HELD,
-      reservedTokens: HELD * RESERVATION,
-      reservedFreedAfterKillMs: Math.round(freedMs),
-      wholeBudgetAdmittedOnBAfterKillMs: Math.round(admittedMs),
-      refusalsOnBMeanwhile: refusalsMeanwhile,
-      settledAfter: counter.settled,
-    })
-    expect(aClients.every((r) => r instanceof Error)).toBe(true) // none of A's requests was answered
-    // A's leases were renewed at most when it died, so they end by then + one lease; the margin is
-    // one read's round trip and the polling interval on two shared cores.
-    expect(freedMs).toBeLessThanOrEqual(LEASE_MS + 500)
-    expect(admittedMs).toBeLessThanOrEqual(LEASE_MS + 500)
-    // A's requests died unsettled and cost nothing; B's whole-budget request settled at its usage.
-    expect(counter).toEqual({ settled: PROMPT + 7, reserved: 0 })
-  }, 30_000)
 })
