@@ -7,6 +7,7 @@ import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
 import { counterKeys } from '../../src/store/redis-scripts.js'
 import type { CounterState } from '../../src/store/store.js'
 import type { RedisStore } from '../../src/store/redis-store.js'
+import type { Replica } from './replica.js'
 import { chatRequest, TEST_KEY } from './test-app.js'
 import { until } from './wait.js'
 
@@ -125,6 +126,15 @@ export function median(values: readonly number[]): number {
   const mid = sorted.length / 2
   return sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** The replicas' warnings about Redis (logged once an episode), with their messages. */
+export const storeWarnings = (...replicas: Replica[]): string[] =>
+  replicas.flatMap((replica) =>
+    replica
+      .entries()
+      .filter((e) => e.level === 40 && /budget|redis/.test(e.msg ?? ''))
+      .map((e) => `${replica.port}: ${e.msg ?? ''}: ${String(e['message'])}`),
+  )
 
 /** Resolves at `at` (performance.now() time): paces an open-loop load, whatever the answers do. */
 export function at(time: number): Promise<void> {

@@ -3,7 +3,7 @@ import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { closeAfterFile } from '../helpers/close-after-file.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
-import { counterKey, promptTokens, recordFigures, send, signal, tally, untilQuiet, untilReady } from '../helpers/faults.js'
+import { counterKey, promptTokens, recordFigures, send, signal, storeWarnings, tally, untilQuiet, untilReady } from '../helpers/faults.js'
 import { ready } from '../helpers/redis.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { startReplica, type Replica } from '../helpers/replica.js'
@@ -30,15 +30,6 @@ const BURST_KEY = {
 }
 const COUNTER = counterKey(PREFIX, { team: BURST_KEY.team, scope: 'key', name: BURST_KEY.alias }, 'day')
 const usage = (completion: number) => ({ prompt_tokens: PROMPT, completion_tokens: completion, total_tokens: PROMPT + completion })
-
-/** The replicas' warnings about Redis (logged once an episode), with their messages. */
-const storeWarnings = (...replicas: Replica[]) =>
-  replicas.flatMap((replica) =>
-    replica
-      .entries()
-      .filter((e) => e.level === 40 && /budget|redis/.test(e.msg ?? ''))
-      .map((e) => `${replica.port}: ${e.msg ?? ''}: ${String(e['message'])}`),
-  )
 
 let redis: RedisServer
 let upstream: FakeUpstream
