@@ -107,9 +107,15 @@ export async function untilQuiet(store: RedisStore, key: string, timeoutMs: numb
   try {
     await until(
       async () => {
-        const [state] = await store.read([key])
-        const [live, lateCount] = await Promise.all([store.client.zcard(leases), store.client.zcard(late)])
-        last = { ...state!, live, lateCount }
+        await store.read([key]) // sweeps leases past their expiry into `late`
+        // One snapshot: a settlement landing between two separate reads would pair an old `settled`
+        // with an already empty `late` set.
+        const replies = await store.client.multi().hmget(key, 'settled', 'reserved').zcard(leases).zcard(late).exec()
+        const [fields, live, lateCount] = (replies ?? []).map(([err, value]) => {
+          if (err) throw err
+          return value
+        }) as [Array<string | null>, number, number]
+        last = { settled: Number(fields[0] ?? 0), reserved: Number(fields[1] ?? 0), live, lateCount }
         return last.reserved === 0 && live === 0 && lateCount === lateLeft
       },
       { timeoutMs, what: `every lease on ${key} to be settled or expired`, intervalMs: 20 },
