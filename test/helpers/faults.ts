@@ -7,6 +7,7 @@ import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
 import { counterKeys } from '../../src/store/redis-scripts.js'
 import type { CounterState } from '../../src/store/store.js'
 import type { RedisStore } from '../../src/store/redis-store.js'
+import type { FakeUpstream } from './fake-upstream.js'
 import type { Replica } from './replica.js'
 import { chatRequest, TEST_KEY } from './test-app.js'
 import { until } from './wait.js'
@@ -141,6 +142,15 @@ export const storeWarnings = (...replicas: Replica[]): string[] =>
       .filter((e) => e.level === 40 && /budget|redis/.test(e.msg ?? ''))
       .map((e) => `${replica.port}: ${e.msg ?? ''}: ${String(e['message'])}`),
   )
+
+/**
+ * Resolves once the backend has had `n` requests. Polled every few milliseconds and bounded, unlike
+ * FakeUpstream.untilCalls, which spins on setImmediate (a core's worth of CPU taken from the
+ * replicas on two shared cores) and goes on spinning after a `within` has given up on it.
+ */
+export function untilArrivals(upstream: FakeUpstream, n: number, options: { timeoutMs: number; what: string }): Promise<void> {
+  return until(() => upstream.calls.length >= n, { ...options, intervalMs: 5 })
+}
 
 /** Resolves at `at` (performance.now() time): paces an open-loop load, whatever the answers do. */
 export function at(time: number): Promise<void> {

@@ -4,13 +4,13 @@ import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { closeAfterFile } from '../helpers/close-after-file.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
-import { recordFigures, send, signal, untilReady } from '../helpers/faults.js'
+import { recordFigures, send, signal, untilArrivals, untilReady } from '../helpers/faults.js'
 import { ready } from '../helpers/redis.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { startReplica, type Replica } from '../helpers/replica.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { testConfig, userText } from '../helpers/test-app.js'
-import { until, within } from '../helpers/wait.js'
+import { until } from '../helpers/wait.js'
 
 // Issue 9, fault 4: the cache lock that lets one replica ask the backend for all is a short lease.
 // Whatever happens to its holder (killed with -9, or its claim's reply lost on the way back), a
@@ -101,7 +101,7 @@ describe('a cache-lock holder that cannot finish', () => {
       replyJson(res, 200, chatCompletion({ content: 'Answered after the leader died.', usage }))
     })
     const onA = send(a.url, ask('How many llamas are there?')).catch((err: unknown) => err)
-    await within(upstream.untilCalls(1), { timeoutMs: 5_000, what: "A's backend call, lock held" })
+    await untilArrivals(upstream, 1, { timeoutMs: 5_000, what: "A's backend call, lock held" })
     const onB = send(b.url, ask('How many llamas are there?'))
     const killedAt = performance.now()
     expect(await a.kill('SIGKILL')).toBeNull()

@@ -5,12 +5,23 @@ import { counterKeys } from '../../src/store/redis-scripts.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { closeAfterFile } from '../helpers/close-after-file.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
-import { counterKey, promptTokens, recordFigures, send, signal, storeWarnings, tally, untilQuiet, untilReady } from '../helpers/faults.js'
+import {
+  counterKey,
+  promptTokens,
+  recordFigures,
+  send,
+  signal,
+  storeWarnings,
+  tally,
+  untilArrivals,
+  untilQuiet,
+  untilReady,
+} from '../helpers/faults.js'
 import { ready } from '../helpers/redis.js'
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js'
 import { startReplica, type Replica } from '../helpers/replica.js'
 import { testConfig, userText } from '../helpers/test-app.js'
-import { until, within } from '../helpers/wait.js'
+import { until } from '../helpers/wait.js'
 
 // Issue 9, fault 5: the shared state on a Redis Cluster of three masters. Two replicas share the
 // cache (one's miss is the other's hit; identical misses on both reach the backend once) and the
@@ -87,7 +98,7 @@ describe('two replicas on a Redis Cluster', () => {
       replyJson(res, 200, chatCompletion({ content: 'Two llamas.', usage: usage(3) }))
     })
     const both = [send(a.url, ask('How many llamas now?')), send(b.url, ask('How many llamas now?'))]
-    await within(upstream.untilCalls(1), { timeoutMs: 5_000, what: 'the leader at the backend' })
+    await untilArrivals(upstream, 1, { timeoutMs: 5_000, what: 'the leader at the backend' })
     const gets = await getsSoFar()
     await until(async () => (await getsSoFar()) >= gets + 2, { timeoutMs: 5_000, what: 'the other replica polling the lock' })
     answer.fire()

@@ -13,6 +13,7 @@ import {
   send,
   signal,
   tally,
+  untilArrivals,
   untilQuiet,
   untilReady,
 } from '../helpers/faults.js'
@@ -20,7 +21,6 @@ import { ready } from '../helpers/redis.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { startReplica, type Replica } from '../helpers/replica.js'
 import { TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
-import { within } from '../helpers/wait.js'
 
 // Issue 9, fault 1: the budget Redis hangs (SIGSTOP) for two seconds while two replicas take a
 // steady stream of budgeted requests. Failing closed, the requests that need Redis meanwhile are
@@ -81,7 +81,7 @@ describe('the budget Redis freezes for 2 s under load', () => {
       const open = signal()
       gate = open.promise
       const before = upstream.calls.length
-      await within(upstream.untilCalls(before + HELD_AT_FREEZE), { timeoutMs: 5_000, what: 'requests held at the backend' })
+      await untilArrivals(upstream, before + HELD_AT_FREEZE, { timeoutMs: 5_000, what: 'requests held at the backend' })
       redis.freeze()
       frozenAt = performance.now()
       open.fire() // their answers go out now; their settlements meet a frozen Redis

@@ -4,13 +4,13 @@ import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { closeAfterFile } from '../helpers/close-after-file.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
-import { counterKey, promptTokens, recordFigures, send, signal, untilQuiet, type Outcome } from '../helpers/faults.js'
+import { counterKey, promptTokens, recordFigures, send, signal, untilArrivals, untilQuiet, type Outcome } from '../helpers/faults.js'
 import { listen } from '../helpers/gateway-server.js'
 import { ready } from '../helpers/redis.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { buildTestApp, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
-import { until, within } from '../helpers/wait.js'
+import { until } from '../helpers/wait.js'
 
 // Issue 9, fault 7: the link to the budget Redis is cut mid-run (connections reset, reconnects
 // refused) while requests are in flight. Requests meanwhile fail closed (503) or pass open
@@ -70,7 +70,7 @@ describe('the link to Redis cut mid-run', () => {
 
     // In flight: admitted, leases held, answers held at the backend.
     const inFlight = many(IN_FLIGHT)
-    await within(upstream.untilCalls(2 * IN_FLIGHT), { timeoutMs: 5_000, what: 'every in-flight request at the backend' })
+    await untilArrivals(upstream, 2 * IN_FLIGHT, { timeoutMs: 5_000, what: 'every in-flight request at the backend' })
     proxy.refuse(true)
     proxy.cut()
     const cutAt = performance.now()

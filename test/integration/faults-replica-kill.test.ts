@@ -3,12 +3,22 @@ import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { closeAfterFile } from '../helpers/close-after-file.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
-import { counterKey, promptTokens, recordFigures, send, signal, untilQuiet, untilReady, type Outcome } from '../helpers/faults.js'
+import {
+  counterKey,
+  promptTokens,
+  recordFigures,
+  send,
+  signal,
+  untilArrivals,
+  untilQuiet,
+  untilReady,
+  type Outcome,
+} from '../helpers/faults.js'
 import { ready } from '../helpers/redis.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { startReplica, type Replica } from '../helpers/replica.js'
 import { testConfig, userText } from '../helpers/test-app.js'
-import { until, within } from '../helpers/wait.js'
+import { until } from '../helpers/wait.js'
 
 // Issue 9, fault 3: a replica killed with -9 while holding reservations. Nothing settles them; its
 // leases stop being renewed and expire within one lease, by Redis's clock, and the budget is whole
@@ -65,7 +75,7 @@ describe('a replica killed with -9', () => {
     const body = { ...userText(TEXT), max_tokens: MAX_TOKENS }
     // A's clients lose their connections when A dies: their requests end in a network error.
     const onA = Array.from({ length: HELD }, () => send(a.url, body, HELD_KEY.secret).catch((err: unknown) => err))
-    await within(upstream.untilCalls(HELD), { timeoutMs: 15_000, what: `${HELD} requests on A at the backend` })
+    await untilArrivals(upstream, HELD, { timeoutMs: 15_000, what: `${HELD} requests on A at the backend` })
     expect(await store.read([COUNTER])).toEqual([{ settled: 0, reserved: HELD * RESERVATION }]) // the whole budget, held by A
     const whole = { ...userText(TEXT), max_tokens: HELD * RESERVATION - PROMPT }
     expect((await send(b.url, whole, HELD_KEY.secret)).status).toBe(429)
