@@ -19,6 +19,7 @@ export type UpstreamHandler = (call: UpstreamCall, res: ServerResponse) => void 
  */
 export class FakeUpstream {
   readonly calls: UpstreamCall[] = []
+  private readonly callWaiters: Array<{ n: number; resolve: () => void }> = []
   private handler: UpstreamHandler = (_call, res) => replyJson(res, 200, chatCompletion())
   private readonly sockets = new Set<import('node:net').Socket>()
 
@@ -60,8 +61,10 @@ export class FakeUpstream {
   }
 
   /** Resolves once `n` requests have arrived. */
-  async untilCalls(n: number): Promise<void> {
-    while (this.calls.length < n) await new Promise((resolve) => setImmediate(resolve))
+  /** Resolves once `n` requests have arrived: woken by each arrival, never by polling. */
+  untilCalls(n: number): Promise<void> {
+    if (this.calls.length >= n) return Promise.resolve()
+    return new Promise((resolve) => this.callWaiters.push({ n, resolve }))
   }
 
   async close(): Promise<void> {
@@ -82,6 +85,10 @@ export class FakeUpstream {
       aborted,
     }
     this.calls.push(call)
+    for (const waiter of this.callWaiters.filter((w) => this.calls.length >= w.n)) {
+      this.callWaiters.splice(this.callWaiters.indexOf(waiter), 1)
+      waiter.resolve()
+    }
     await this.handler(call, res)
   }
 }
