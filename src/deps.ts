@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { UpstreamClient } from './backends/client.js'
+import type { BackendHealth } from './backends/health.js'
 import type { Config } from './config/schema.js'
 import type { ImageFetcher } from './image-fetch/image-fetcher.js'
 import type { Clock } from './lib/clock.js'
@@ -21,6 +22,8 @@ export type Deps = Readonly<{
   imageFetcher: ImageFetcher
   metrics: Metrics
   log: Logger
+  /** Which backends can take requests now: requests report to it, probes (started by main) too. */
+  backendHealth: BackendHealth
 }>
 
 /** What the steps are built from: the deps, plus what `createApp` derives from the config once. */

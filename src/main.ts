@@ -16,6 +16,7 @@ import { RedisStore } from './store/redis-store.js'
 import { SplitStore } from './store/split-store.js'
 import type { Store } from './store/store.js'
 import { createUpstreamClient } from './backends/client.js'
+import { createBackendHealth } from './backends/health.js'
 import { createImageFetcher } from './image-fetch/image-fetcher.js'
 
 /** The only module that reads the environment or the command line. */
@@ -49,6 +50,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
     imageFetcher: createImageFetcher(config.images),
     metrics: createMetrics({ store }),
     log,
+    backendHealth: createBackendHealth(config.backends, systemClock),
   }
   const lifecycle: Lifecycle = { draining: false }
   const app = createApp(deps, lifecycle)

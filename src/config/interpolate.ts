@@ -13,6 +13,15 @@ export function interpolate(
   path = '',
 ): unknown {
   if (typeof tree === 'string') {
+    const malformed = malformedReference(tree)
+    if (malformed !== undefined) {
+      // Left as text, `\${GATEWAY_API_KEY` (a brace missing) would become a key anyone could guess.
+      problems.push({
+        path: path || '(root)',
+        message: `malformed \${...} at character ${malformed + 1}: "${tree.slice(malformed, malformed + 40)}"`,
+      })
+      return ''
+    }
     return tree.replace(REFERENCE, (_whole, name: string, fallback: string | undefined) => {
       const value = env[name]
       if (value !== undefined && value !== '') return value
@@ -26,4 +35,14 @@ export function interpolate(
     return Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, interpolate(v, env, problems, path ? `${path}.${k}` : k)]))
   }
   return tree
+}
+
+/** Where a `${` starts something that is not a whole reference (`${NAME}` or `${NAME:-default}`), if anywhere. */
+function malformedReference(text: string): number | undefined {
+  const whole = new RegExp(REFERENCE.source, 'y')
+  for (let at = text.indexOf('${'); at >= 0; at = text.indexOf('${', at + 2)) {
+    whole.lastIndex = at
+    if (!whole.test(text)) return at
+  }
+  return undefined
 }

@@ -58,7 +58,7 @@ describe('loadConfigFile: the shipped config/gateway.yaml', () => {
   })
 
   it('enables the key when GATEWAY_API_KEY is set, keeping only its SHA-256', () => {
-    const { config, warnings } = loadConfigFile({ GATEWAY_API_KEY: SECRET }, SHIPPED)
+    const { config, warnings } = loadConfigFile({ GATEWAY_API_KEY: SECRET, DEEPINFRA_TOKEN: 'token' }, SHIPPED)
     expect(config.keys).toHaveLength(1)
     expect(config.keys[0]).toEqual({ alias: 'local-dev', team: 'default', sha256: sha256(SECRET), models: undefined, budgets: [] })
     const serialized = JSON.stringify(config)
@@ -252,7 +252,8 @@ describe('loadConfig: validation', () => {
     const { config, warnings } = loadConfig({ ANON: 'true', USAGE: 'false' }, tree)
     expect(config.auth.allowAnonymous).toBe(true)
     expect(config.backends['local']?.streamUsage).toBe(false)
-    expect(warnings).toEqual([]) // anonymous allowed: no "every request will get 401" warning
+    // anonymous allowed: no "every request will get 401" warning (the backend's missing apiKey is another matter)
+    expect(warnings.filter((w) => !w.includes('has no apiKey'))).toEqual([])
   })
 
   it('keeps a key given by sha256, lower-cased, and warns about none', () => {
@@ -262,7 +263,7 @@ describe('loadConfig: validation', () => {
       { ...minimal(), keys: [{ alias: 'k', team: 'vision', sha256: hash.toUpperCase(), models: ['m'] }] },
     )
     expect(config.keys).toEqual([{ alias: 'k', team: 'vision', sha256: hash, models: ['m'], budgets: [] }])
-    expect(warnings).toEqual([])
+    expect(warnings.filter((w) => !w.includes('has no apiKey'))).toEqual([])
   })
 
   it('treats an absent file tree as empty and reports the required sections', () => {
@@ -351,5 +352,38 @@ describe('--check-config on the command line', () => {
     expect(result.stdout).not.toContain('OK')
     expect(result.stderr).toContain('server.port')
     expect(result.stderr).toContain('models[0].backend')
+  })
+})
+
+describe('config problems that used to pass', () => {
+  const base = { backends: { b: { baseUrl: 'http://127.0.0.1:8000/v1', kind: 'vllm' } }, models: [{ id: 'm', backend: 'b' }] }
+
+  it('refuses a malformed ${...} (a brace missing) instead of taking it as text, naming where', () => {
+    const error = configError(() =>
+      loadConfig({ GATEWAY_API_KEY: 'sk-real' }, { ...base, keys: [{ alias: 'k', secret: '${GATEWAY_API_KEY' }] }),
+    )
+    expect(error.problems).toEqual([{ path: 'keys[0].secret', message: 'malformed ${...} at character 1: "${GATEWAY_API_KEY"' }])
+  })
+
+  it('finds a malformed reference after a good one, and accepts good ones with defaults', () => {
+    const error = configError(() => loadConfig({ A: 'a' }, { ...base, cache: { keyPrefix: '${A}:${B:-b}:${C' } }))
+    expect(error.problems).toEqual([{ path: 'cache.keyPrefix', message: 'malformed ${...} at character 14: "${C"' }])
+    expect(loadConfig({ A: 'a' }, { ...base, cache: { keyPrefix: '${A}:${B:-b}:' } }).config.cache.keyPrefix).toBe('a:b:')
+  })
+
+  it('warns about a hosted-API backend without a credential, and not about local servers', () => {
+    const { warnings } = loadConfig(
+      {},
+      {
+        backends: {
+          hosted: { baseUrl: 'https://api.deepinfra.com/v1/openai', kind: 'openai' },
+          local: { baseUrl: 'http://127.0.0.1:8000/v1', kind: 'vllm' },
+        },
+        models: [{ id: 'm', backend: 'hosted' }],
+      },
+    )
+    expect(warnings.filter((w) => w.includes('apiKey'))).toEqual([
+      'backend "hosted" (kind openai, api.deepinfra.com) has no apiKey: a hosted API will refuse every request sent to it',
+    ])
   })
 })

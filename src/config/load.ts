@@ -29,6 +29,14 @@ export function loadConfig(env: Env, file: unknown): LoadedConfig {
 
   const warnings: string[] = []
   const keys = hashKeys(parsed.data, warnings)
+  for (const [name, backend] of Object.entries(parsed.data.backends)) {
+    // A hosted API refuses every request without a credential; local servers usually need none.
+    if (backend.kind === 'openai' && backend.apiKey === '') {
+      warnings.push(
+        `backend "${name}" (kind openai, ${new URL(backend.baseUrl).host}) has no apiKey: a hosted API will refuse every request sent to it`,
+      )
+    }
+  }
   if (keys.length === 0 && !parsed.data.auth.allowAnonymous) {
     warnings.push('no API key is enabled and auth.allowAnonymous is false: every chat request will get 401')
   }

@@ -108,6 +108,15 @@ const BackendSchema = z.strictObject({
    */
   maxStreamLineBytes: count(1_024).default(1024 * 1024),
   maxStreamBytes: count(1_024).default(64 * 1024 * 1024),
+  /** Active health checks: `GET <baseUrl><path>` every `intervalMs`; 2xx is healthy. Readiness and /v1/models follow them. */
+  healthCheck: z
+    .strictObject({
+      enabled: flag.default(true),
+      path: z.string().startsWith('/').default('/models'),
+      intervalMs: millis.default(15_000),
+      timeoutMs: millis.default(3_000),
+    })
+    .prefault({}),
 })
 
 const MiB = 1024 * 1024

@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from 'pino'
+import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino'
 
 /**
  * Structured JSON logs. Redaction is a second line of defence: no code logs a header or a
@@ -9,6 +9,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       base: { service: 'llava-gateway' },
+      // ISO 8601 in UTC: readable by people and by every log pipeline, unlike epoch milliseconds.
+      timestamp: stdTimeFunctions.isoTime,
       redact: {
         paths: [
           'authorization',

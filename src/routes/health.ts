@@ -2,15 +2,21 @@ import { Hono } from 'hono'
 import type { Deps } from '../deps.js'
 import type { Lifecycle } from '../server/lifecycle.js'
 
-/** Liveness says the process answers; readiness says it should get traffic (store reachable, not draining). */
-export const health = ({ store }: Pick<Deps, 'store'>, lifecycle: Lifecycle) =>
+/**
+ * Liveness says the process answers. Readiness says it should get traffic: the store answers, it is
+ * not draining, and at least one backend is healthy (a gateway that can reach no backend would only
+ * hand out 502s). The body shows each backend's state, so an operator sees which one is down and why.
+ */
+export const health = ({ store, backendHealth }: Pick<Deps, 'store' | 'backendHealth'>, lifecycle: Lifecycle) =>
   new Hono()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
       const storeUp = await store.ping()
-      const ready = storeUp && !lifecycle.draining
+      const backends = backendHealth.snapshot()
+      const someBackend = Object.values(backends).some((backend) => backend.healthy)
+      const ready = storeUp && !lifecycle.draining && someBackend
       return c.json(
-        { status: ready ? 'ready' : 'not_ready', store: { kind: store.kind, up: storeUp }, draining: lifecycle.draining },
+        { status: ready ? 'ready' : 'not_ready', store: { kind: store.kind, up: storeUp }, draining: lifecycle.draining, backends },
         ready ? 200 : 503,
       )
     })

@@ -10,7 +10,16 @@ import { gatewayError } from '../errors/gateway-error.js'
 export const models = (deps: Deps) => {
   // Configuration time stands in for "created": stable for the life of the process.
   const created = Math.floor(deps.clock.now() / 1000)
-  const toModel = (m: ModelConfig) => ({ id: m.id, object: 'model' as const, created, owned_by: m.ownedBy })
+  // `available`: whether any backend of the model (its own or a fallback) is healthy now. A model
+  // stays listed when none is, rather than vanishing and turning a client's "model not found"
+  // into a puzzle during a backend's restart; the flag says what to expect.
+  const toModel = (m: ModelConfig) => ({
+    id: m.id,
+    object: 'model' as const,
+    created,
+    owned_by: m.ownedBy,
+    available: [m.backend, ...m.fallbacks].some((name) => deps.backendHealth.isHealthy(name)),
+  })
   const visible = (principal: Principal) => deps.config.models.filter((m) => !principal.models || principal.models.includes(m.id))
 
   return new Hono<{ Variables: AuthVariables }>()

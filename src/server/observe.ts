@@ -37,7 +37,7 @@ export const observe = ({
       })
       if (completion) recordChat(completion, model, seconds)
       const line = accessLogLine(c, status, Math.round(seconds * 1000), completion)
-      if (status >= 500) log.warn(line, 'request failed')
+      if (status >= 500 || completion?.outcome === 'upstream_error') log.warn(line, 'request failed')
       else if (route === 'health' || route === 'metrics') log.debug(line, 'request')
       else log.info(line, 'request')
     }
@@ -69,6 +69,7 @@ function accessLogLine(
     status,
     durationMs,
     key: c.get('principal')?.keyAlias,
+    team: c.get('principal')?.team,
     model: c.get('model')?.id,
     reordered: c.get('reorderedMessages')?.length || undefined,
     images: c.get('requestImages')?.length || undefined,
@@ -76,8 +77,11 @@ function accessLogLine(
     cache: completion && completion.cache !== 'none' ? completion.cache : undefined,
     backend: completion?.backend,
     error: completion?.error?.code,
+    // Why it failed, for the operator: every message the gateway writes names no secret and no address.
+    reason: status >= 500 || completion?.outcome === 'upstream_error' ? completion?.error?.message : undefined,
     promptTokens: usage?.prompt_tokens,
     completionTokens: usage?.completion_tokens,
+    imageTokens: completion?.usage?.imageTokens || undefined,
     upstreamMs: completion?.upstreamMs,
     ttftMs: completion?.firstTokenMs,
   }

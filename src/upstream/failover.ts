@@ -1,5 +1,6 @@
 import type { BackendConfig, Config, ModelConfig } from '../config/schema.js'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
+import { errorCode } from '../lib/network-errors.js'
 import { partRef, withForwardedImages, type RequestImage } from '../images/index.js'
 import type { ChatRequest } from '../validate/index.js'
 import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
@@ -24,6 +25,8 @@ export type FailoverRequest = {
   signal: AbortSignal
   /** Told of each backend given up on, for the failover metric. */
   onFailover(backend: string): void
+  /** Told how each attempt went, for backend health: undefined when it answered (below 500), else why not. */
+  onAttempt?(backend: string, failure: string | undefined): void
 }
 
 /**
@@ -59,11 +62,13 @@ export async function sendWithFailover(client: UpstreamClient, config: Config, r
         signal: req.signal,
       })
     } catch (err) {
+      if (!req.signal.aborted) req.onAttempt?.(name, err instanceof GatewayError ? (errorCode(err.cause) ?? err.code) : 'error')
       if (isLast || !(err instanceof GatewayError) || !retriable(err)) throw err
       lastFailure = err
       req.onFailover(name)
       continue
     }
+    req.onAttempt?.(name, res.status >= 500 ? `HTTP ${res.status}` : undefined)
     if (isLast || !TRY_NEXT_STATUS.has(res.status)) return { backend: name, res }
     res.body.resume() // drain, so the connection goes back to the pool
     req.onFailover(name)

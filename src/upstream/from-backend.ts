@@ -9,8 +9,10 @@ import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
 
 /** The request sent to the model's backend (or its fallbacks), its answer relayed as a stream or returned whole. */
-export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens'>) {
-  const { config, upstreamClient, metrics, clock, labels } = deps
+export function answerFromBackend(
+  deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'backendHealth'>,
+) {
+  const { config, upstreamClient, metrics, clock, labels, backendHealth } = deps
   return async function forwardToBackend(c: Ctx, cache: CacheResult): Promise<Response> {
     const request = c.get('chatRequest')
     const model = c.get('model')
@@ -57,6 +59,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
       // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
       signal,
       onFailover: (failed) => metrics.backendFailovers.inc({ model: labels.modelLabel(model), backend: failed }),
+      onAttempt: (name, failure) => (failure === undefined ? backendHealth.succeeded(name) : backendHealth.failed(name, failure)),
     }).catch(fail)
     backend = attempt.backend
     for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)

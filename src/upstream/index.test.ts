@@ -17,6 +17,7 @@ import { createLabeler } from '../metrics/labels.js'
 import { createMetrics } from '../metrics/metrics.js'
 import { replayFrames } from '../sse/replay.js'
 import { upstream, USAGE_SOURCE_HEADER, type UpstreamReads } from './index.js'
+import { createBackendHealth } from '../backends/health.js'
 import { TokenCounter } from '../meter/token-counter.js'
 
 const tokens = new TokenCounter()
@@ -81,7 +82,15 @@ function upstreamApp(options: { body?: Record<string, unknown>; lookup?: CacheLo
   })
   const body = ask(options.body)
   const { app } = stepApp<UpstreamReads>(
-    upstream({ config, upstreamClient: client, metrics, clock, labels: createLabeler(config), tokens }),
+    upstream({
+      config,
+      upstreamClient: client,
+      metrics,
+      clock,
+      labels: createLabeler(config),
+      tokens,
+      backendHealth: createBackendHealth(config.backends, clock),
+    }),
     () => ({
       requestId: REQUEST_ID,
       finish,

@@ -30,11 +30,12 @@ export class FakeUpstream {
     })
   }
 
-  static async start(): Promise<FakeUpstream> {
+  /** On a free port, or on `port` (a backend coming back where it was). */
+  static async start(port = 0): Promise<FakeUpstream> {
     const server = createServer()
     const upstream = new FakeUpstream(server)
     server.on('request', (req, res) => void upstream.onRequest(req, res))
-    server.listen(0, '127.0.0.1')
+    server.listen(port, '127.0.0.1')
     await once(server, 'listening')
     return upstream
   }

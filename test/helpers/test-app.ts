@@ -7,6 +7,7 @@ import { createMetrics } from '../../src/metrics/metrics.js'
 import type { Lifecycle } from '../../src/server/lifecycle.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createUpstreamClient } from '../../src/backends/client.js'
+import { createBackendHealth } from '../../src/backends/health.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { closeAfterFile, closeAll } from './close-after-file.js'
 import { LoopbackNetwork } from './loopback-network.js'
@@ -50,6 +51,7 @@ export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {},
     imageFetcher: overrides.imageFetcher ?? createImageFetcher(frozen.images, network),
     metrics: overrides.metrics ?? createMetrics({ defaultMetrics: false }),
     log: overrides.log ?? createLogger('silent'),
+    backendHealth: overrides.backendHealth ?? createBackendHealth(frozen.backends, clock),
     ...overrides,
   }
   let closed: Promise<void> | undefined
