@@ -6,6 +6,7 @@ import { notFound, onError } from './errors/respond.js'
 import { TokenCounter } from './meter/token-counter.js'
 import { createLabeler } from './metrics/labels.js'
 import { chatCompletions } from './routes/chat-completions.js'
+import { admin, type Admin } from './routes/admin.js'
 import { health } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
@@ -17,9 +18,22 @@ import { observe } from './server/observe.js'
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */
-export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }): Hono<AppEnv> {
+export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }, adminOps?: Admin): Hono<AppEnv> {
+  return createGateway(deps, lifecycle, adminOps).app
+}
+
+/**
+ * The app, and a way to know when it has no request in flight: a process that swaps in a new
+ * config (a reload) closes the old version's backend pools only once its last request is done.
+ */
+export function createGateway(
+  deps: Deps,
+  lifecycle: Lifecycle = { draining: false },
+  adminOps?: Admin,
+): { app: Hono<AppEnv>; idle(): Promise<void> } {
   const built: AppDeps = { ...deps, labels: createLabeler(deps.config), tokens: new TokenCounter() }
   const app = new Hono<AppEnv>()
+  const admission = limitInFlight(built)
   app.use(
     requestId({
       generator: (c) => {
@@ -28,7 +42,7 @@ export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }
       },
     }),
     observe(built),
-    limitInFlight(built),
+    admission,
   )
   const chat = chatCompletions(built)
   const modelList = models(built)
@@ -37,11 +51,12 @@ export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }
     app.route(`${prefix}/chat/completions`, chat)
     app.route(`${prefix}/models`, modelList)
   }
+  app.route('/admin', admin(built, adminOps))
   app.route('/', health(built, lifecycle))
   if (servesMetricsOnMainPort(deps)) app.route('/', metricsRoute(built))
   app.onError(onError(deps.log))
   app.notFound(notFound)
-  return app
+  return { app, idle: () => admission.idle() }
 }
 
 /** With `metrics.port` set, Prometheus scrapes a listener of its own, apart from client traffic: this app. */

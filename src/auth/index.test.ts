@@ -39,6 +39,7 @@ describe('auth: a valid key', () => {
     expect(reached[0]?.principal).toEqual({
       keyAlias: 'a-key',
       team: 'team-a',
+      role: 'user',
       models: [STEP_MODEL],
       budgets: [
         { window: 'day', tokens: 1_000, scope: 'key', name: 'a-key' },
@@ -53,6 +54,7 @@ describe('auth: a valid key', () => {
     expect(reached[0]?.principal).toEqual({
       keyAlias: 'b-key',
       team: 'team-a',
+      role: 'user',
       models: undefined,
       budgets: [{ window: 'month', tokens: 50_000, scope: 'team', name: 'team-a' }],
     })
@@ -118,7 +120,7 @@ describe('auth: anonymous requests', () => {
     const { app, reached } = authApp({ auth: { allowAnonymous: true } })
     expect((await send(app)).status).toBe(200)
     expect(reached[0]?.principal).toEqual(ANONYMOUS)
-    expect(ANONYMOUS).toEqual({ keyAlias: 'anonymous', team: 'anonymous', models: undefined, budgets: [] })
+    expect(ANONYMOUS).toEqual({ keyAlias: 'anonymous', team: 'anonymous', role: 'user', models: undefined, budgets: [] })
   })
 
   it('still refuses a wrong or malformed key when anonymous requests are allowed (no silent downgrade)', async () => {

@@ -14,6 +14,7 @@ export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Vari
     principal: {
       keyAlias: key.alias,
       team: key.team,
+      role: key.role,
       models: key.models,
       budgets: [
         ...key.budgets.map((b) => ({ ...b, scope: 'key' as const, name: key.alias })),

@@ -7,10 +7,12 @@ export type ScopedBudget = BudgetConfig & { scope: 'key' | 'team'; name: string 
 export type Principal = Readonly<{
   keyAlias: string
   team: string
+  /** `admin` may call /admin/*. */
+  role: 'user' | 'admin'
   /** Models this key may use; undefined means all. */
   models: readonly string[] | undefined
   /** Token budgets that apply to this key, its own and its team's; empty means unlimited. */
   budgets: readonly ScopedBudget[]
 }>
 
-export const ANONYMOUS: Principal = { keyAlias: 'anonymous', team: 'anonymous', models: undefined, budgets: [] }
+export const ANONYMOUS: Principal = { keyAlias: 'anonymous', team: 'anonymous', role: 'user', models: undefined, budgets: [] }

@@ -8,6 +8,8 @@ export type TargetHealth = Readonly<{
   lastError?: string
   /** When it last changed between healthy and not (ms since the epoch). */
   since: number
+  /** Whether it has ever answered: until it has, one failure is enough to mark it down. */
+  everUp: boolean
 }>
 
 export type HealthOptions = Readonly<{
@@ -29,7 +31,8 @@ export class BackendHealth {
     private readonly options: HealthOptions,
   ) {
     const now = options.clock.now()
-    for (const name of names) this.targets.set(name, { healthy: true, failures: 0, since: now })
+    // Healthy until shown otherwise, so a gateway whose probes are off is not unready for ever.
+    for (const name of names) this.targets.set(name, { healthy: true, failures: 0, since: now, everUp: false })
   }
 
   isHealthy(name: string): boolean {
@@ -39,19 +42,21 @@ export class BackendHealth {
   succeeded(name: string): void {
     const target = this.targets.get(name)
     if (!target) return
-    this.targets.set(name, { healthy: true, failures: 0, since: target.healthy ? target.since : this.options.clock.now() })
+    this.targets.set(name, { healthy: true, failures: 0, since: target.healthy ? target.since : this.options.clock.now(), everUp: true })
   }
 
   failed(name: string, reason: string): void {
     const target = this.targets.get(name)
     if (!target) return
     const failures = target.failures + 1
-    const healthy = target.healthy && failures < this.options.failuresToMarkDown
+    // Three in a row mark a backend that was answering down; one is enough for one that never has.
+    const healthy = target.healthy && target.everUp && failures < this.options.failuresToMarkDown
     this.targets.set(name, {
       healthy,
       failures,
       lastError: reason,
       since: healthy === target.healthy ? target.since : this.options.clock.now(),
+      everUp: target.everUp,
     })
   }
 

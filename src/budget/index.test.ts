@@ -29,7 +29,13 @@ const config = loadConfig(
   },
 ).config
 const model = config.models[0]!
-const principal = (budgets: Principal['budgets']): Principal => ({ keyAlias: 'k', team: 't', models: undefined, budgets })
+const principal = (budgets: Principal['budgets']): Principal => ({
+  keyAlias: 'k',
+  team: 't',
+  role: 'user' as const,
+  models: undefined,
+  budgets,
+})
 const DAY_100 = [{ window: 'day' as const, tokens: 100, scope: 'key' as const, name: 'k' }]
 
 function setup(options: { store?: Store; whenStoreFails?: 'open' | 'closed'; clock?: { now(): number } } = {}) {

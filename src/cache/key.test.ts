@@ -20,9 +20,9 @@ function cacheConfig(cache: Record<string, unknown> = {}): CacheConfig {
   ).config.cache
 }
 
-const TEAM_A_KEY_1: Principal = { keyAlias: 'a-1', team: 'team-a', models: undefined, budgets: [] }
-const TEAM_A_KEY_2: Principal = { keyAlias: 'a-2', team: 'team-a', models: undefined, budgets: [] }
-const TEAM_B_KEY: Principal = { keyAlias: 'b-1', team: 'team-b', models: undefined, budgets: [] }
+const TEAM_A_KEY_1: Principal = { keyAlias: 'a-1', team: 'team-a', role: 'user' as const, models: undefined, budgets: [] }
+const TEAM_A_KEY_2: Principal = { keyAlias: 'a-2', team: 'team-a', role: 'user' as const, models: undefined, budgets: [] }
+const TEAM_B_KEY: Principal = { keyAlias: 'b-1', team: 'team-b', role: 'user' as const, models: undefined, budgets: [] }
 
 const parse = (body: Record<string, unknown>): ChatRequest => ChatRequestSchema.parse(body)
 
@@ -236,7 +236,7 @@ describe('cacheKey: scope', () => {
   })
 
   it('a team named like a key alias does not collide with it across scopes', () => {
-    const clash: Principal = { keyAlias: 'x', team: 'x', models: undefined, budgets: [] }
+    const clash: Principal = { keyAlias: 'x', team: 'x', role: 'user' as const, models: undefined, budgets: [] }
     expect(keyOf(text(), [], clash, cacheConfig({ scope: 'team' }))).not.toBe(keyOf(text(), [], clash, cacheConfig({ scope: 'key' })))
   })
 })

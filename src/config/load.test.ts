@@ -60,7 +60,14 @@ describe('loadConfigFile: the shipped config/gateway.yaml', () => {
   it('enables the key when GATEWAY_API_KEY is set, keeping only its SHA-256', () => {
     const { config, warnings } = loadConfigFile({ GATEWAY_API_KEY: SECRET, DEEPINFRA_TOKEN: 'token' }, SHIPPED)
     expect(config.keys).toHaveLength(1)
-    expect(config.keys[0]).toEqual({ alias: 'local-dev', team: 'default', sha256: sha256(SECRET), models: undefined, budgets: [] })
+    expect(config.keys[0]).toEqual({
+      alias: 'local-dev',
+      team: 'default',
+      role: 'user',
+      sha256: sha256(SECRET),
+      models: undefined,
+      budgets: [],
+    })
     const serialized = JSON.stringify(config)
     expect(serialized).toContain(sha256(SECRET))
     expect(serialized).not.toContain(SECRET)
@@ -262,7 +269,7 @@ describe('loadConfig: validation', () => {
       {},
       { ...minimal(), keys: [{ alias: 'k', team: 'vision', sha256: hash.toUpperCase(), models: ['m'] }] },
     )
-    expect(config.keys).toEqual([{ alias: 'k', team: 'vision', sha256: hash, models: ['m'], budgets: [] }])
+    expect(config.keys).toEqual([{ alias: 'k', team: 'vision', role: 'user', sha256: hash, models: ['m'], budgets: [] }])
     expect(warnings.filter((w) => !w.includes('has no apiKey'))).toEqual([])
   })
 

@@ -67,7 +67,7 @@ function hashKeys(config: ParsedConfig, warnings: string[]): KeyConfig[] {
       warnings.push(`key "${key.alias}" is disabled: its secret is empty`)
       continue
     }
-    keys.push({ alias: key.alias, team: key.team, sha256, models: key.models, budgets: key.budgets })
+    keys.push({ alias: key.alias, team: key.team, role: key.role, sha256, models: key.models, budgets: key.budgets })
   }
   return keys
 }

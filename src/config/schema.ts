@@ -47,6 +47,11 @@ const ServerSchema = z.strictObject({
   bodyLimitBytes: count(1024).default(32 * 1024 * 1024),
   /** On SIGTERM: how long in-flight requests may run before their connections are closed. */
   shutdownGraceMs: millis.default(10_000),
+  /**
+   * On SIGTERM: how long to keep serving while /readyz already says 503, so load balancers stop
+   * sending before the listener closes (closing at once turns their next probe into "connection refused").
+   */
+  drainDelayMs: count(0).default(5_000),
   /** Objects and arrays nested deeper than this in a request body: 400 naming the path, before anything parses it. */
   maxJsonDepth: count(2).max(1_000).default(64),
   /** Longest a client may take to send its request headers. */
@@ -246,6 +251,8 @@ const KeySchema = z
     sha256: z.hex().length(64).optional(),
     /** Models this key may use; absent means every configured model. */
     models: z.array(z.string().min(1)).optional(),
+    /** `admin` may also call /admin/* (reload the config, list keys and usage); `user` may not. */
+    role: z.enum(['user', 'admin']).default('user'),
     /** Token budgets, enforced atomically before a request is forwarded; none means unlimited. */
     budgets: z.array(BudgetSchema).default([]),
   })
@@ -347,6 +354,7 @@ export type BudgetWindow = (typeof BUDGET_WINDOWS)[number]
 export type KeyConfig = Readonly<{
   alias: string
   team: string
+  role: 'user' | 'admin'
   sha256: string
   models: readonly string[] | undefined
   budgets: readonly BudgetConfig[]

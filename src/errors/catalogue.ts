@@ -11,6 +11,7 @@ const CLIENT_CLOSED = 499 as UnofficialStatusCode
 export const CATALOGUE = {
   missing_api_key: [401, 'Missing API key. Send it as "Authorization: Bearer <key>".'],
   invalid_api_key: [401, 'Incorrect API key provided.'],
+  permission_denied: [403, 'This key may not do that.'],
   model_not_found: [404, 'The model does not exist or you do not have access to it.'],
   not_found: [404, 'Not found.'],
   method_not_allowed: [405, 'Method not allowed.'],
@@ -40,6 +41,7 @@ export const CATALOGUE = {
   upstream_bad_response: [502, 'The upstream model server sent a response the gateway could not read.'],
   upstream_stream_interrupted: [502, 'The upstream stream ended before it was complete.'],
   shutting_down: [503, 'The gateway is shutting down; retry on another instance.'],
+  config_invalid: [422, 'The config file is invalid; the running config is unchanged.'],
   overloaded: [503, 'The gateway is handling as many requests as it allows; retry shortly.'],
   client_closed_request: [CLIENT_CLOSED, 'The client closed the connection before the answer was complete.'],
   internal: [500, 'Internal error.'],

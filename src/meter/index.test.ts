@@ -22,7 +22,7 @@ const config = stepConfig({
 })
 const LLAVA = config.models[0] as ModelConfig
 const PLAIN = config.models[1] as ModelConfig
-const PRINCIPAL: Principal = { keyAlias: 'a-key', team: 'team-a', models: undefined, budgets: [] }
+const PRINCIPAL: Principal = { keyAlias: 'a-key', team: 'team-a', role: 'user' as const, models: undefined, budgets: [] }
 const WHO = { key_alias: 'a-key', team: 'team-a', model: 'llava-7b' }
 
 const IMAGE_URL = 'https://images.example/cat.png'

@@ -134,6 +134,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
       labelNames: ['result'] as const,
       registers,
     }),
+    configReloads: new Counter({
+      name: 'llava_gateway_config_reloads_total',
+      help: 'Config reloads (SIGHUP or POST /admin/reload) by result: applied, or invalid (the running config kept)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     contentReorders: new Counter({
       name: 'llava_gateway_content_reorders_total',
       help: 'User messages whose image parts were moved ahead of their text',

@@ -10,10 +10,11 @@ import { gatewayError } from '../errors/gateway-error.js'
  * (its finish line), anything else until its handler returns. Health probes and scrapes are not
  * counted: a load balancer must always be able to ask.
  */
-export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> => {
+export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<AppEnv> & { idle(): Promise<void> } => {
   const max = config.server.maxInFlightRequests
   let inFlight = 0
-  return async function admitRequest(c, next) {
+  let idleWaiters: Array<() => void> = []
+  const admitRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (!c.req.path.startsWith('/v1/')) return next()
     if (inFlight >= max) {
       throw gatewayError('overloaded', {
@@ -27,6 +28,9 @@ export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandl
       if (released) return
       released = true
       inFlight--
+      if (inFlight > 0) return
+      for (const resolve of idleWaiters) resolve()
+      idleWaiters = []
     }
     try {
       await next()
@@ -36,4 +40,7 @@ export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandl
       else release()
     }
   }
+  /** Resolves once no API request is in flight. */
+  const idle = () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)))
+  return Object.assign(admitRequest, { idle })
 }

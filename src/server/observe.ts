@@ -37,8 +37,9 @@ export const observe = ({
       })
       if (completion) recordChat(completion, model, seconds)
       const line = accessLogLine(c, status, Math.round(seconds * 1000), completion)
-      if (status >= 500 || completion?.outcome === 'upstream_error') log.warn(line, 'request failed')
-      else if (route === 'health' || route === 'metrics') log.debug(line, 'request')
+      // Probes and scrapes come every few seconds, and a 503 from /readyz is an answer, not a failure.
+      if (route === 'health' || route === 'metrics') log.debug(line, 'request')
+      else if (status >= 500 || completion?.outcome === 'upstream_error') log.warn(line, 'request failed')
       else log.info(line, 'request')
     }
     const recordChat = (completion: Completion, model: string, seconds: number) => {

@@ -2,13 +2,23 @@ import type { Server } from 'node:http'
 import type { Logger } from 'pino'
 import type { Lifecycle } from './lifecycle.js'
 
+export type DrainTimes = Readonly<{
+  /** How long to keep serving after readiness has turned 503, for load balancers to stop sending. */
+  delayMs: number
+  /** How long in-flight requests (streams included) may then run before their connections are closed. */
+  graceMs: number
+}>
+
 /**
- * SIGTERM handling: stop accepting connections and report not-ready at once, let in-flight requests
- * (streams included) finish, and after `graceMs` close whatever is still open. Resolves when the
- * server has closed.
+ * SIGTERM handling, in the order load balancers expect: report not-ready at once but keep serving
+ * for `delayMs` (they notice on their next probe and stop sending), then stop accepting
+ * connections, let in-flight requests finish, and after `graceMs` close whatever is still open.
+ * Resolves when the server has closed.
  */
-export function drainServer(server: Server, lifecycle: Lifecycle, graceMs: number, log: Logger): Promise<void> {
+export async function drainServer(server: Server, lifecycle: Lifecycle, times: DrainTimes, log: Logger): Promise<void> {
   lifecycle.draining = true
+  if (times.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, times.delayMs))
+  const graceMs = times.graceMs
   return new Promise((resolve) => {
     const deadline = setTimeout(() => {
       log.warn({ graceMs }, 'shutdown grace period over: closing remaining connections')

@@ -94,7 +94,7 @@ function upstreamApp(options: { body?: Record<string, unknown>; lookup?: CacheLo
     () => ({
       requestId: REQUEST_ID,
       finish,
-      principal: { keyAlias: 'a-key', team: 'team-a', models: undefined, budgets: [] },
+      principal: { keyAlias: 'a-key', team: 'team-a', role: 'user' as const, models: undefined, budgets: [] },
       chatRequest: parsedRequest({ ...body, model: options.model ?? body.model }),
       model: modelNamed(options.model ?? 'llava-1.5-7b'),
       reorderedMessages: [],

@@ -16,7 +16,7 @@ const config = stepConfig({
   ],
 })
 
-const ONLY_STEP_MODEL: Principal = { keyAlias: 'a-key', team: 'team-a', models: [STEP_MODEL], budgets: [] }
+const ONLY_STEP_MODEL: Principal = { keyAlias: 'a-key', team: 'team-a', role: 'user' as const, models: [STEP_MODEL], budgets: [] }
 
 function validateApp(principal: Principal = ANONYMOUS) {
   return stepApp<AuthVariables & ValidateVariables>(validate({ config }), () => ({ principal }))

@@ -50,10 +50,18 @@ describe('readiness that reflects backends', () => {
     }
   })
 
-  it('marks a backend down after three failed requests in a row, and up after one that succeeds', async () => {
+  it('marks a backend that never answered down at its first failure', async () => {
+    const { deps } = buildTestApp(testConfig('http://127.0.0.1:9/v1'))
+    deps.backendHealth.failed('main', 'probe failed (ECONNREFUSED)')
+    expect(deps.backendHealth.snapshot()['main']).toMatchObject({ healthy: false, failures: 1, everUp: false })
+  })
+
+  it('marks a backend that was answering down after three failed requests in a row, and up after one that succeeds', async () => {
     const backend = await FakeUpstream.start()
     try {
       const { app, deps } = buildTestApp(testConfig(backend.baseUrl))
+      backend.handle((_call, res) => replyJson(res, 200, chatCompletion()))
+      expect((await app.request('/v1/chat/completions', chatRequest(userText('hi')))).status).toBe(200) // it answers
       backend.handle((_call, res) => replyJson(res, 503, { error: { message: 'overloaded' } }))
       for (let i = 0; i < 2; i++) await app.request('/v1/chat/completions', chatRequest(userText('hi')))
       expect(deps.backendHealth.isHealthy('main')).toBe(true) // two is bad luck

@@ -75,7 +75,7 @@ describe('graceful shutdown', () => {
     const inFlight = fetch(`${gateway.url}/v1/chat/completions`, chatRequest(userText('hi')))
     const backendRes = await arrived.promise
 
-    const drained = drainServer(gateway.server, lifecycle, 10_000, createLogger('silent'))
+    const drained = drainServer(gateway.server, lifecycle, { delayMs: 0, graceMs: 10_000 }, createLogger('silent'))
     expect(lifecycle.draining).toBe(true)
     expect((await app.request('/readyz')).status).toBe(503)
     await expect(fetch(`${gateway.url}/healthz`)).rejects.toThrow() // no new connections
@@ -93,7 +93,7 @@ describe('graceful shutdown', () => {
     const gateway = await listen(buildTestApp(testConfig(upstream.baseUrl), {}, lifecycle).app)
     const stuck = fetch(`${gateway.url}/v1/chat/completions`, chatRequest(userText('hi'))).catch((e: unknown) => e)
     while (upstream.calls.length === 0) await new Promise((r) => setImmediate(r))
-    await drainServer(gateway.server, lifecycle, 50, createLogger('silent'))
+    await drainServer(gateway.server, lifecycle, { delayMs: 0, graceMs: 50 }, createLogger('silent'))
     expect(await stuck).toBeInstanceOf(Error)
   })
 })

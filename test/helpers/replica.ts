@@ -28,6 +28,10 @@ export type Replica = {
   readonly pid: number
   /** Every stdout and stderr line so far. */
   readonly logs: readonly string[]
+  /** Replaces the replica's config file (as `startReplica` wrote it: loopback, the same port); a SIGHUP then reloads it. */
+  rewriteConfig(config: ConfigInput | string): Promise<void>
+  /** Sends a signal without waiting for anything (SIGHUP: reload). */
+  signal(signal: NodeJS.Signals): void
   /** The JSON log lines, parsed. */
   entries(): LogEntry[]
   /** The first JSON log line passing `test` (including earlier ones), awaited: "redis reachable again". */
@@ -92,6 +96,9 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     port,
     pid: child.pid,
     logs: child.lines,
+    rewriteConfig: async (next) =>
+      writeFile(file, typeof next === 'string' ? next : stringify({ ...next, server: { ...next.server, host: '127.0.0.1', port } })),
+    signal: (signal) => child.signal(signal),
     entries: () => child.lines.map(parseEntry).filter((entry) => entry !== undefined),
     waitForLog,
     freeze() {
