@@ -27,14 +27,17 @@ export const observe = ({
       // A client that left mid-answer is logged and counted as nginx does, 499: never as a 2xx it did not get, nor a 5xx.
       const status = completion?.outcome === 'client_aborted' ? 499 : (completion?.status ?? c.res.status)
       const cache = completion?.cache ?? 'none'
-      metrics.requests.inc({
-        route,
-        status_class: `${Math.floor(status / 100)}xx`,
-        key_alias: principal?.keyAlias ?? 'none',
-        team: principal?.team ?? 'none',
-        model,
-        cache,
-      })
+      // Probes and scrapes are not traffic: counting them would bury a quiet gateway's real rate and error ratio.
+      if (route !== 'health' && route !== 'metrics') {
+        metrics.requests.inc({
+          route,
+          status_class: `${Math.floor(status / 100)}xx`,
+          key_alias: principal?.keyAlias ?? 'none',
+          team: principal?.team ?? 'none',
+          model,
+          cache,
+        })
+      }
       if (completion) recordChat(completion, model, seconds)
       const line = accessLogLine(c, status, Math.round(seconds * 1000), completion)
       // Probes and scrapes come every few seconds, and a 503 from /readyz is an answer, not a failure.

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
+import { Redis } from 'ioredis'
 import type { TestProject } from 'vitest/node'
 
 declare module 'vitest' {
@@ -17,7 +18,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const given = process.env['REDIS_URL']
   if (given) {
     project.provide('redisUrl', given)
-    return async () => undefined
+    // A Redis we were given is someone else's: leave it as we found it. Every integration test
+    // writes under `test:` or `test-budget:` (the fault suite uses private servers of its own).
+    return () => deleteTestKeys(given)
   }
   const port = await freePort()
   const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], {
@@ -51,4 +54,22 @@ function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
     })
   })
+}
+
+/** Deletes every key under the test prefixes, a batch at a time (SCAN, never KEYS on a shared server). */
+async function deleteTestKeys(url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    await client.connect()
+    for (const pattern of ['test:*', 'test-budget:*']) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+        if (keys.length > 0) await client.del(...keys)
+        cursor = next
+      } while (cursor !== '0')
+    }
+  } finally {
+    client.disconnect()
+  }
 }
