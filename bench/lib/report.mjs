@@ -123,7 +123,7 @@ export function report(r, { elapsedMs, partial }) {
     `BENCH_SECONDS=${SECONDS}. Each server is a process of its own in front of bench/zero-upstream.mjs, a backend that`,
     'answers at once, so each side pays only for its own work. The gateway (`node dist/main.js`) runs as in production:',
     'auth, validation, exact token counting, the cache (in memory), metrics and `info` logs (to /dev/null). It is compared',
-    'with two floors measured in the same run, taking turns with it (floor, floor, gateway, twice; medians of the two):',
+    'with two floors measured in the same run, the three taking turns (thin, parsing, gateway, then again; medians of the two):',
     'the **thin** forwarder (bench/thin-forwarder.mjs: node:http, body piped to an undici pool, answer piped back) and',
     'the **parsing** floor (bench/parsing-floor.mjs: hono + @hono/node-server, the JSON read and checked with a small',
     'zod schema, serialised again and sent through an undici pool). Each ratio is against the **faster** floor for that',
@@ -169,14 +169,20 @@ export function report(r, { elapsedMs, partial }) {
     )
     lines.push('## Unloaded latency', '', 'One request at a time (200 per server, after 20 not counted).', '', ...unloadedTable(groups), '')
   }
-  if (r.openloop) lines.push(...openLoopSection(r.openloop))
+  if (r.openloop)
+    lines.push(
+      ...openLoopSection(
+        r.openloop,
+        r.text?.find((row) => row.id === 'text'),
+      ),
+    )
   if (r.memory) lines.push(...memorySection(r.memory))
   if (r.noisy) lines.push(...noisySection(r.noisy))
   if (r.replicas) lines.push(...replicaSection(r.replicas))
   return lines.join('\n')
 }
 
-function openLoopSection(o) {
+function openLoopSection(o, closedLoop) {
   const row = (name, label) =>
     `| ${label} | ${f(o[name].rate, 0)} | ${pair(o[name].p50, o[name].p99)} | ${name === 'direct' ? '-' : pair(o[name].p50 - o.direct.p50, o[name].p99 - o.direct.p99)} | ${f(o[name].cpuPerReq, 3)} |`
   return [
@@ -193,6 +199,14 @@ function openLoopSection(o) {
     row('gateway', 'gateway'),
     '',
     `Answers other than 200: ${errorsBy(o, ['direct', 'thin', 'parsing', 'gateway'])}.`,
+    ...(closedLoop
+      ? [
+          '',
+          `For scale, the closed-loop figures for the same requests in this run (text group): thin ${f(closedLoop.thin.rps, 0)},`,
+          `parsing ${f(closedLoop.parsing.rps, 0)}, gateway ${f(closedLoop.gateway.rps, 0)} req/s. A server whose capacity is below the arrival`,
+          'rate builds a queue that grows for the whole run, and its latency with it.',
+        ]
+      : []),
     '',
   ]
 }
