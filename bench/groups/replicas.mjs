@@ -21,6 +21,18 @@ async function redisCounters(redis) {
   return { calls, cpuSeconds: seconds('used_cpu_sys') + seconds('used_cpu_user') }
 }
 
+/** Budget checks the store could not answer, by outcome, summed over the replicas (their /metrics). */
+async function storeFailures(replicas) {
+  const out = {}
+  for (const r of replicas) {
+    const text = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text()
+    for (const m of text.matchAll(/^llava_gateway_budget_store_failures_total\{outcome="([^"]+)"\} (\d+)/gm)) {
+      out[m[1]] = (out[m[1]] ?? 0) + Number(m[2])
+    }
+  }
+  return out
+}
+
 /** All replicas loaded at once, the connections split evenly; aggregate figures. */
 async function loadReplicas(replicas, body, redis) {
   const before = redis ? await redisCounters(redis) : undefined
@@ -78,16 +90,18 @@ export async function runReplicas(servers) {
       runs.memory.push(await loadReplicas([memory], body))
       runs.redis.push(await loadReplicas([onRedis], body, redis))
     }
+    const failures = [await storeFailures([memory]), await storeFailures([onRedis])]
     await Promise.all([memory.stop(), onRedis.stop()])
-    rows.push({ replicas: 1, store: 'in-memory', ...medianRows(runs.memory) })
-    rows.push({ replicas: 1, store: 'redis', ...medianRows(runs.redis) })
+    rows.push({ replicas: 1, store: 'in-memory', ...medianRows(runs.memory), storeFailures: failures[0] })
+    rows.push({ replicas: 1, store: 'redis', ...medianRows(runs.redis), storeFailures: failures[1] })
     for (const n of [2, 4]) {
       const replicas = await start(n, redisServer.url)
       for (const gw of replicas) await warmUp(gw, body)
       const repeats = []
       for (let r = 0; r < REPEATS; r++) repeats.push(await loadReplicas(replicas, body, redis))
+      const failures = await storeFailures(replicas)
       await Promise.all(replicas.map((gw) => gw.stop()))
-      rows.push({ replicas: n, store: 'redis', ...medianRows(repeats) })
+      rows.push({ replicas: n, store: 'redis', ...medianRows(repeats), storeFailures: failures })
     }
     for (const row of rows) {
       console.log(

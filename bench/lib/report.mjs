@@ -167,7 +167,15 @@ export function report(r, { elapsedMs, partial }) {
       ...floorsTable(groups),
       '',
     )
-    lines.push('## Unloaded latency', '', 'One request at a time (200 per server, after 20 not counted).', '', ...unloadedTable(groups), '')
+    lines.push(
+      '## Unloaded latency',
+      '',
+      'One request at a time (200 per server, after 20 not counted). A p99 of 200 samples is their third largest, so the',
+      'p99 columns are noisy (a difference of two such can come out below zero); the p50 columns are the steady ones.',
+      '',
+      ...unloadedTable(groups),
+      '',
+    )
   }
   if (r.openloop)
     lines.push(
@@ -284,13 +292,15 @@ function replicaSection(rows) {
     'evenly over the replicas, one autocannon per replica running at the same time; medians of two runs. Redis commands',
     'per request count those run inside scripts too (INFO commandstats); Redis CPU is used_cpu_sys + used_cpu_user.',
     'Gateway CPU ms/req is summed over the replicas. All of it shares the same 2 cores, so more replicas cannot add throughput here:',
-    'the rows show what Redis costs per request, not scaling.',
+    "the rows show what Redis costs per request, not scaling. Budget store failures: the replicas' own count",
+    '(budget_store_failures_total, warm-up included) of budget checks Redis did not answer within redis.commandTimeoutMs',
+    '(50 ms): `refused` ones are the 503s.',
     '',
-    '| replicas | store | req/s (all) | req/s per replica | p50 / p99 ms | gateway CPU ms/req | Redis commands/req | Redis CPU ms/req | other answers |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| replicas | store | req/s (all) | req/s per replica | p50 / p99 ms | gateway CPU ms/req | Redis commands/req | Redis CPU ms/req | other answers | budget store failures |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.replicas} | ${x.store} | ${f(x.rps, 0)} | ${f(x.rps / x.replicas, 0)} | ${pair(x.p50, x.p99)} | ${f(x.cpuPerReq, 3)} | ${f(x.redisCommandsPerReq)} | ${f(x.redisCpuPerReq, 3)} | ${statusText(x.statuses)} |`,
+        `| ${x.replicas} | ${x.store} | ${f(x.rps, 0)} | ${f(x.rps / x.replicas, 0)} | ${pair(x.p50, x.p99)} | ${f(x.cpuPerReq, 3)} | ${f(x.redisCommandsPerReq)} | ${f(x.redisCpuPerReq, 3)} | ${statusText(x.statuses)} | ${statusText(x.storeFailures)} |`,
     ),
     '',
     'Commands per request, the most frequent:',
