@@ -10,3 +10,5 @@ const server = createServer((_req, res) => {
   res.end(image)
 })
 server.listen(0, '127.0.0.1', () => process.send?.({ port: server.address().port }))
+// Forked by bench/run.mjs: when the run ends (or dies), so does this.
+process.on('disconnect', () => process.exit(0))

@@ -37,3 +37,5 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 60_000
 server.listen(0, '127.0.0.1', () => process.send?.({ port: server.address().port }))
+// Forked by bench/run.mjs: when the run ends (or dies), so does this.
+process.on('disconnect', () => process.exit(0))

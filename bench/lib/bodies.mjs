@@ -1,0 +1,89 @@
+// Request bodies of the scenarios. A body that must differ per request is a `next()` that splices a
+// counter into prebuilt bytes (one copy, no JSON work in the load generator); others are fixed.
+import { MODEL } from './processes.mjs'
+
+const chat = (content, params = {}) => ({ model: MODEL, messages: [{ role: 'user', content }], ...params })
+
+/** Bytes before and after the counter, so each body costs one Buffer.concat to make. */
+function spliced(bodyWithMarker) {
+  const [head, tail] = JSON.stringify(bodyWithMarker).split('@@N@@')
+  const headBuf = Buffer.from(head)
+  const tailBuf = Buffer.from(tail)
+  let n = 0
+  return {
+    next: () => Buffer.concat([headBuf, Buffer.from(String(++n)), tailBuf]),
+    sample: Buffer.concat([headBuf, Buffer.from('0'), tailBuf]),
+  }
+}
+
+/** A fixed body: every request sends the same bytes. */
+const fixed = (body) => {
+  const buf = Buffer.from(JSON.stringify(body))
+  return { next: () => buf, sample: buf }
+}
+
+/** About 4 KB of plain English (about 900 tokens): a long prompt that still fits LLaVA's 4,096 positions. */
+const LONG_PROMPT = (() => {
+  const sentence =
+    'The photograph shows a wide mountain valley in late afternoon light, with a river winding between pine forests, ' +
+    'a wooden bridge near the bottom left corner, and a small village of stone houses on the far bank. '
+  let text = 'Request @@N@@. Describe every detail of the following scene and say what season it is. '
+  while (text.length < 4_000) text += sentence
+  return text.slice(0, 4_000)
+})()
+
+/** A PNG signature and an 800x600 IHDR, zero-padded to `bytes`: the gateway reads only the header. */
+export function pngBytes(bytes) {
+  const image = Buffer.alloc(bytes)
+  Buffer.from('89504e470d0a1a0a0000000d4948445200000320000002580802000000', 'hex').copy(image)
+  return image
+}
+
+const imageChat = (url, text) =>
+  chat(
+    [
+      { type: 'image_url', image_url: { url } },
+      { type: 'text', text },
+    ],
+    { temperature: 0.7 },
+  )
+const dataUrl = (bytes) => `data:image/png;base64,${pngBytes(bytes).toString('base64')}`
+
+export const bodies = {
+  /** Short text, unique per request; temperature 0.7 keeps it out of the cache. */
+  text: () => spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7 })),
+  /** A unique ~4 KB prompt: tokenizing and validating cost grow with it. */
+  text4k: () => spliced(chat(LONG_PROMPT, { temperature: 0.7 })),
+  stream: () =>
+    spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7, stream: true, stream_options: { include_usage: true } })),
+  /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. */
+  image: (bytes) => () => spliced(imageChat(dataUrl(bytes), 'What is in this image? Request @@N@@.')),
+  /** The same request every time, temperature 0: after the first, the gateway answers from its cache. */
+  cacheHit: () => fixed(chat('Describe the picture.', { temperature: 0 })),
+  /** An image by URL (the memory group's image host). */
+  imageUrl: (url) => spliced(imageChat(url, 'What is in this image? Request @@N@@.')),
+}
+
+/**
+ * The noisy neighbour's bodies, each at a default limit of the gateway: text filling the whole
+ * body limit (refused after parsing: it cannot fit the context window), JSON nested 100,000 deep
+ * (refused by the depth scan before parsing), and one image of exactly maxBytesPerImage as a data
+ * URL (decoded, checked, hashed and forwarded).
+ */
+export function noisyBodies({ bodyLimitBytes, maxBytesPerImage }) {
+  const shell = JSON.stringify(chat('@@T@@', { temperature: 0.7 }))
+  const [head, tail] = shell.split('@@T@@')
+  const filler = bodyLimitBytes - Buffer.byteLength(head) - Buffer.byteLength(tail)
+  const bigText = Buffer.concat([Buffer.from(head), Buffer.alloc(filler, 'lorem ipsum '), Buffer.from(tail)])
+  const depth = 100_000
+  const nested = Buffer.from(`{"model":"${MODEL}","messages":${'['.repeat(depth)}${']'.repeat(depth)}}`)
+  const bigImage = Buffer.from(JSON.stringify(imageChat(dataUrl(maxBytesPerImage), 'What is in this image?')))
+  return [
+    { name: `text body of ${mib(bigText.length)}`, body: bigText },
+    { name: `JSON nested ${depth.toLocaleString('en')} deep (${kib(nested.length)})`, body: nested },
+    { name: `${mib(maxBytesPerImage)} image as a data URL (${mib(bigImage.length)} body)`, body: bigImage },
+  ]
+}
+
+const mib = (n) => `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) ? 1 : 0)} MiB`
+const kib = (n) => `${Math.round(n / 1024)} KiB`

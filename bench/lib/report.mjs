@@ -1,0 +1,254 @@
+// BENCHMARKS.md from the results of a run: how it was measured, the targets met or not, then one
+// table per group. Only the groups that ran appear.
+import { CONNECTIONS, SECONDS } from './measure.mjs'
+import { MEMORY_SETUP } from '../groups/memory.mjs'
+import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
+import { CLK_TCK } from './processes.mjs'
+import { targets } from './targets.mjs'
+
+const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
+const FLOOR_NAME = { thin: 'thin', parsing: 'parsing' }
+const pair = (a, b, d = 2) => `${f(a, d)} / ${f(b, d)}`
+const met = (ok) => (ok ? 'met' : '**not met**')
+/** Answers other than 2xx, e.g. "503: 2, failed: 1"; "0" when none. */
+const statusText = (statuses = {}) =>
+  Object.entries(statuses)
+    .map(([code, n]) => `${code}: ${n}`)
+    .join(', ') || '0'
+/** Per server, only those that had any: "gateway 503: 2". */
+const errorsBy = (row, names) =>
+  names
+    .filter((name) => row[name]?.errors)
+    .map((name) => `${name} ${statusText(row[name].statuses)}`)
+    .join('; ') || '0'
+
+function throughputTable(rows) {
+  return [
+    '| scenario | floor used | floor req/s | gateway req/s | ratio | floor CPU ms/req | gateway CPU ms/req | CPU ratio | floor p50 / p99 ms | gateway p50 / p99 ms | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((row) => {
+      const b = row[row.floor]
+      const g = row.gateway
+      return `| ${row.name} | ${FLOOR_NAME[row.floor]} | ${f(b.rps, 0)} | ${f(g.rps, 0)} | **${f(g.rps / b.rps)}** | ${f(b.cpuPerReq, 3)} | ${f(g.cpuPerReq, 3)} | **${f(g.cpuPerReq / b.cpuPerReq)}** | ${pair(b.p50, b.p99)} | ${pair(g.p50, g.p99)} | ${errorsBy(row, ['thin', 'parsing', 'gateway'])} |`
+    }),
+  ]
+}
+
+function floorsTable(rows) {
+  return [
+    '| scenario | thin req/s | thin CPU ms/req | parsing req/s | parsing CPU ms/req | gateway / parsing req/s | gateway / parsing CPU |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (row) =>
+        `| ${row.name} | ${f(row.thin.rps, 0)} | ${f(row.thin.cpuPerReq, 3)} | ${f(row.parsing.rps, 0)} | ${f(row.parsing.cpuPerReq, 3)} | ${f(row.gateway.rps / row.parsing.rps)} | ${f(row.gateway.cpuPerReq / row.parsing.cpuPerReq)} |`,
+    ),
+  ]
+}
+
+function unloadedTable(rows) {
+  const added = (u, name, q) => u[name][q] - u.direct[q]
+  return [
+    '| scenario | backend direct p50 / p99 ms | thin added p50 / p99 ms | parsing added p50 / p99 ms | gateway added p50 / p99 ms | first byte added, gateway p50 / p99 ms |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((row) => {
+      const u = row.unloaded
+      const ttfb = row.stream ? pair(added(u, 'gateway', 'ttfb50'), added(u, 'gateway', 'ttfb99'), 3) : '-'
+      return `| ${row.name} | ${pair(u.direct.p50, u.direct.p99, 3)} | ${pair(added(u, 'thin', 'p50'), added(u, 'thin', 'p99'), 3)} | ${pair(added(u, 'parsing', 'p50'), added(u, 'parsing', 'p99'), 3)} | ${pair(added(u, 'gateway', 'p50'), added(u, 'gateway', 'p99'), 3)} | ${ttfb} |`
+    }),
+  ]
+}
+
+export function report(r, { elapsedMs, partial }) {
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Made by \`npm run bench\` (bench/run.mjs)${partial ? ` with BENCH_ONLY=${partial}` : ''}; the run took ${f(elapsedMs / 60_000, 1)} min at`,
+    `BENCH_SECONDS=${SECONDS}. Each server is a process of its own in front of bench/zero-upstream.mjs, a backend that`,
+    'answers at once, so each side pays only for its own work. The gateway (`node dist/main.js`) runs as in production:',
+    'auth, validation, exact token counting, the cache (in memory), metrics and `info` logs (to /dev/null). It is compared',
+    'with two floors measured in the same run, the three taking turns (thin, parsing, gateway, then again; medians of the two):',
+    'the **thin** forwarder (bench/thin-forwarder.mjs: node:http, body piped to an undici pool, answer piped back) and',
+    'the **parsing** floor (bench/parsing-floor.mjs: hono + @hono/node-server, the JSON read and checked with a small',
+    'zod schema, serialised again and sent through an undici pool). Each ratio is against the **faster** floor for that',
+    `scenario. Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per measurement after a 1 s warm-up, every body unique`,
+    'unless the scenario says otherwise. CPU ms/request: user + system time of the server process (all threads, from',
+    `/proc/<pid>/stat, ${CLK_TCK} ticks/s) over the measurement, divided by the answers. Latencies: from sending to the last`,
+    'byte of the answer. Unloaded: 200 requests one at a time per server, servers taking turns request by request; "added" is',
+    `over the same request sent straight to the backend. Machine: ${process.platform} ${process.arch}, Node ${process.version}, 2 cores`,
+    'shared by the load generator, the servers and other work on the host, so absolute figures are low and noisy; the',
+    'ratios are the result.',
+    '',
+  ]
+  const t = targets(r)
+  if (t.length) {
+    lines.push(
+      '## Targets',
+      '',
+      '| target | measured | |',
+      '|---|---|---|',
+      ...t.map(([name, value, ok]) => `| ${name} | ${value} | ${met(ok)} |`),
+      '',
+    )
+  }
+  const groups = [...(r.text ?? []), ...(r.images ?? [])]
+  if (r.text) lines.push('## Text', '', ...throughputTable(r.text), '')
+  if (r.images)
+    lines.push(
+      '## Images as data URLs',
+      '',
+      'The gateway decodes each image, sniffs its type and size, hashes it and forwards its bytes.',
+      '',
+      ...throughputTable(r.images),
+      '',
+    )
+  if (groups.length) {
+    lines.push(
+      '## Both floors',
+      '',
+      'The floor used above is the faster of these two. Gateway against the parsing floor, for reference:',
+      '',
+      ...floorsTable(groups),
+      '',
+    )
+    lines.push(
+      '## Unloaded latency',
+      '',
+      'One request at a time (200 per server, after 20 not counted). A p99 of 200 samples is their third largest, so the',
+      'p99 columns are noisy (a difference of two such can come out below zero); the p50 columns are the steady ones.',
+      '',
+      ...unloadedTable(groups),
+      '',
+    )
+  }
+  if (r.openloop)
+    lines.push(
+      ...openLoopSection(
+        r.openloop,
+        r.text?.find((row) => row.id === 'text'),
+      ),
+    )
+  if (r.memory) lines.push(...memorySection(r.memory))
+  if (r.noisy) lines.push(...noisySection(r.noisy))
+  if (r.replicas) lines.push(...replicaSection(r.replicas))
+  return lines.join('\n')
+}
+
+function openLoopSection(o, closedLoop) {
+  const row = (name, label) =>
+    `| ${label} | ${f(o[name].rate, 0)} | ${pair(o[name].p50, o[name].p99)} | ${name === 'direct' ? '-' : pair(o[name].p50 - o.direct.p50, o[name].p99 - o.direct.p99)} | ${f(o[name].cpuPerReq, 3)} |`
+  return [
+    '## Open loop',
+    '',
+    `Unique text requests started at a fixed ${o.rate} req/s for ${SECONDS} s whether or not earlier ones were answered`,
+    '(bench/lib/measure.mjs `openLoop`, an undici pool of 128 connections), medians of two runs each.',
+    '',
+    '| path | achieved req/s | p50 / p99 ms | added over direct p50 / p99 ms | server CPU ms/req |',
+    '|---|---|---|---|---|',
+    row('direct', 'straight to the backend'),
+    row('thin', 'thin floor'),
+    row('parsing', 'parsing floor'),
+    row('gateway', 'gateway'),
+    '',
+    `Answers other than 200: ${errorsBy(o, ['direct', 'thin', 'parsing', 'gateway'])}.`,
+    ...(closedLoop
+      ? [
+          '',
+          `For scale, the closed-loop figures for the same requests in this run (text group): thin ${f(closedLoop.thin.rps, 0)},`,
+          `parsing ${f(closedLoop.parsing.rps, 0)}, gateway ${f(closedLoop.gateway.rps, 0)} req/s. A server whose capacity is below the arrival`,
+          'rate builds a queue that grows for the whole run, and its latency with it.',
+        ]
+      : []),
+    '',
+  ]
+}
+
+function memorySection(rows) {
+  const { connections, imageMiB, perByte } = MEMORY_SETUP
+  return [
+    '## Memory under concurrent large images',
+    '',
+    `${connections} requests sent at once, each on its own connection and naming an ${imageMiB} MiB image URL on a loopback host`,
+    '(bench/image-host.mjs), and waited for; the gateway downloads, checks and hashes each image and forwards it as base64.',
+    "Idle RSS: VmRSS before; peak: the process's VmHWM after. Each image is charged",
+    `${perByte}x its size against images.maxInFlightBytes, so the effective cap is what the images admitted at once are charged:`,
+    `floor(cap / ${perByte * imageMiB} MiB) images x ${perByte * imageMiB} MiB. Past the cap a request waits (images.inFlightWaitMs), then is`,
+    'refused; the answers column says how the 64 ended. Target: peak <= idle + effective cap + 64 MiB; the second row,',
+    'with a cap that does not bind, is for contrast.',
+    '',
+    '| setting | idle RSS MiB | peak RSS MiB | images the cap admits at once | effective cap MiB | bound MiB | within | all answered after s | answers |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (m) =>
+        `| ${m.label} | ${f(m.idle, 0)} | ${f(m.peak, 0)} | ${m.atOnce} | ${f(m.effectiveCapMiB, 0)} | ${f(m.limitMiB, 0)} | ${m.target ? met(m.peak <= m.limitMiB) : (m.peak <= m.limitMiB ? 'yes' : 'no') + ' (contrast)'} | ${f(m.seconds, 1)} | ${statusText(m.statuses)} |`,
+    ),
+    '',
+  ]
+}
+
+function noisySection(n) {
+  const line = (label, q) => `| ${label} | ${q.n} | ${pair(q.p50, q.p99)} |`
+  return [
+    '## Noisy neighbour',
+    '',
+    `${NOISY_CLIENTS} clients (bench/noisy-clients.mjs, a process of its own) send the largest bodies the gateway accepts in a loop,`,
+    `taking turns over the kinds below, with server.bodyLimitBytes ${NOISY_LIMITS.bodyLimitBytes / 1048576} MiB and images.maxBytesPerImage`,
+    `${NOISY_LIMITS.maxBytesPerImage / 1048576} MiB set explicitly (the defaults). A ninth client sends a small unique chat request, then`,
+    `GET /healthz, one at a time, for ${SECONDS} s alone and then ${SECONDS} s under that load.`,
+    '',
+    '| ninth client | requests | p50 / p99 ms |',
+    '|---|---|---|',
+    line('chat, alone', n.unloaded.chat),
+    line('chat, under load', n.loaded.chat),
+    line('GET /healthz, alone', n.unloaded.health),
+    line('GET /healthz, under load', n.loaded.health),
+    '',
+    `Errors seen by the ninth client: ${n.unloaded.errors} alone, ${n.loaded.errors} under load. Gateway RSS: idle ${f(n.idle, 0)} MiB,`,
+    `peak (VmHWM) ${f(n.peak, 0)} MiB (+${f(n.peak - n.idle, 0)} MiB).`,
+    '',
+    '| noisy body | sent | answers by status | mean time ms |',
+    '|---|---|---|---|',
+    ...n.noise.map(
+      (k) =>
+        `| ${k.name} | ${k.sent} | ${
+          Object.entries(k.statuses)
+            .map(([s, c]) => `${s}: ${c}`)
+            .join(', ') || '-'
+        }${k.errors ? `, failed: ${k.errors}` : ''} | ${f(k.totalMs / Math.max(1, k.sent), 0)} |`,
+    ),
+    '',
+  ]
+}
+
+function replicaSection(rows) {
+  const top = (perCommand) =>
+    Object.entries(perCommand ?? {})
+      .filter(([, v]) => v >= 0.05)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 6)
+      .map(([k, v]) => `${k} ${f(v)}`)
+      .join(', ')
+  return [
+    '## Replicas',
+    '',
+    'Gateways on one private redis-server (no persistence), with a day budget on the bench key large enough never to',
+    `bind, so every request reserves and settles in Redis, and the cache on. Unique text; ${CONNECTIONS} connections split`,
+    'evenly over the replicas, one autocannon per replica running at the same time; medians of two runs. Redis commands',
+    'per request count those run inside scripts too (INFO commandstats); Redis CPU is used_cpu_sys + used_cpu_user.',
+    'Gateway CPU ms/req is summed over the replicas. All of it shares the same 2 cores, so more replicas cannot add throughput here:',
+    "the rows show what Redis costs per request, not scaling. Budget store failures: the replicas' own count",
+    '(budget_store_failures_total, warm-up included) of budget checks Redis did not answer within redis.commandTimeoutMs',
+    '(50 ms): `refused` ones are the 503s.',
+    '',
+    '| replicas | store | req/s (all) | req/s per replica | p50 / p99 ms | gateway CPU ms/req | Redis commands/req | Redis CPU ms/req | other answers | budget store failures |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (x) =>
+        `| ${x.replicas} | ${x.store} | ${f(x.rps, 0)} | ${f(x.rps / x.replicas, 0)} | ${pair(x.p50, x.p99)} | ${f(x.cpuPerReq, 3)} | ${f(x.redisCommandsPerReq)} | ${f(x.redisCpuPerReq, 3)} | ${statusText(x.statuses)} | ${statusText(x.storeFailures)} |`,
+    ),
+    '',
+    'Commands per request, the most frequent:',
+    '',
+    ...rows.filter((x) => x.perCommand).map((x) => `- ${x.replicas} replica${x.replicas > 1 ? 's' : ''}: ${top(x.perCommand)}`),
+    '',
+  ]
+}
