@@ -10,6 +10,7 @@ import type { MeterVariables } from '../meter/index.js'
 import { LATE_SETTLE_WINDOW_MS } from '../store/budget-ledger.js'
 import type { LeaseRef } from '../store/store.js'
 import type { ValidateVariables } from '../validate/index.js'
+import { CHARGE_FLUSH_MS, ChargeBatcher } from './charge-batcher.js'
 import { chargeFor } from './charge.js'
 import { budgetCounters } from './counters.js'
 import { LeaseKeeper } from './lease-keeper.js'
@@ -23,6 +24,7 @@ export type BudgetStep = MiddlewareHandler<{ Variables: Reads }> & {
   /** Renewing leases and settling: for shutdown (wait for settlements) and tests. */
   readonly leases: LeaseKeeper
   readonly settler: Settler
+  readonly charges: ChargeBatcher
 }
 
 /**
@@ -56,18 +58,19 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
     return charge
   }
 
-  /**
-   * Tokens used without a lease (a charged cache hit): added past any limit, and the next request
-   * sees them. Sent once: a charge whose reply is lost is not repeated, so an outage can lose a
-   * hit's charge but never count it twice.
-   */
+  /** Tokens used without a lease (a charged cache hit): added past any limit, in batches (see ChargeBatcher). */
+  // Batching saves Redis round trips; the embedded store has none to save, so it charges at once.
+  const charges = new ChargeBatcher(
+    store,
+    (lost, err) => {
+      metrics.budgetStoreFailures.inc({ outcome: 'charge_lost' }, lost.length)
+      trouble.warn('budget charges for cache hits failed', err)
+    },
+    store.kind === 'memory' ? 0 : CHARGE_FLUSH_MS,
+  )
   const chargeUnreserved = (principal: Principal, tokens: number) => {
     if (principal.budgets.length === 0 || tokens <= 0) return
-    const { counters } = budgetCounters(prefix, principal, clock.now())
-    store.charge(counters, tokens).catch((err: unknown) => {
-      metrics.budgetStoreFailures.inc({ outcome: 'charge_lost' })
-      trouble.warn('budget charge for a cache hit failed', err)
-    })
+    charges.add(budgetCounters(prefix, principal, clock.now()).counters, tokens)
   }
 
   const enforceBudget: MiddlewareHandler<{ Variables: Reads }> = async (c, next) => {
@@ -123,7 +126,7 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
     })
     return next()
   }
-  return Object.assign(enforceBudget, { leases, settler })
+  return Object.assign(enforceBudget, { leases, settler, charges })
 }
 
 /** Store trouble is logged once per episode (a warning, then nothing until the store answers again). */

@@ -9,7 +9,7 @@ import type { ValidateVariables } from '../validate/index.js'
 import { toCacheEntry, type CachedCompletion } from './entry.js'
 import { cacheKey } from './key.js'
 import { decideCache } from './policy.js'
-import { ReplicaLock } from './replica-lock.js'
+import { ReplicaLock, type Claim } from './replica-lock.js'
 import { ResponseCache } from './response-cache.js'
 import { SingleFlight, unlessAborted } from './single-flight.js'
 
@@ -45,11 +45,16 @@ export const cache = ({
     store.kind === 'redis' && config.cache.coalesceAcrossReplicas
       ? new ReplicaLock(
           store,
-          (key) => responses.get(key),
+          responses,
           { lockTtlMs: config.cache.lockTtlMs, waitMs: config.cache.lockWaitMs, pollMs: config.cache.pollMs },
           clock,
         )
       : undefined
+
+  const lookupAlone = async (key: string): Promise<Claim> => {
+    const entry = await responses.get(key)
+    return entry ? { kind: 'answer', entry } : { kind: 'alone' }
+  }
 
   return async function lookUpResponse(c, next) {
     const request = c.get('chatRequest')
@@ -64,7 +69,7 @@ export const cache = ({
 
     const key = cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
-    let releaseLock: (() => Promise<void>) | undefined
+    let lead: Extract<Claim, { kind: 'lead' }> | undefined
     if (decision === 'lookup') {
       // Join or lead before the first await, so identical requests arriving together always find
       // each other; a flight lands only once its answer is stored, so a later one finds that.
@@ -74,27 +79,25 @@ export const cache = ({
         if (shared) return found({ result: 'hit', entry: shared })
       } else {
         flight = flights.lead(key)
-        const stored = await responses.get(key)
-        const claim = stored ? undefined : await replicas?.claim(key, c.req.raw.signal)
-        const entry = stored ?? (claim?.kind === 'answer' ? claim.entry : undefined)
-        if (entry) {
-          flight.land(entry)
-          return found({ result: 'hit', entry })
+        // One round trip: the entry, or (with replicas) the lock taken when there is none.
+        const claim: Claim = replicas ? await replicas.claim(key, c.req.raw.signal) : await lookupAlone(key)
+        if (claim.kind === 'answer') {
+          flight.land(claim.entry)
+          return found({ result: 'hit', entry: claim.entry })
         }
-        if (claim?.kind === 'lead') releaseLock = claim.release
+        if (claim.kind === 'lead') lead = claim
       }
     }
-    // The store write is sent before the flight lands and before the lock is released, so whoever
-    // comes next finds the answer: a follower here through the flight, at once; a later request
-    // here or on another replica in the store (its read goes out after the write, on the same
-    // connection and slot); a waiter on another replica once the lock is gone.
+    // The store write is sent before the flight lands and, with the lock, in the same step that
+    // releases it, so whoever comes next finds the answer: a follower here through the flight, at
+    // once; a later request here or on another replica in the store (its read goes out after the
+    // write, on the same connection and slot); a waiter on another replica once the lock is gone.
     const storeAnswer = async (completion: Completion) => {
       const entry =
         completion.answer && completion.usage ? toCacheEntry(completion.answer, completion.usage.source, clock.now()) : undefined
-      const stored = entry ? responses.put(key, entry) : Promise.resolve()
+      const stored = lead ? lead.finish(entry) : entry ? responses.put(key, entry) : Promise.resolve()
       flight?.land(entry)
       await stored
-      await releaseLock?.()
     }
     c.get('finish').whenDone(storeAnswer)
     return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })

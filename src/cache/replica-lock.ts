@@ -1,92 +1,81 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../lib/clock.js'
-import type { CacheStore } from '../store/store.js'
+import type { CacheStore, LockRef } from '../store/store.js'
 import type { CachedCompletion } from './entry.js'
+import type { ResponseCache } from './response-cache.js'
 
 export type ReplicaLockOptions = { lockTtlMs: number; waitMs: number; pollMs: number }
 
-/** Asking the backend is this replica's job (release when done), or another replica's answer is here. */
-export type Claim = { kind: 'lead'; release: () => Promise<void> } | { kind: 'answer'; entry: CachedCompletion } | { kind: 'alone' }
+/**
+ * Asking the backend is this replica's job (`finish` stores the answer, if any, and lets go of the
+ * lock in one round trip), or another replica's answer is here, or this request goes on its own.
+ */
+export type Claim =
+  | { kind: 'lead'; finish: (entry: CachedCompletion | undefined) => Promise<void> }
+  | { kind: 'answer'; entry: CachedCompletion }
+  | { kind: 'alone' }
 
 /**
- * Single flight across replicas: a lock per cache key, held as a short lease (SET NX PX) that its
- * leader renews while the backend works. The replica that takes it asks the backend; the others
- * poll the cache for its answer. Every way out is safe and bounded: a leader that dies or is cut
- * off stops renewing, so its lock is gone within one lease and a waiter takes over; a claim whose
- * reply was lost (it may have taken the lock) is released by its own random token; a waiter that
- * runs out of patience, or any store error, just asks the backend itself (`alone`): the worst case
- * is a duplicate backend call, never a wrong or lost answer, nor a wait on a lock nobody holds.
+ * Single flight across replicas: a lock per cache key, held as a short lease that its leader
+ * renews while the backend works. Every look at the cache is also a try for the lock, in one step:
+ * the replica that takes it asks the backend; the others look again every `pollMs`. Every way out
+ * is safe and bounded: a leader that dies or is cut off stops renewing, so its lock is gone within
+ * one lease and a waiter takes over; a claim whose reply was lost (it may have taken the lock) is
+ * released by its own random token; a waiter that runs out of patience, or any store error, just
+ * asks the backend itself (`alone`): the worst case is a duplicate backend call, never a wrong or
+ * lost answer, nor a wait on a lock nobody holds.
  */
 export class ReplicaLock {
   constructor(
-    private readonly store: CacheStore,
-    private readonly read: (key: string) => Promise<CachedCompletion | undefined>,
+    private readonly store: Pick<CacheStore, 'extendIfEquals' | 'deleteIfEquals'>,
+    private readonly responses: Pick<ResponseCache, 'lookup' | 'storeAndRelease'>,
     private readonly options: ReplicaLockOptions,
     private readonly clock: Clock,
   ) {}
 
   async claim(key: string, signal: AbortSignal): Promise<Claim> {
-    const lockKey = `${key}:lock`
-    try {
-      const first = await this.lead(key, lockKey)
-      if (first) return first
-      const deadline = this.clock.now() + this.options.waitMs
-      while (this.clock.now() < deadline && !signal.aborted) {
-        await pause(this.options.pollMs, signal)
-        const entry = await this.read(key)
-        if (entry) return { kind: 'answer', entry }
-        if ((await this.store.get(lockKey)) === null) {
-          // The leader let go: with an answer (lead() finds it) or without one (it failed, died or
-          // was cut off, and its lease ran out), and then one waiter takes over.
-          const next = await this.lead(key, lockKey)
-          if (next) return next
-        }
+    const deadline = this.clock.now() + this.options.waitMs
+    for (;;) {
+      const lock: LockRef = { key: `${key}:lock`, token: randomUUID(), ttlMs: this.options.lockTtlMs }
+      let found
+      try {
+        found = await this.responses.lookup(key, lock)
+      } catch {
+        this.forget(lock) // it may have been taken all the same
+        return { kind: 'alone' } // store trouble: coordination is an optimisation, the request goes on without it
       }
-    } catch {
-      // Store trouble: coordination is an optimisation, the request goes on without it.
+      if (found.entry) return { kind: 'answer', entry: found.entry }
+      if (found.locked) return this.lead(key, lock)
+      if (this.clock.now() >= deadline || signal.aborted) return { kind: 'alone' }
+      await pause(this.options.pollMs, signal)
     }
-    return { kind: 'alone' }
   }
 
-  /** Takes the lock if it is free; undefined when another replica holds it. */
-  private async lead(key: string, lockKey: string): Promise<Claim | undefined> {
-    const token = randomUUID()
-    let taken: boolean
-    try {
-      taken = await this.store.setIfAbsent(lockKey, token, this.options.lockTtlMs)
-    } catch (err) {
-      this.forget(lockKey, token) // it may have been taken all the same
-      throw err
-    }
-    if (!taken) return undefined
-    const renewal = setInterval(() => void this.renew(lockKey, token, renewal), Math.max(1, Math.floor(this.options.lockTtlMs / 3)))
+  private lead(key: string, lock: LockRef): Claim {
+    const renewal = setInterval(() => void this.renew(lock, renewal), Math.max(1, Math.floor(lock.ttlMs / 3)))
     renewal.unref()
-    const release = async () => {
-      clearInterval(renewal)
-      await this.store.deleteIfEquals(lockKey, token).catch(() => this.forget(lockKey, token))
+    return {
+      kind: 'lead',
+      finish: async (entry) => {
+        clearInterval(renewal)
+        // The answer is stored before the lock goes, in the same step: whoever takes the lock next finds it.
+        await this.responses.storeAndRelease(key, entry, lock)
+      },
     }
-    // A leader stores its answer before it lets go of the lock, so with the lock in hand, look
-    // again: another replica may have answered and released it since this request missed.
-    const answered = await this.read(key)
-    if (answered) {
-      await release()
-      return { kind: 'answer', entry: answered }
-    }
-    return { kind: 'lead', release }
   }
 
-  private async renew(lockKey: string, token: string, renewal: NodeJS.Timeout): Promise<void> {
+  private async renew(lock: LockRef, renewal: NodeJS.Timeout): Promise<void> {
     try {
-      if (!(await this.store.extendIfEquals(lockKey, token, this.options.lockTtlMs))) clearInterval(renewal) // lost it: stop
+      if (!(await this.store.extendIfEquals(lock.key, lock.token, lock.ttlMs))) clearInterval(renewal) // lost it: stop
     } catch {
       // Store trouble: try again next tick; if it lasts a whole lease the lock lapses, as it should.
     }
   }
 
   /** Releases a lock this replica may hold but could not confirm: a few tries, then its lease runs out on its own. */
-  private forget(lockKey: string, token: string, attempt = 0): void {
-    this.store.deleteIfEquals(lockKey, token).catch(() => {
-      if (attempt < 3) setTimeout(() => this.forget(lockKey, token, attempt + 1), this.options.lockTtlMs / 4).unref()
+  private forget(lock: LockRef, attempt = 0): void {
+    this.store.deleteIfEquals(lock.key, lock.token).catch(() => {
+      if (attempt < 3) setTimeout(() => this.forget(lock, attempt + 1), lock.ttlMs / 4).unref()
     })
   }
 }

@@ -40,6 +40,14 @@ class FakeStore implements Store {
     this.values.set(key, value)
   }
 
+  async lookup(key: string): Promise<{ value: string | null; locked: boolean }> {
+    return { value: await this.get(key), locked: false }
+  }
+
+  async storeAndRelease(key: string, value: string | undefined, ttlMs: number): Promise<void> {
+    if (value !== undefined) await this.set(key, value, ttlMs)
+  }
+
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.values.has(key)) return false
     await this.set(key, value, ttlMs)

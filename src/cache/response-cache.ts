@@ -1,44 +1,64 @@
 import type { Logger } from 'pino'
 import type { CacheConfig } from '../config/schema.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { Store } from '../store/store.js'
+import type { CacheStore, LockRef } from '../store/store.js'
 import { parseCachedCompletion, type CachedCompletion } from './entry.js'
+
+export type Lookup = { entry: CachedCompletion | undefined; locked: boolean }
 
 /**
  * The cache's view of the store. Store trouble (Redis down, slow, hung) is never the request's
- * problem: a failed read is a miss, a failed write is dropped. Failures are counted on every
- * occurrence and logged once per episode, with a second line when the store answers again.
+ * problem: a failed read is a miss, a failed write is dropped (its lock lapses on its own).
+ * Failures are counted on every occurrence and logged once per episode, with a second line when
+ * the store answers again.
  */
 export class ResponseCache {
   private failing = false
 
   constructor(
-    private readonly store: Store,
+    private readonly store: CacheStore & { readonly kind: string },
     private readonly config: CacheConfig,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
-  async get(key: string): Promise<CachedCompletion | undefined> {
+  /** The entry, or (with `lock`) the lock taken in the same round trip. Throws after counting a store failure. */
+  async lookup(key: string, lock?: LockRef): Promise<Lookup> {
     try {
-      const text = await this.store.get(key)
+      const { value, locked } = await this.store.lookup(key, lock)
       this.recovered()
-      return text === null ? undefined : parseCachedCompletion(text)
+      return { entry: value === null ? undefined : parseCachedCompletion(value), locked }
     } catch (err) {
       this.failed(err, 'read')
+      throw err
+    }
+  }
+
+  /** The entry, or undefined for a miss and for any store trouble. */
+  async get(key: string): Promise<CachedCompletion | undefined> {
+    try {
+      return (await this.lookup(key)).entry
+    } catch {
       return undefined
     }
   }
 
-  async put(key: string, entry: CachedCompletion): Promise<void> {
+  /** Stores `entry` (when there is one and it is not too large) and releases `lock`, in one round trip. */
+  async storeAndRelease(key: string, entry: CachedCompletion | undefined, lock?: LockRef): Promise<void> {
     try {
-      const text = JSON.stringify(entry) // a backend's answer, read under a depth limit, so this cannot overflow
-      if (Buffer.byteLength(text) > this.config.maxEntryBytes) return
-      await this.store.set(key, text, this.config.ttlSeconds * 1000)
+      let text = entry && JSON.stringify(entry) // a backend's answer, read under a depth limit, so this cannot overflow
+      if (text !== undefined && Buffer.byteLength(text) > this.config.maxEntryBytes) text = undefined
+      if (text === undefined && !lock) return
+      await this.store.storeAndRelease(key, text, this.config.ttlSeconds * 1000, lock)
       this.recovered()
     } catch (err) {
       this.failed(err, 'write')
     }
+  }
+
+  /** Stores `entry`, with no lock to release. */
+  put(key: string, entry: CachedCompletion): Promise<void> {
+    return this.storeAndRelease(key, entry)
   }
 
   private failed(err: unknown, operation: 'read' | 'write'): void {

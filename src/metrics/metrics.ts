@@ -1,5 +1,4 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Store } from '../store/store.js'
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 const BYTE_BUCKETS = [1_024, 16_384, 131_072, 524_288, 1_048_576, 4_194_304, 16_777_216]
@@ -13,18 +12,18 @@ const WHO = ['key_alias', 'team', 'model'] as const
  * result enums, and names from the config file (key aliases, teams, model labels; anything else
  * becomes `other`). No label ever carries a secret, a hash, a URL or a client-chosen string.
  */
-export function createMetrics(options: { defaultMetrics?: boolean; store?: Store } = {}) {
+export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: () => Promise<boolean> } = {}) {
   const registry = new Registry()
   const registers = [registry]
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'llava_gateway_' })
-  const { store } = options
-  if (store?.kind === 'redis') {
+  const { redisPing } = options
+  if (redisPing) {
     new Gauge({
       name: 'llava_gateway_redis_up',
       help: '1 when Redis answered a PING at scrape time, else 0',
       registers,
       async collect() {
-        this.set((await store.ping()) ? 1 : 0)
+        this.set((await redisPing()) ? 1 : 0)
       },
     })
   }
@@ -132,6 +131,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; store?: Store
       name: 'llava_gateway_cache_lookups_total',
       help: 'Response cache lookups by result; error counts failed store reads and writes',
       labelNames: ['result'] as const,
+      registers,
+    }),
+    storeRoundTrips: new Counter({
+      name: 'llava_gateway_store_round_trips_total',
+      help: 'Round trips to Redis, by the step that made them and what it asked (divide by requests_total for the cost per request)',
+      labelNames: ['step', 'operation'] as const,
       registers,
     }),
     configReloads: new Counter({

@@ -34,8 +34,11 @@ type Version = Readonly<{
 export async function runGateway(options: { configPath: string; env: Env; loaded: LoadedConfig; log: Logger }): Promise<void> {
   const { configPath, env, log } = options
   const first = options.loaded.config
-  const store = createStore(first, log)
-  const metrics = createMetrics({ store })
+  const usesRedis = first.redis.url !== '' || first.redis.clusterNodes.length > 0
+  let pingRedis = async () => false
+  const metrics = createMetrics(usesRedis ? { redisPing: () => pingRedis() } : {})
+  const store = createStore(first, log, (step, operation) => metrics.storeRoundTrips.inc({ step, operation }))
+  pingRedis = () => store.ping()
   const lifecycle: Lifecycle = { draining: false }
 
   let current = build(first)

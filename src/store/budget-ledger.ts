@@ -1,5 +1,5 @@
 import type { Clock } from '../lib/clock.js'
-import type { BudgetCounter, CounterState, LeaseRef, ReserveResult } from './store.js'
+import type { BudgetCounter, Charge, CounterState, LeaseRef, ReserveResult } from './store.js'
 
 /**
  * How long a lease that expired unsettled is remembered, so that its settle, arriving late (the
@@ -85,9 +85,9 @@ export class BudgetLedger {
     }
   }
 
-  charge(counters: readonly BudgetCounter[], tokens: number): void {
+  charge(charges: readonly Charge[]): void {
     const now = this.clock.now()
-    for (const spec of counters) (this.live(spec.key, now) ?? this.create(spec, now)).settled += tokens
+    for (const { counter, tokens } of charges) (this.live(counter.key, now) ?? this.create(counter, now)).settled += tokens
   }
 
   read(keys: readonly string[]): CounterState[] {

@@ -1,6 +1,6 @@
 import type { Clock } from '../lib/clock.js'
 import { BudgetLedger } from './budget-ledger.js'
-import type { BudgetCounter, CounterState, LeaseRef, ReserveResult, Store } from './store.js'
+import type { BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
 
 type Entry = { value: string; expiresAt: number; bytes: number }
 
@@ -38,6 +38,17 @@ export class MemoryStore implements Store {
     this.put(key, value, ttlMs)
   }
 
+  async lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }> {
+    const value = this.live(key)?.value ?? null
+    if (value !== null || !lock) return { value, locked: false }
+    return { value, locked: await this.setIfAbsent(lock.key, lock.token, lock.ttlMs) }
+  }
+
+  async storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void> {
+    if (value !== undefined) this.put(key, value, ttlMs)
+    if (lock) await this.deleteIfEquals(lock.key, lock.token)
+  }
+
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.live(key)) return false
     this.put(key, value, ttlMs)
@@ -68,8 +79,8 @@ export class MemoryStore implements Store {
     this.ledger.renew(leases, leaseMs)
   }
 
-  async charge(counters: readonly BudgetCounter[], tokens: number): Promise<void> {
-    this.ledger.charge(counters, tokens)
+  async charge(charges: readonly Charge[]): Promise<void> {
+    this.ledger.charge(charges)
   }
 
   async read(counterKeys: readonly string[]): Promise<CounterState[]> {

@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis'
-import { CHARGE, DELETE_IF_EQUALS, EXTEND_IF_EQUALS, READ, RENEW, RESERVE, SETTLE } from './redis-scripts.js'
+import { CHARGE, DELETE_IF_EQUALS, EXTEND_IF_EQUALS, LOOKUP, READ, RENEW, RESERVE, SETTLE, STORE_AND_RELEASE } from './redis-scripts.js'
 
 const SCRIPTS = {
   budgetReserve: RESERVE,
@@ -8,6 +8,8 @@ const SCRIPTS = {
   budgetCharge: CHARGE,
   budgetRead: READ,
   lockDelete: DELETE_IF_EQUALS,
+  cacheLookup: LOOKUP,
+  cacheStoreAndRelease: STORE_AND_RELEASE,
   lockExtend: EXTEND_IF_EQUALS,
 } as const
 

@@ -85,11 +85,11 @@ for i = 2, #ARGV do
 end
 return 1`
 
-/** KEYS: (hash) per counter. ARGV: tokens, then ttl ms per counter. */
+/** KEYS: (hash) per counter. ARGV: (tokens, ttl ms) per counter. */
 export const CHARGE = `
 for i = 1, #KEYS do
-  redis.call('HINCRBY', KEYS[i], 'settled', ARGV[1])
-  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[1 + i]) end
+  redis.call('HINCRBY', KEYS[i], 'settled', ARGV[2 * i - 1])
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[2 * i]) end
 end
 return 1`
 
@@ -104,6 +104,20 @@ for i = 0, #KEYS / 3 - 1 do
   out[2 * i + 2] = tonumber(v[2]) or 0
 end
 return out`
+
+/** KEYS: entry [, lock]. ARGV: [lock token, lock ms]. Returns {found, value, locked}: a miss takes the lock in the same step. */
+export const LOOKUP = `
+local value = redis.call('GET', KEYS[1])
+if value then return {1, value, 0} end
+if #KEYS < 2 then return {0, '', 0} end
+local taken = redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX')
+return {0, '', taken and 1 or 0}`
+
+/** KEYS: entry [, lock]. ARGV: store? (1/0), value, ttl ms [, lock token]. The lock goes only if it is still this holder's. */
+export const STORE_AND_RELEASE = `
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+if #KEYS > 1 and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+return 1`
 
 // Cache locks: compare the owner and act in one step on the server. Between a GET and a DEL (or
 // PEXPIRE) the lock could expire and be taken by another replica, whose lock we would then touch.

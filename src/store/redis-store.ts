@@ -3,13 +3,15 @@ import { LATE_SETTLE_WINDOW_MS } from './budget-ledger.js'
 import { withDeadline } from './deadline.js'
 import { createRedisClient, type RedisClient, type RedisClientOptions } from './redis-client.js'
 import { counterKeys } from './redis-scripts.js'
-import type { BudgetCounter, CounterState, LeaseRef, ReserveResult, Store } from './store.js'
+import type { BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
 
 export type RedisStoreOptions = Omit<RedisClientOptions, 'commandTimeoutMs' | 'clusterNodes'> & {
   clusterNodes?: readonly string[]
   /** Longest a request waits for Redis on any one call (`redis.commandTimeoutMs`). */
   commandTimeoutMs: number
   log: Logger
+  /** Told of every round trip, for the store_round_trips_total metric. */
+  onRoundTrip?: (step: 'cache' | 'budget' | 'health', operation: string) => void
 }
 
 /**
@@ -40,34 +42,53 @@ export class RedisStore implements Store {
     })
   }
 
-  private bounded<T>(call: Promise<T>): Promise<T> {
+  private bounded<T>(call: Promise<T>, step: 'cache' | 'budget' | 'health', operation: string): Promise<T> {
+    this.options.onRoundTrip?.(step, operation)
     return withDeadline(call, this.options.commandTimeoutMs)
   }
 
   async get(key: string): Promise<string | null> {
-    return this.bounded(this.client.get(key))
+    return this.bounded(this.client.get(key), 'cache', 'get')
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs)))
+    await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs)), 'cache', 'set')
+  }
+
+  async lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }> {
+    const reply = (await this.bounded(
+      lock ? this.client.cacheLookup(2, key, lock.key, lock.token, millis(lock.ttlMs)) : this.client.cacheLookup(1, key),
+      'cache',
+      lock ? 'lookup_or_lock' : 'lookup',
+    )) as [number, string, number]
+    return { value: reply[0] === 1 ? reply[1] : null, locked: reply[2] === 1 }
+  }
+
+  async storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void> {
+    const args = [value === undefined ? '0' : '1', value ?? '', millis(ttlMs)]
+    await this.bounded(
+      lock ? this.client.cacheStoreAndRelease(2, key, lock.key, ...args, lock.token) : this.client.cacheStoreAndRelease(1, key, ...args),
+      'cache',
+      lock ? 'store_and_unlock' : 'store',
+    )
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs), 'NX'))) === 'OK'
+    return (await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs), 'NX'), 'cache', 'lock')) === 'OK'
   }
 
   async extendIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.bounded(this.client.lockExtend(1, key, value, millis(ttlMs)))) === 1
+    return (await this.bounded(this.client.lockExtend(1, key, value, millis(ttlMs)), 'cache', 'lock_renew')) === 1
   }
 
   async deleteIfEquals(key: string, value: string): Promise<void> {
-    await this.bounded(this.client.lockDelete(1, key, value))
+    await this.bounded(this.client.lockDelete(1, key, value), 'cache', 'unlock')
   }
 
   async reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult> {
     const keys = counters.flatMap((c) => counterKeys(c.key))
     const args = [leaseId, amount, millis(leaseMs), LATE_SETTLE_WINDOW_MS, ...counters.flatMap((c) => [c.limit, millis(c.ttlMs)])]
-    const result = (await this.bounded(this.client.budgetReserve(keys.length, ...keys, ...args))) as number[]
+    const result = (await this.bounded(this.client.budgetReserve(keys.length, ...keys, ...args), 'budget', 'reserve')) as number[]
     if (result[0] === 1) return { ok: true, totals: result.slice(1).map(Number) }
     return { ok: false, index: Number(result[1]), used: Number(result[2]) }
   }
@@ -75,7 +96,7 @@ export class RedisStore implements Store {
   async settle(lease: LeaseRef, actual: number): Promise<void> {
     if (lease.counterKeys.length === 0) return
     const keys = lease.counterKeys.flatMap(counterKeys)
-    await this.bounded(this.client.budgetSettle(keys.length, ...keys, lease.id, Math.round(actual)))
+    await this.bounded(this.client.budgetSettle(keys.length, ...keys, lease.id, Math.round(actual)), 'budget', 'settle')
   }
 
   async renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -87,25 +108,28 @@ export class RedisStore implements Store {
         idsBySet.set(set, [...(idsBySet.get(set) ?? []), lease.id])
       }
     }
-    await Promise.all([...idsBySet].map(([set, ids]) => this.bounded(this.client.budgetRenew(1, set, millis(leaseMs), ...ids))))
+    await Promise.all(
+      [...idsBySet].map(([set, ids]) => this.bounded(this.client.budgetRenew(1, set, millis(leaseMs), ...ids), 'budget', 'renew')),
+    )
   }
 
-  async charge(counters: readonly BudgetCounter[], tokens: number): Promise<void> {
-    if (counters.length === 0 || tokens <= 0) return
-    const keys = counters.map((c) => c.key)
-    await this.bounded(this.client.budgetCharge(keys.length, ...keys, Math.round(tokens), ...counters.map((c) => millis(c.ttlMs))))
+  async charge(charges: readonly Charge[]): Promise<void> {
+    if (charges.length === 0) return
+    const keys = charges.map((c) => c.counter.key)
+    const args = charges.flatMap((c) => [Math.round(c.tokens), millis(c.counter.ttlMs)])
+    await this.bounded(this.client.budgetCharge(keys.length, ...keys, ...args), 'budget', 'charge')
   }
 
   async read(keys: readonly string[]): Promise<CounterState[]> {
     if (keys.length === 0) return []
     const all = keys.flatMap(counterKeys)
-    const values = (await this.bounded(this.client.budgetRead(all.length, ...all, LATE_SETTLE_WINDOW_MS))) as number[]
+    const values = (await this.bounded(this.client.budgetRead(all.length, ...all, LATE_SETTLE_WINDOW_MS), 'budget', 'read')) as number[]
     return keys.map((_key, i) => ({ settled: Number(values[2 * i]), reserved: Number(values[2 * i + 1]) }))
   }
 
   async ping(): Promise<boolean> {
     try {
-      await this.bounded(this.client.ping())
+      await this.bounded(this.client.ping(), 'health', 'ping')
       return true
     } catch (err) {
       this.noteFailure(err as Error)

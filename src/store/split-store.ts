@@ -1,4 +1,4 @@
-import type { BudgetCounter, CounterState, LeaseRef, ReserveResult, Store } from './store.js'
+import type { BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
 
 /**
  * Budgets on one store, the response cache on another: budget counters want a Redis that never
@@ -21,8 +21,8 @@ export class SplitStore implements Store {
   renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
     return this.budgets.renew(leases, leaseMs)
   }
-  charge(counters: readonly BudgetCounter[], tokens: number): Promise<void> {
-    return this.budgets.charge(counters, tokens)
+  charge(charges: readonly Charge[]): Promise<void> {
+    return this.budgets.charge(charges)
   }
   read(counterKeys: readonly string[]): Promise<CounterState[]> {
     return this.budgets.read(counterKeys)
@@ -30,6 +30,12 @@ export class SplitStore implements Store {
 
   get(key: string): Promise<string | null> {
     return this.cache.get(key)
+  }
+  lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }> {
+    return this.cache.lookup(key, lock)
+  }
+  storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void> {
+    return this.cache.storeAndRelease(key, value, ttlMs, lock)
   }
   set(key: string, value: string, ttlMs: number): Promise<void> {
     return this.cache.set(key, value, ttlMs)

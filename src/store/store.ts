@@ -15,6 +15,9 @@ export type BudgetCounter = Readonly<{ key: string; limit: number; ttlMs: number
  */
 export type ReserveResult = { ok: true; totals: number[] } | { ok: false; index: number; used: number }
 
+/** Tokens to add to one counter. */
+export type Charge = Readonly<{ counter: BudgetCounter; tokens: number }>
+
 /** A counter as read back: usage settled for good, and what live leases hold. */
 export type CounterState = Readonly<{ settled: number; reserved: number }>
 
@@ -39,14 +42,27 @@ export interface BudgetStore {
   settle(lease: LeaseRef, actual: number): Promise<void>
   /** Moves live leases' expiry to `leaseMs` from now; an expired or settled lease stays gone. */
   renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void>
-  /** Adds usage that had no lease (a charged cache hit), past any limit: the next request sees it. */
-  charge(counters: readonly BudgetCounter[], tokens: number): Promise<void>
+  /**
+   * Adds usage that had no lease (charged cache hits), past any limit: the next request sees it.
+   * The counters of one call share a hash tag (a team), as in `reserve`.
+   */
+  charge(charges: readonly Charge[]): Promise<void>
   /** The counters' state, for the usage API and tests; a counter that does not exist reads as zero. */
   read(counterKeys: readonly string[]): Promise<CounterState[]>
 }
 
+/** A cache lock to take or release along with an entry: its key, this holder's token, its lease. */
+export type LockRef = Readonly<{ key: string; token: string; ttlMs: number }>
+
 /** Response-cache entries and the locks (leases) that let one replica answer for all. */
 export interface CacheStore {
+  /**
+   * The entry at `key`; when there is none and `lock` is given, also try to take the lock, in the
+   * same step (one round trip: a miss and its claim cannot be split by another replica's answer).
+   */
+  lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }>
+  /** Store the entry (when there is one) and release the lock if it is still this holder's, in one step. */
+  storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void>
   get(key: string): Promise<string | null>
   /** Store with a time to live. Rejects when the store cannot be reached; callers decide what that means. */
   set(key: string, value: string, ttlMs: number): Promise<void>

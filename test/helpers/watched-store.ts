@@ -1,5 +1,6 @@
 import type { Clock } from '../../src/lib/clock.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
+import type { LockRef } from '../../src/store/store.js'
 
 /**
  * The in-memory store, telling the test when it has been written: the cache stores a miss's answer
@@ -14,8 +15,9 @@ export class WatchedStore extends MemoryStore {
     super(maxBytes, clock)
   }
 
-  override async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await super.set(key, value, ttlMs)
+  override async storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void> {
+    await super.storeAndRelease(key, value, ttlMs, lock)
+    if (value === undefined) return
     this.writes.push(key)
     for (const waiter of this.waiters.filter((w) => this.writes.length >= w.n)) {
       this.waiters.splice(this.waiters.indexOf(waiter), 1)

@@ -76,7 +76,7 @@ describe('RedisStore when Redis is hung', () => {
 
 describe('llava_gateway_redis_up', () => {
   const redisUp = async (store: RedisStore) => {
-    const text = await createMetrics({ defaultMetrics: false, store }).registry.metrics()
+    const text = await createMetrics({ defaultMetrics: false, redisPing: () => store.ping() }).registry.metrics()
     return /^llava_gateway_redis_up (\d)$/m.exec(text)?.[1]
   }
 
