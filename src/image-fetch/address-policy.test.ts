@@ -264,6 +264,20 @@ describe('createAddressPolicy', () => {
     expect(everything.isAllowed('not an ip')).toBe(false)
   })
 
+  it('matches a network only against addresses of its own IP version', () => {
+    const v4 = createAddressPolicy({ allowNetworks: ['0.0.0.0/0'] })
+    expect(v4.isAllowed('10.0.0.1')).toBe(true)
+    expect(v4.isAllowed('::ffff:10.0.0.1')).toBe(true) // IPv4-mapped is IPv4
+    expect(v4.isAllowed('::1')).toBe(false)
+    expect(v4.isAllowed('fd00::1')).toBe(false)
+    expect(v4.isAllowed('::')).toBe(false)
+    const v6 = createAddressPolicy({ allowNetworks: ['::/0'] })
+    expect(v6.isAllowed('::1')).toBe(true)
+    expect(v6.isAllowed('127.0.0.1')).toBe(false)
+    expect(v6.isAllowed('::ffff:127.0.0.1')).toBe(false)
+    expect(v6.isAllowed('0.0.0.0')).toBe(false)
+  })
+
   it.each([
     ['10.0.0.0/33', 'prefix must be 0..32'],
     ['::/129', 'prefix must be 0..128'],
