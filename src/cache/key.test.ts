@@ -141,6 +141,7 @@ describe('cacheKey: parameters left out', () => {
     ['store', { store: true }],
     ['safety_identifier', { safety_identifier: 'x' }],
     ['prompt_cache_key', { prompt_cache_key: 'x' }],
+    ['prompt_cache_retention', { prompt_cache_retention: '24h' }],
   ])('ignores %s', (_name, extra) => {
     expect(keyOf(text({ temperature: 0, ...extra }))).toBe(keyOf(text({ temperature: 0 })))
   })
