@@ -24,6 +24,12 @@ describe('countTextTokens', () => {
     expect(countTextTokens('\n', { bos: false, precedingSpace: true })).toBe(2)
   })
 
+  it('counts the prefix space by default, also when only BOS is turned off', () => {
+    expect(countTextTokens('\n')).toBe(3)
+    expect(countTextTokens('\n', { bos: false })).toBe(2)
+    expect(countTextTokens('\n', { precedingSpace: false })).toBe(2)
+  })
+
   it('does not know <image>: it is three ordinary tokens', () => {
     expect(countTextTokens('<image>', { bos: false, precedingSpace: false })).toBe(3)
     expect(countTextTokens('<image>')).toBe(4)
