@@ -1,4 +1,5 @@
-import { describe, it, expect } from 'vitest'
+import llamaTokenizer from 'llama-tokenizer-js'
+import { afterEach, beforeEach, describe, it, expect, vi, type MockInstance } from 'vitest'
 import { countTextTokens } from './text-tokens.js'
 
 describe('countTextTokens', () => {
@@ -50,5 +51,48 @@ describe('countTextTokens', () => {
     const text = 'The image shows a cat sitting on a windowsill.'
     expect(countTextTokens(text)).toBe(12)
     expect(countTextTokens(text)).toBe(12)
+  })
+})
+
+// The memo is observed through the tokenizer it saves calls to. It lives as long as the module, so
+// each test uses texts no other test in this file counts.
+describe('countTextTokens: memo', () => {
+  let encode: MockInstance<typeof llamaTokenizer.encode>
+  beforeEach(() => {
+    encode = vi.spyOn(llamaTokenizer, 'encode')
+  })
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it('encodes a short text once per combination of options', () => {
+    const text = 'memo: a short question about a picture?'
+    const count = countTextTokens(text)
+    expect(countTextTokens(text)).toBe(count)
+    expect(encode).toHaveBeenCalledTimes(1)
+    expect(countTextTokens(text, { bos: false })).toBe(count - 1)
+    expect(countTextTokens(text, { bos: false })).toBe(count - 1)
+    expect(encode).toHaveBeenCalledTimes(2)
+  })
+
+  it('remembers texts up to 1,024 characters and always encodes longer ones', () => {
+    const atLimit = 'm'.repeat(1_024)
+    const overLimit = 'n'.repeat(1_025)
+    const count = countTextTokens(atLimit)
+    expect(countTextTokens(atLimit)).toBe(count)
+    expect(encode).toHaveBeenCalledTimes(1)
+    const longer = countTextTokens(overLimit)
+    expect(countTextTokens(overLimit)).toBe(longer)
+    expect(encode).toHaveBeenCalledTimes(3)
+  })
+
+  it('holds at most 10,000 texts, forgetting the oldest first', () => {
+    const texts = Array.from({ length: 10_001 }, (_, i) => `evict ${i}`)
+    for (const text of texts) countTextTokens(text)
+    expect(encode).toHaveBeenCalledTimes(10_001)
+    countTextTokens(texts[1] ?? '') // the second oldest is still remembered...
+    expect(encode).toHaveBeenCalledTimes(10_001)
+    countTextTokens(texts[0] ?? '') // ...the oldest was forgotten when the 10,001st came in
+    expect(encode).toHaveBeenCalledTimes(10_002)
   })
 })
