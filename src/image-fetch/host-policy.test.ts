@@ -33,6 +33,7 @@ describe('normalizeHost', () => {
     ['[2606:4700:4700::1111', '[2606:4700:4700::1111'], // brackets only as a pair around the whole host
     ['2606:4700:4700::1111]', '2606:4700:4700::1111]'],
     ['x[::1]', 'x[::1]'],
+    ['[::1]x', '[::1]x'],
     ['127.0.0.1', '127.0.0.1'],
   ])('%j → %j', (hostname, expected) => {
     expect(normalizeHost(hostname)).toBe(expected)
