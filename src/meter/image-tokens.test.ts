@@ -171,9 +171,14 @@ describe('imageTokens: size validation', () => {
     expect(() => imageTokens({ policy: 'fixed', tokensPerImage: -1 }, size(10, 10))).toThrow(
       new RangeError('tokensPerImage must be a non-negative integer, got -1'),
     )
-    expect(() => imageTokens({ policy: 'llava-next', gridPinpoints: [[336, 0]] }, size(10, 10))).toThrow(
-      new RangeError('image grid pinpoint must be a positive integer, got 0'),
-    )
+    for (const pinpoint of [
+      [336, 0],
+      [0, 336],
+    ] as const) {
+      expect(() => imageTokens({ policy: 'llava-next', gridPinpoints: [pinpoint] }, size(10, 10))).toThrow(
+        new RangeError('image grid pinpoint must be a positive integer, got 0'),
+      )
+    }
     expect(() => imageTokens({ policy: 'llava-next', gridPinpoints: [] }, size(10, 10))).toThrow(
       new RangeError('gridPinpoints must not be empty'),
     )
