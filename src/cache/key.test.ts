@@ -3,6 +3,8 @@ import type { Principal } from '../auth/principal.js'
 import { loadConfig } from '../config/load.js'
 import type { CacheConfig } from '../config/schema.js'
 import type { RequestImage } from '../images/image-identity.js'
+import { sha256Hex } from '../lib/sha256.js'
+import { stableJson } from '../lib/stable-json.js'
 import { ChatRequestSchema, type ChatRequest } from '../validate/chat-request-schema.js'
 import { cacheKey } from './key.js'
 
@@ -63,6 +65,55 @@ describe('cacheKey: shape', () => {
     expect(keyOf(text())).toMatch(/^llava-gateway:cache:v1:\{[0-9a-f]{64}\}$/)
     const custom = cacheConfig({ keyPrefix: 'staging/' })
     expect(keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:\{[0-9a-f]{64}\}$/)
+  })
+
+  // Entries outlive a deploy (Redis), so the hashed document is part of the v1 format: a change to
+  // it must come with a new version, or every stored entry silently misses after an upgrade.
+  it('is the sha256 of the canonical v1 document: scope, model, messages with image identities, kept parameters', () => {
+    const request = parse({
+      model: MODEL,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: 'https://a.example/cat.png', detail: 'low' } },
+            { type: 'text', text: 'What is in this image?' },
+          ],
+        },
+      ],
+      temperature: 0,
+      max_tokens: 50,
+      stream: true,
+      user: 'end-user-42',
+    })
+    const document = {
+      v: 1,
+      scope: 'team:team-a',
+      model: MODEL,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        {
+          role: 'user',
+          content: [
+            { type: 'image', sha256: PNG_SHA, mime: 'image/png', detail: 'low' },
+            { type: 'text', text: 'What is in this image?' },
+          ],
+        },
+      ],
+      params: { max_tokens: 50, temperature: 0 },
+    }
+    const images = [image(PNG_SHA, 'https://a.example/cat.png', 'url', { messageIndex: 1, partIndex: 0 })]
+    expect(keyOf(request, images)).toBe(`llava-gateway:cache:v1:${sha256Hex(stableJson(document))}`)
+    // The scope part for the other two scopes.
+    for (const [scope, expected] of [
+      ['key', 'key:a-1'],
+      ['shared', 'shared'],
+    ] as const) {
+      expect(keyOf(request, images, TEAM_A_KEY_1, cacheConfig({ scope }))).toBe(
+        `llava-gateway:cache:v1:${sha256Hex(stableJson({ ...document, scope: expected }))}`,
+      )
+    }
   })
 
   it('is the same for the same request (deterministic)', () => {
@@ -141,6 +192,7 @@ describe('cacheKey: parameters left out', () => {
     ['store', { store: true }],
     ['safety_identifier', { safety_identifier: 'x' }],
     ['prompt_cache_key', { prompt_cache_key: 'x' }],
+    ['prompt_cache_retention', { prompt_cache_retention: '24h' }],
   ])('ignores %s', (_name, extra) => {
     expect(keyOf(text({ temperature: 0, ...extra }))).toBe(keyOf(text({ temperature: 0 })))
   })

@@ -74,6 +74,8 @@ const TABLE: readonly (readonly [string, boolean])[] = [
   ['2a00:1450:4001:82a::200e', false],
   ['3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false], // last address of 2000::/3
   ['2001:200::1', false], // just past 2001::/23
+  ['2606:4700:4700:1:2:3::1111', false], // "::" standing for a single zero group
+  ['2606:4700:4700:1:2:3:0:1111', false],
   ['2001:1ff:ffff::1', true], // last /32 inside 2001::/23 (2001:0000–2001:01ff)
   // unspecified, loopback, IPv4-compatible ::/96
   ['::', true],
@@ -148,6 +150,9 @@ const INVALID = [
   '[::1',
   '::1]',
   '[[::1]]',
+  '[8.8.8.8 ', // a bracket on one side only: nothing is stripped
+  ' 8.8.8.8]',
+  '[2606:4700:4700::1111 ',
   '8.8.8.8/32',
 ]
 
@@ -250,6 +255,11 @@ describe('createAddressPolicy', () => {
     expect(mapped.isAllowed('10.9.9.9')).toBe(true)
     expect(mapped.isAllowed('11.0.0.1')).toBe(true) // public anyway
     expect(mapped.isAllowed('172.16.0.1')).toBe(false)
+    // The whole mapped block, /96, is all of IPv4.
+    const allMapped = createAddressPolicy({ allowNetworks: ['::ffff:0:0/96'] })
+    expect(allMapped.isAllowed('10.9.9.9')).toBe(true)
+    expect(allMapped.isAllowed('::ffff:127.0.0.1')).toBe(true)
+    expect(allMapped.isAllowed('::1')).toBe(false)
   })
 
   it('handles prefixes that are not a whole number of bytes, and /0', () => {
@@ -262,6 +272,20 @@ describe('createAddressPolicy', () => {
     expect(everything.isAllowed('10.0.0.1')).toBe(true)
     expect(everything.isAllowed('ff02::1')).toBe(true)
     expect(everything.isAllowed('not an ip')).toBe(false)
+  })
+
+  it('matches a network only against addresses of its own IP version', () => {
+    const v4 = createAddressPolicy({ allowNetworks: ['0.0.0.0/0'] })
+    expect(v4.isAllowed('10.0.0.1')).toBe(true)
+    expect(v4.isAllowed('::ffff:10.0.0.1')).toBe(true) // IPv4-mapped is IPv4
+    expect(v4.isAllowed('::1')).toBe(false)
+    expect(v4.isAllowed('fd00::1')).toBe(false)
+    expect(v4.isAllowed('::')).toBe(false)
+    const v6 = createAddressPolicy({ allowNetworks: ['::/0'] })
+    expect(v6.isAllowed('::1')).toBe(true)
+    expect(v6.isAllowed('127.0.0.1')).toBe(false)
+    expect(v6.isAllowed('::ffff:127.0.0.1')).toBe(false)
+    expect(v6.isAllowed('0.0.0.0')).toBe(false)
   })
 
   it.each([
@@ -300,6 +324,8 @@ describe('parseIpLiteralHost', () => {
     ['metadata.google.internal', null],
     ['127.0.0.1.nip.io', null],
     ['', null],
+    ['[8.8.8.8 ', null],
+    [' 8.8.8.8]', null],
   ])('%j → %j', (hostname, expected) => {
     expect(parseIpLiteralHost(hostname)).toBe(expected)
   })

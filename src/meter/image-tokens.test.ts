@@ -161,6 +161,29 @@ describe('imageTokens: openai-tiles', () => {
 describe('imageTokens: size validation', () => {
   const policies: ImageTokenPolicy[] = [{ policy: 'fixed', tokensPerImage: 576 }, { policy: 'llava-next' }, { policy: 'openai-tiles' }]
 
+  it('names the side and the value in the error', () => {
+    expect(() => imageTokens({ policy: 'fixed', tokensPerImage: 576 }, size(0, 10))).toThrow(
+      new RangeError('image width must be a positive integer, got 0'),
+    )
+    expect(() => imageTokens({ policy: 'llava-next' }, size(10, 1.5))).toThrow(
+      new RangeError('image height must be a positive integer, got 1.5'),
+    )
+    expect(() => imageTokens({ policy: 'fixed', tokensPerImage: -1 }, size(10, 10))).toThrow(
+      new RangeError('tokensPerImage must be a non-negative integer, got -1'),
+    )
+    for (const pinpoint of [
+      [336, 0],
+      [0, 336],
+    ] as const) {
+      expect(() => imageTokens({ policy: 'llava-next', gridPinpoints: [pinpoint] }, size(10, 10))).toThrow(
+        new RangeError('image grid pinpoint must be a positive integer, got 0'),
+      )
+    }
+    expect(() => imageTokens({ policy: 'llava-next', gridPinpoints: [] }, size(10, 10))).toThrow(
+      new RangeError('gridPinpoints must not be empty'),
+    )
+  })
+
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('throws RangeError for a side of %s', (bad) => {
     for (const policy of policies) {
       expect(() => imageTokens(policy, size(bad, 10))).toThrow(RangeError)

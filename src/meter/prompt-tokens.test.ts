@@ -133,6 +133,13 @@ describe('countPromptTokens: plain', () => {
     expect(countPromptTokens(messages, plain)).toEqual({ textTokens, imageTokens: 85, images: 1, total: textTokens + 85 })
   })
 
+  // Each part is counted with the prefix space: a text that starts with a newline is 13 tokens that
+  // way ("▁" cannot merge with "\n"), 12 without it, so dropping the space would undercount.
+  it('counts each text part with the prefix space', () => {
+    const messages: PromptMessage[] = [{ role: 'user', content: [text('\nWhat is in this image? ASSISTANT:')] }]
+    expect(countPromptTokens(messages, plain)).toEqual({ textTokens: 4 + 13, imageTokens: 0, images: 0, total: 17 })
+  })
+
   it('is 0 for no messages and 4 for one empty message', () => {
     expect(countPromptTokens([], plain)).toEqual({ textTokens: 0, imageTokens: 0, images: 0, total: 0 })
     expect(countPromptTokens([{ role: 'user', content: '' }], plain).total).toBe(4)

@@ -1,5 +1,5 @@
-import { describe, it, expect } from 'vitest'
 import llamaTokenizer from 'llama-tokenizer-js'
+import { afterEach, beforeEach, describe, it, expect, vi, type MockInstance } from 'vitest'
 import { countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 describe('countTextTokens', () => {
@@ -23,6 +23,12 @@ describe('countTextTokens', () => {
   it('counts the prefix space as its own token when it cannot merge', () => {
     expect(countTextTokens('\n', { bos: false, precedingSpace: false })).toBe(1)
     expect(countTextTokens('\n', { bos: false, precedingSpace: true })).toBe(2)
+  })
+
+  it('counts the prefix space by default, also when only BOS is turned off', () => {
+    expect(countTextTokens('\n')).toBe(3)
+    expect(countTextTokens('\n', { bos: false })).toBe(2)
+    expect(countTextTokens('\n', { precedingSpace: false })).toBe(2)
   })
 
   it('does not know <image>: it is three ordinary tokens', () => {
@@ -133,4 +139,47 @@ describe('counting by pieces gives the library’s own counts', () => {
     }
     expect(checked).toBe(10_000)
   }, 120_000) // ten thousand whole-text encodes: seconds, more on a loaded machine
+})
+
+// The memo is observed through the tokenizer it saves calls to. It lives as long as the module, so
+// each test uses pieces no other test in this file counts.
+describe('countTextTokens: memo of pieces', () => {
+  let encode: MockInstance<typeof llamaTokenizer.encode>
+  beforeEach(() => {
+    encode = vi.spyOn(llamaTokenizer, 'encode')
+  })
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it('encodes a piece once, whatever the BOS option (BOS is counted apart from the pieces)', () => {
+    const text = 'memoquestionpiece'
+    const count = countTextTokens(text)
+    expect(countTextTokens(text)).toBe(count)
+    expect(countTextTokens(text, { bos: false })).toBe(count - 1)
+    expect(encode).toHaveBeenCalledTimes(1)
+    expect(countTextTokens(`${text} ${text}`, { bos: false, precedingSpace: true })).toBe(2 * (count - 1)) // the same piece twice
+    expect(encode).toHaveBeenCalledTimes(1)
+  })
+
+  it('remembers pieces up to 64 characters and always encodes longer ones', () => {
+    const atLimit = 'q'.repeat(63) // with its ▁: 64
+    const overLimit = 'r'.repeat(64) // with its ▁: 65
+    const count = countTextTokens(atLimit)
+    expect(countTextTokens(atLimit)).toBe(count)
+    expect(encode).toHaveBeenCalledTimes(1)
+    const longer = countTextTokens(overLimit)
+    expect(countTextTokens(overLimit)).toBe(longer)
+    expect(encode).toHaveBeenCalledTimes(3)
+  })
+
+  it('holds at most 50,000 pieces, forgetting the oldest first', () => {
+    const pieces = Array.from({ length: 50_001 }, (_, i) => `evictpiece${i}`)
+    for (const piece of pieces) countTextTokens(piece, { bos: false })
+    expect(encode).toHaveBeenCalledTimes(50_001)
+    countTextTokens(pieces[1] ?? '', { bos: false }) // the second oldest is still remembered...
+    expect(encode).toHaveBeenCalledTimes(50_001)
+    countTextTokens(pieces[0] ?? '', { bos: false }) // ...the oldest was forgotten when the 50,001st came in
+    expect(encode).toHaveBeenCalledTimes(50_002)
+  }, 30_000)
 })

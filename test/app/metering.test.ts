@@ -178,7 +178,14 @@ describe('streams are always metered', () => {
     const res = await gateway.app.request('/v1/chat/completions', chatRequest(streamed()))
     const reader = res.body!.getReader()
     let seen = ''
-    while (!seen.includes('first words')) seen += new TextDecoder().decode((await reader.read()).value)
+    // Stop at the end of the body too: a body that never says it (an error answer) must fail the
+    // test, not spin on reads that resolve at once and starve the test timeout.
+    while (!seen.includes('first words')) {
+      const chunk = await reader.read()
+      if (chunk.done) break
+      seen += new TextDecoder().decode(chunk.value)
+    }
+    expect(seen).toContain('first words')
     await reader.cancel()
     expect((await counterSum(gateway.deps.metrics.completionTokens, { source: 'gateway' })) - before).toBe(
       countTextTokens('first words', { bos: false, precedingSpace: false }),
