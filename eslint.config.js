@@ -17,6 +17,8 @@ export default tseslint.config(
       // An `async` method without `await` is how an implementation of a Promise-returning interface
       // (the in-memory store, test doubles) turns a throw into a rejection, as its callers expect.
       '@typescript-eslint/require-await': 'off',
+      // `const { raw: _raw, ...rest } = x` is how an object is copied without one field.
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true, argsIgnorePattern: '^_' }],
     },
   },
   {
@@ -24,6 +26,8 @@ export default tseslint.config(
     rules: {
       // In a test, `x!` on a value the test just built fails loudly if the assumption breaks.
       '@typescript-eslint/no-non-null-assertion': 'off',
+      // Vitest's asymmetric matchers (expect.any, expect.objectContaining) are typed `any` by design.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
     },
   },
 )

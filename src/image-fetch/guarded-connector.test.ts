@@ -244,7 +244,7 @@ describe('guardedConnector', () => {
   it('does not dial when the lookup answers after the timeout', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const network = new RecordingNetwork()
-    let answer = (_: ResolvedAddress[]) => {}
+    let answer: (addresses: ResolvedAddress[]) => void = () => undefined
     network.answers.set('slow.example', () => new Promise((resolve) => (answer = resolve)))
     const pending = connect(network, policy(), 'http://slow.example/a.png')
     vi.advanceTimersByTime(TIMEOUT_MS)
@@ -277,7 +277,8 @@ describe('guardedConnector', () => {
     const hostPolicy: HostPolicy = {
       ...policy(),
       refuseName: () => {
-        throw 'not an error' // what a careless dependency might reject with
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a careless dependency might throw
+        throw 'not an error'
       },
     }
     const outcome = await connect(strange, hostPolicy, 'http://images.example/a.png')

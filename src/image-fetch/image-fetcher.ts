@@ -25,7 +25,7 @@ export type FetchOptions = {
    * Reserves room for this many bytes in the gateway-wide budget (answering undefined when it is
    * full); the caller owns the reservation and releases it when the request is done.
    */
-  reserveBytes(amount: number): Promise<Release | undefined>
+  reserveBytes: (amount: number) => Promise<Release | undefined>
 }
 
 export interface ImageFetcher {

@@ -32,5 +32,5 @@ export function formatLine(line: string): string {
   const fields = Object.entries(record)
     .filter(([key, value]) => !SHOWN.has(key) && value !== undefined)
     .map(([key, value]) => `${key}=${typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value)}`)
-  return [time, level, String(record['msg'] ?? ''), ...fields].join(' ')
+  return [time, level, typeof record['msg'] === 'string' ? record['msg'] : JSON.stringify(record['msg'] ?? ''), ...fields].join(' ')
 }

@@ -61,3 +61,14 @@ describe('TokenCounter', () => {
     expect(turns).toBeGreaterThan(2) // one turn for all of it would be a few hundred ms of everyone waiting
   }, 30_000)
 })
+
+describe('TokenCounter with a dead worker', () => {
+  it('counts a long piece as its UTF-8 length, an upper bound on its tokens, instead of failing', async () => {
+    const dead = { count: () => Promise.reject(new Error('the tokenizer worker exited')), close: async () => undefined }
+    const long = 'é9'.repeat(200) // one 400-character piece, 600 bytes: sent to the worker
+    const exact = countTextTokensWhole(long, { bos: false, precedingSpace: false })
+    const counted = await new TokenCounter(dead).count(`${long} short`, { bos: false, precedingSpace: false })
+    expect(counted).toBe(Buffer.byteLength(long) + countTextTokensWhole(' short', { bos: false, precedingSpace: false }))
+    expect(counted).toBeGreaterThan(exact)
+  })
+})

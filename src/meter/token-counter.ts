@@ -31,7 +31,7 @@ export function* pieces(text: string, precedingSpace: boolean): Generator<string
  * thread. Exact: the same counts as countTextTokens (see pieces.ts for why pieces add up).
  */
 export class TokenCounter {
-  private readonly worker = new TokenizerWorker()
+  constructor(private readonly worker: Pick<TokenizerWorker, 'count' | 'close'> = new TokenizerWorker()) {}
 
   async count(text: string, opts: TextTokenOptions = {}): Promise<number> {
     let count = (opts.bos ?? true) ? 1 : 0
@@ -40,7 +40,7 @@ export class TokenCounter {
     const offThread: Array<Promise<number>> = []
     let n = 0
     for (const piece of pieces(text, opts.precedingSpace ?? true)) {
-      if (piece.length > WORKER_PIECE_CHARS) offThread.push(this.worker.count(piece))
+      if (piece.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(piece))
       else count += countPiece(piece)
       if (++n % 64 === 0 && performance.now() - sliceStarted > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve))
@@ -49,6 +49,15 @@ export class TokenCounter {
     }
     for (const counted of await Promise.all(offThread)) count += counted
     return count
+  }
+
+  /**
+   * A long piece's count from the worker; if the worker has died, the piece's UTF-8 length instead.
+   * That is an upper bound (every token, byte-fallback ones included, covers at least one byte), so
+   * a broken worker over-charges a request rather than failing it or leaving it uncharged.
+   */
+  private countOffThread(piece: string): Promise<number> {
+    return this.worker.count(piece).catch(() => Buffer.byteLength(piece))
   }
 
   close(): Promise<void> {

@@ -60,7 +60,7 @@ export class TokenizerWorker {
   }
 
   private fail(err: Error): void {
-    for (const { reject } of this.pending.values()) reject(err)
+    for (const pending of this.pending.values()) pending.reject(err)
     this.pending.clear()
   }
 }

@@ -55,7 +55,7 @@ export async function runGateway(options: { configPath: string; env: Env; loaded
     }
     const gateway = createGateway(deps, lifecycle, { reload })
     const stopProbes = startHealthProbes(config.backends, deps.upstreamClient, deps.backendHealth)
-    return { config, deps, fetch: (req, e) => gateway.app.fetch(req, e), idle: gateway.idle, stopProbes }
+    return { config, deps, fetch: (req, e) => gateway.app.fetch(req, e), idle: () => gateway.idle(), stopProbes }
   }
 
   async function reload(): Promise<ReloadOutcome> {

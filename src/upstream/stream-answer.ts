@@ -27,21 +27,23 @@ export function answerStream(
     limits: { maxLineChars: backend?.maxStreamLineBytes ?? 1024 * 1024, maxTotalBytes: backend?.maxStreamBytes ?? 64 * 1024 * 1024 },
     signal: c.req.raw.signal,
     onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
-    onEnd: async (result) => {
-      const usage = await settleUsage(prompt, result.reported, () => result.text, tokens)
-      const answer =
-        result.outcome === 'completed'
-          ? toWholeCompletion({ ...result.assembled, model: c.get('chatRequest').model }, usage.usage, clock.now())
-          : undefined
-      exchange.complete({
-        outcome: result.outcome,
-        status: 200,
-        usage,
-        ...(answer ? { answer } : {}),
-        ...(result.error ? { error: { code: result.error.code, message: result.error.error.message } } : {}),
-        ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
-      })
-    },
+    // settleUsage does not reject (a dead tokenizer worker falls back to an upper bound), so the
+    // request always completes and its lease is always settled.
+    onEnd: (result) =>
+      void settleUsage(prompt, result.reported, () => result.text, tokens).then((usage) => {
+        const answer =
+          result.outcome === 'completed'
+            ? toWholeCompletion({ ...result.assembled, model: c.get('chatRequest').model }, usage.usage, clock.now())
+            : undefined
+        exchange.complete({
+          outcome: result.outcome,
+          status: 200,
+          usage,
+          ...(answer ? { answer } : {}),
+          ...(result.error ? { error: { code: result.error.code, message: result.error.error.message } } : {}),
+          ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
+        })
+      }),
   })
   return c.body(stream, 200)
 }

@@ -301,7 +301,7 @@ describe('bad input', () => {
       headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
       body,
       duplex: 'half',
-    } as RequestInit)
+    })
     await errorOf(res, 413, 'request_too_large')
   })
 

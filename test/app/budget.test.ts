@@ -5,7 +5,7 @@ import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
 import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
-import { buildTestApp, chatRequest, MODEL, OTHER_KEY, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
+import { buildTestApp, chatRequest, OTHER_KEY, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
 
 // Per-key token budgets: reserved atomically before the backend works, settled to actual usage.
 
@@ -165,7 +165,7 @@ describe('token budgets', () => {
     const fit = Math.floor(1000 / reservation)
     const { release } = upstream.holdAnswers((res) => replyJson(res, 200, chatCompletion({ usage: used(reservation) })))
     const { app } = appWith([{ window: 'day', tokens: 1000 }])
-    const all = Array.from({ length: 20 }, () => app.request('/v1/chat/completions', chatRequest(ask(90))))
+    const all = Array.from({ length: 20 }, async () => app.request('/v1/chat/completions', chatRequest(ask(90))))
     await upstream.untilCalls(fit)
     release()
     const statuses = (await Promise.all(all)).map((r) => r.status)

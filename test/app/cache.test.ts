@@ -41,7 +41,7 @@ function gateway(overrides: Partial<ConfigInput> = {}) {
     { ...testConfig('http://127.0.0.1:9/v1'), images: imageConfig(imageHost), ...overrides },
     { upstreamClient: upstream, store, clock },
   )
-  const send = (body: Record<string, unknown>, key: string | null = TEST_KEY, headers: Record<string, string> = {}) => {
+  const send = async (body: Record<string, unknown>, key: string | null = TEST_KEY, headers: Record<string, string> = {}) => {
     const init = chatRequest(body, key)
     return built.app.request('/v1/chat/completions', { ...init, headers: { ...(init.headers as Record<string, string>), ...headers } })
   }

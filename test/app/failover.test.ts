@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/load.js'
-import type { ConfigInput } from '../../src/config/schema.js'
 import { gif, png } from '../fixtures/images.js'
 import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, completionChunks } from '../helpers/fake-upstream.js'
@@ -30,9 +29,7 @@ function appWith(backends: Record<string, Record<string, unknown>>, extra: Recor
   const built = buildTestApp(
     {
       ...testConfig(NEVER_DIALLED),
-      backends: Object.fromEntries(
-        Object.entries(backends).map(([name, b]) => [name, { baseUrl: NEVER_DIALLED, ...b }]),
-      ) as ConfigInput['backends'],
+      backends: Object.fromEntries(Object.entries(backends).map(([name, b]) => [name, { baseUrl: NEVER_DIALLED, ...b }])),
       models: [{ id: MODEL, backend: 'local', fallbacks: names.length > 1 ? names.slice(1) : ['hosted'], ...extra }],
       images: imageConfig(imageHost),
     },

@@ -183,7 +183,7 @@ describe('streams are always metered', () => {
     while (!seen.includes('first words')) {
       const chunk = await reader.read()
       if (chunk.done) break
-      seen += new TextDecoder().decode(chunk.value)
+      seen += new TextDecoder().decode(chunk.value as Uint8Array)
     }
     expect(seen).toContain('first words')
     await reader.cancel()

@@ -74,7 +74,7 @@ describe('GET /metrics', () => {
       app.request('/v1/nothing-here'),
       app.request('/metrics'),
     ]
-    await Promise.all(warmUp)
+    for (const res of warmUp) await res
     const before = labelValues((await scrape(app)).text)
     for (let i = 0; i < 1000; i++) {
       const random = crypto.randomUUID()

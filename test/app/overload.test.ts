@@ -18,10 +18,7 @@ describe('the in-flight cap', () => {
   it('refuses requests past server.maxInFlightRequests with 503 overloaded, answers probes, and admits again once one ends', async () => {
     const { app, deps } = buildTestApp({ ...testConfig(upstream.baseUrl), server: { maxInFlightRequests: 2 } })
     const { release } = upstream.holdAnswers((res) => replyJson(res, 200, chatCompletion()))
-    const held = [
-      app.request('/v1/chat/completions', chatRequest(userText('one'))),
-      app.request('/v1/chat/completions', chatRequest(userText('two'))),
-    ]
+    const held = ['one', 'two'].map(async (text) => app.request('/v1/chat/completions', chatRequest(userText(text))))
     await upstream.untilCalls(2)
     const refused = await app.request('/v1/chat/completions', chatRequest(userText('three')))
     const error = await errorOf(refused, 503, 'overloaded')

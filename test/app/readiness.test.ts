@@ -19,9 +19,9 @@ describe('readiness that reflects backends', () => {
     const { app, deps } = buildTestApp({
       ...config,
       backends: {
-        main: { ...(config.backends?.['main'] as object), baseUrl: backend.baseUrl, healthCheck: { intervalMs: 50, timeoutMs: 500 } },
+        main: { ...config.backends['main'], baseUrl: backend.baseUrl, healthCheck: { intervalMs: 50, timeoutMs: 500 } },
       },
-    } as typeof config)
+    })
     const stop = startHealthProbes(deps.config.backends, deps.upstreamClient, deps.backendHealth)
     const ready = async () => {
       const res = await app.request('/readyz')

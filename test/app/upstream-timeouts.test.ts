@@ -94,7 +94,7 @@ describe('a client that leaves', () => {
     const res = await send({ ...userText('hi'), stream: true }, { signal: client.signal })
     const reader = res.body!.getReader()
     let seen = ''
-    while (!seen.includes('first words')) seen += new TextDecoder().decode((await reader.read()).value)
+    while (!seen.includes('first words')) seen += new TextDecoder().decode((await reader.read()).value as Uint8Array)
     client.abort()
     const [call] = upstream.calls
     await call!.aborted
@@ -144,7 +144,7 @@ describe('a client that leaves', () => {
       body,
       duplex: 'half',
       signal: client.signal,
-    } as RequestInit)
+    })
     expect(res.status).toBe(499)
     const line = logged.find((l) => l['path'] === '/v1/chat/completions')
     expect(line).toMatchObject({ status: 499, error: 'client_closed_request', level: 30 })

@@ -43,7 +43,10 @@ describe('backpressure', () => {
               done(true)
             })
           })
-          if (!drained) return resolve(written)
+          if (!drained) {
+            resolve(written)
+            return
+          }
         }
         reject(new Error(`the backend wrote ${CEILING} bytes without ever being held back`))
       })

@@ -37,7 +37,7 @@ describe('client disconnect', () => {
       })
       const reader = res.body!.getReader()
       const first = await reader.read()
-      expect(new TextDecoder().decode(first.value)).toContain('"role":"assistant"')
+      expect(new TextDecoder().decode(first.value as Uint8Array)).toContain('"role":"assistant"')
       const call = await arrived.promise
       controller.abort()
       await call.aborted // resolves only if the gateway dropped its backend request

@@ -51,7 +51,7 @@ export class FakeUpstream {
   }
 
   /** Answers every request with `answer`, but only once `release()` is called: requests pile up until then. */
-  holdAnswers(answer: (res: ServerResponse, call: UpstreamCall) => void): { release(): void } {
+  holdAnswers(answer: (res: ServerResponse, call: UpstreamCall) => void): { release: () => void } {
     let release!: () => void
     const held = new Promise<void>((resolve) => (release = resolve))
     this.handle(async (call, res) => {

@@ -220,7 +220,7 @@ function unlessAborted(answer: Promise<UpstreamResponse>, signal: AbortSignal, b
       },
       (err: unknown) => {
         signal.removeEventListener('abort', onAbort)
-        reject(err)
+        reject(err instanceof Error ? err : new Error(String(err)))
       },
     )
   })

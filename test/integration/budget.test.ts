@@ -56,7 +56,7 @@ describe('budgets shared by replicas', () => {
     const shared = config()
     const a = buildTestApp(shared, { store: await redis() })
     const b = buildTestApp(shared, { store: await redis() })
-    const all = Array.from({ length: 30 }, (_, i) =>
+    const all = Array.from({ length: 30 }, async (_, i) =>
       (i % 2 === 0 ? a : b).app.request('/v1/chat/completions', chatRequest({ ...userText('hi'), max_tokens: 90 })),
     )
     await upstream.untilCalls(fit)

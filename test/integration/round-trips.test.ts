@@ -70,7 +70,7 @@ function gateway(hitsCountTowardUsage = false) {
  */
 async function roundTrips(gatewayStore: RedisStore, act: () => Promise<unknown>, settled: () => Promise<boolean>): Promise<string[]> {
   const port = (gatewayStore.client as unknown as { stream: { localPort: number } }).stream.localPort
-  await until(async () => (await monitor.ping()) === 'PONG', { timeoutMs: 1_000, what: 'the monitor' })
+  await until(async () => ((await monitor.ping()) as string) === 'PONG', { timeoutMs: 1_000, what: 'the monitor' })
   const from = seen.length
   await act()
   await until(settled, { timeoutMs: 5_000, what: 'the request to settle' })
