@@ -97,7 +97,9 @@ async function stop(child) {
  */
 export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets, server = {}, images = {}, cache = {} }) {
   return {
-    server: { host: '127.0.0.1', port, ...server },
+    // No drain delay: nothing balances load onto a benchmark's gateway, and stop() must see it exit
+    // (with its CPU profile written) before its 5 s SIGKILL.
+    server: { host: '127.0.0.1', port, drainDelayMs: 0, ...server },
     ...(redisUrl ? { redis: { url: redisUrl } } : {}),
     backends: { zero: { baseUrl: `http://127.0.0.1:${upstreamPort}/v1`, kind: 'vllm' } },
     models: [{ id: MODEL, backend: 'zero' }],
