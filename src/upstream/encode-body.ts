@@ -16,15 +16,17 @@ const PIECE_BYTES = (PIECE_CHARS / 4) * 3
  * built, escaped or copied on the event loop.
  */
 export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) => unknown): RequestBody {
-  const marker = `llava-gateway-inline-${randomBytes(12).toString('hex')}-`
+  // Made on the first image only: a text-only body (most requests) needs no random bytes.
+  let marker: string | undefined
   const images: InlineImage[] = []
   const json = JSON.stringify(
     build((image) => {
+      marker ??= `llava-gateway-inline-${randomBytes(12).toString('hex')}-`
       images.push(image)
       return `${marker}${images.length - 1}`
     }),
   )
-  if (images.length === 0) return json
+  if (marker === undefined) return json
   const parts = json.split(new RegExp(`"${marker}(\\d+)"`))
   // split with a capture group: text, index, text, index, ..., text
   const texts = parts.filter((_, i) => i % 2 === 0).map((text) => Buffer.from(text))
