@@ -104,14 +104,14 @@ describe('cacheKey: shape', () => {
       params: { max_tokens: 50, temperature: 0 },
     }
     const images = [image(PNG_SHA, 'https://a.example/cat.png', 'url', { messageIndex: 1, partIndex: 0 })]
-    expect(keyOf(request, images)).toBe(`llava-gateway:cache:v1:${sha256Hex(stableJson(document))}`)
+    expect(keyOf(request, images)).toBe(`llava-gateway:cache:v1:{${sha256Hex(stableJson(document))}}`)
     // The scope part for the other two scopes.
     for (const [scope, expected] of [
       ['key', 'key:a-1'],
       ['shared', 'shared'],
     ] as const) {
       expect(keyOf(request, images, TEAM_A_KEY_1, cacheConfig({ scope }))).toBe(
-        `llava-gateway:cache:v1:${sha256Hex(stableJson({ ...document, scope: expected }))}`,
+        `llava-gateway:cache:v1:{${sha256Hex(stableJson({ ...document, scope: expected }))}}`,
       )
     }
   })

@@ -15,10 +15,13 @@ export type UpstreamHandler = (call: UpstreamCall, res: ServerResponse) => void 
 
 /**
  * A real HTTP server on 127.0.0.1, port 0, playing an OpenAI-compatible backend. Each test scripts
- * its answer with `handle()`; every request the gateway sent is in `calls`.
+ * its answer with `handle()`. Completion requests the gateway sent are in `calls`; its GETs (health
+ * probes, which arrive every `healthCheck.intervalMs` however long a test runs) are in `probes`, so a
+ * slow run cannot add to the requests a test counts. Both go to the handler.
  */
 export class FakeUpstream {
   readonly calls: UpstreamCall[] = []
+  readonly probes: UpstreamCall[] = []
   private readonly callWaiters: Array<{ n: number; resolve: () => void }> = []
   private handler: UpstreamHandler = (_call, res) => replyJson(res, 200, chatCompletion())
   private readonly sockets = new Set<import('node:net').Socket>()
@@ -61,8 +64,7 @@ export class FakeUpstream {
     return { release }
   }
 
-  /** Resolves once `n` requests have arrived. */
-  /** Resolves once `n` requests have arrived: woken by each arrival, never by polling. */
+  /** Resolves once `n` completion requests have arrived: woken by each arrival, never by polling. */
   untilCalls(n: number): Promise<void> {
     if (this.calls.length >= n) return Promise.resolve()
     return new Promise((resolve) => this.callWaiters.push({ n, resolve }))
@@ -84,6 +86,11 @@ export class FakeUpstream {
       headers: req.headers,
       body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
       aborted,
+    }
+    if (call.method === 'GET') {
+      this.probes.push(call)
+      await this.handler(call, res)
+      return
     }
     this.calls.push(call)
     for (const waiter of this.callWaiters.filter((w) => this.calls.length >= w.n)) {

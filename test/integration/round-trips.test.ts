@@ -55,13 +55,18 @@ function gateway(hitsCountTowardUsage = false) {
     {
       ...config,
       keys: [{ alias: 'budgeted', team: 'team-a', secret: TEST_KEY, budgets: [{ window: 'day', tokens: 1_000_000 }] }],
-      cache: { keyPrefix: prefix, hitsCountTowardUsage },
+      // Leases and locks long enough that no renewal (a per-second cost, not a per-request one)
+      // lands inside a counted request, however slow the machine.
+      cache: { keyPrefix: prefix, hitsCountTowardUsage, lockTtlMs: 600_000 },
+      budget: { leaseMs: 600_000 },
     },
     { store, metrics },
   )
   /** This app's day counter (the tests share one Redis). */
   const dayCounter = async () => (await checker.read(await checker.client.keys(`${prefix}budget*:day:????????`)))[0]
-  return { ...built, store, dayCounter }
+  /** Whether this app's answers are stored (store-and-unlock is one script: stored means unlocked too). */
+  const storedAnswers = async () => (await checker.client.keys(`${prefix}cache:v1:{*}`)).length
+  return { ...built, store, dayCounter, storedAnswers }
 }
 
 /**
@@ -85,14 +90,19 @@ const ask = (text: string) => chatRequest({ model: MODEL, messages: [{ role: 'us
 
 describe('Redis round trips per request', () => {
   it('a budgeted cache miss makes at most 4, a hit 1', { timeout: 30_000 }, async () => {
-    const { app, store, deps, dayCounter } = gateway()
+    const { app, store, deps, dayCounter, storedAnswers } = gateway()
     await ready(store)
     await app.request('/v1/chat/completions', ask('warm up the scripts')) // first use loads the Lua scripts
     const settledReservations = async () => (await dayCounter())?.reserved === 0
+    // The warm-up's answer is stored after its response: none of its commands may land in the count.
+    await until(async () => (await settledReservations()) && (await storedAnswers()) === 1, {
+      timeoutMs: 5_000,
+      what: 'the warm-up to land',
+    })
     const miss = await roundTrips(
       store,
       async () => expect((await app.request('/v1/chat/completions', ask('what is this?'))).status).toBe(200),
-      settledReservations,
+      async () => (await settledReservations()) && (await storedAnswers()) === 2, // its answer stored too
     )
     expect(miss.length).toBeLessThanOrEqual(4)
     expect(miss).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha']) // lookup+lock, reserve, store+unlock, settle
