@@ -137,17 +137,31 @@ function medianRows(rows) {
 }
 
 const CHAT_URL = (gw) => `http://127.0.0.1:${gw.port}/v1/chat/completions`
-const post = (gw, body) =>
-  fetch(CHAT_URL(gw), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, body })
+
+/**
+ * One request, its answer read whole. A 503 (the budget store slow to answer on this busy machine)
+ * is tried again, up to five times; any other failure throws.
+ */
+async function send(gw, body) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(CHAT_URL(gw), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body,
+    })
+    const text = await res.text()
+    if (res.status === 200) return { res, text }
+    if (res.status !== 503 || attempt === 5) throw new Error(`request answered ${res.status}: ${text.slice(0, 200)}`)
+    await sleep(100)
+  }
+}
 
 /**
  * One request: the answer's size in bytes (the whole JSON, and its assistant content) and its
  * X-Cache. Throws when a padded answer comes back short: the gateway did not forward bench_answer_bytes.
  */
 async function answerOf(gw, body, answerBytes) {
-  const res = await post(gw, body)
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`sample request answered ${res.status}: ${text.slice(0, 200)}`)
+  const { res, text } = await send(gw, body)
   const contentBytes = Buffer.byteLength(JSON.parse(text).choices[0].message.content)
   if (answerBytes && contentBytes < answerBytes) {
     throw new Error(`asked the backend for ${answerBytes} bytes, got ${contentBytes}: bench_answer_bytes not forwarded`)
@@ -159,11 +173,7 @@ async function answerOf(gw, body, answerBytes) {
 async function prefill(gw, all) {
   let next = 0
   const worker = async () => {
-    while (next < all.length) {
-      const res = await post(gw, all[next++])
-      await res.arrayBuffer()
-      if (res.status !== 200) throw new Error(`prefill answered ${res.status}`)
-    }
+    while (next < all.length) await send(gw, all[next++])
   }
   await Promise.all(Array.from({ length: 16 }, worker))
 }
