@@ -101,8 +101,8 @@ async function loadReplicas(replicas, body, redis) {
     cpuPerReq: results.reduce((n, r) => n + r.cpuMs, 0) / answers,
     errors: results.reduce((n, r) => n + r.errors, 0),
     statuses: mergeStatuses(results.map((r) => r.statuses)),
-    // Share of cache lookups that were hits (NaN when the cache was bypassed).
-    hitRatio: (lookups.hit ?? 0) / ((lookups.hit ?? 0) + (lookups.miss ?? 0)),
+    // Share of cache lookups that were hits (a failed read or write counts as a lookup); NaN when the cache was bypassed.
+    hitRatio: (lookups.hit ?? 0) / ((lookups.hit ?? 0) + (lookups.miss ?? 0) + (lookups.error ?? 0)),
   }
   if (redis) {
     // Per request the gateway handled: those answered, and those the load stopped in the middle of.
@@ -178,14 +178,36 @@ async function prefill(gw, all) {
   await Promise.all(Array.from({ length: 16 }, worker))
 }
 
-/** Cache entries (and any lock) out of Redis, so each scenario starts from the budget keys alone. */
-async function dropCacheEntries(redis) {
+/** Each cache key (entries, and any lock) in Redis, one SCAN page at a time. */
+async function forEachCacheKey(redis, onPage) {
   let cursor = '0'
   do {
     const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', 'llava-gateway:cache:*', 'COUNT', 1000)
-    if (keys.length) await redis.unlink(...keys)
+    if (keys.length) await onPage(keys)
     cursor = nextCursor
   } while (cursor !== '0')
+}
+
+/** Cache entries out of Redis, so each scenario starts from the budget keys alone. */
+const dropCacheEntries = (redis) => forEachCacheKey(redis, (keys) => redis.unlink(...keys))
+
+async function countCacheEntries(redis) {
+  let n = 0
+  await forEachCacheKey(redis, (keys) => (n += keys.length))
+  return n
+}
+
+/**
+ * The hit pool stored: a store write Redis did not answer in time is dropped by the gateway (the
+ * answer is served, not kept), so the pool is sent again until every entry is there.
+ */
+async function storePool(gw, redis, all) {
+  for (let pass = 1; pass <= 5; pass++) {
+    await prefill(gw, all)
+    await sleep(SETTLE_MS)
+    if ((await countCacheEntries(redis)) >= all.length) return
+  }
+  throw new Error(`hit pool: ${await countCacheEntries(redis)} of ${all.length} entries stored after five passes`)
 }
 
 /** The capacity plan's per-request costs: one replica on Redis, each scenario in turn, medians of REPEATS. */
@@ -196,7 +218,7 @@ async function runCosts(start, redisServer, redis) {
     for (const scenario of COST_SCENARIOS) {
       await dropCacheEntries(redis)
       const body = scenario.hit ? bodies.cachedPool(scenario.answerBytes, HIT_POOL) : bodies.cachedMiss(scenario.answerBytes)
-      if (scenario.hit) await prefill(gw, body.all)
+      if (scenario.hit) await storePool(gw, redis, body.all)
       const answer = await answerOf(gw, body.sample, scenario.answerBytes)
       const expected = scenario.hit ? 'HIT' : 'MISS'
       if (answer.xCache !== expected) throw new Error(`${scenario.name}: sample request was a cache ${answer.xCache}, not ${expected}`)
