@@ -7,6 +7,7 @@
 //   BENCH_SECONDS=3 npm run bench      length of each measurement (default 5)
 //
 // A full run writes BENCHMARKS.md; a partial one writes bench/results/<groups>.md (not committed).
+// Either also writes its raw results to bench/results/<groups or all>.json (not committed).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runMemory } from './groups/memory.mjs'
@@ -60,7 +61,11 @@ async function main() {
     if (group === 'openloop') results.openloop = await runOpenLoop(servers)
     if (group === 'memory') results.memory = await runMemory(servers)
     if (group === 'noisy') results.noisy = await runNoisy(servers)
-    if (group === 'replicas') results.replicas = await runReplicas(servers)
+    if (group === 'replicas') {
+      const { scaling, costs } = await runReplicas(servers)
+      results.replicas = scaling
+      results.capacity = costs
+    }
   }
   const partial = groups.length === GROUPS.length ? undefined : groups.join(',')
   const markdown = report(results, { elapsedMs: Date.now() - started, partial })
@@ -70,6 +75,9 @@ async function main() {
     file = join(benchDir, 'results', `${groups.join('-')}.md`)
   }
   writeFileSync(file, markdown + '\n')
+  // The raw figures too, not committed: report() can be run again on them (bench/results/ is ignored).
+  mkdirSync(join(benchDir, 'results'), { recursive: true })
+  writeFileSync(join(benchDir, 'results', `${partial ? groups.join('-') : 'all'}.json`), JSON.stringify(results, null, 1) + '\n')
   console.log(`\n${markdown}\n\nwrote ${file} (${((Date.now() - started) / 60_000).toFixed(1)} min)`)
 }
 

@@ -16,6 +16,17 @@ function spliced(bodyWithMarker) {
   }
 }
 
+/**
+ * `count` different bodies, prebuilt, sent in turn: the same requests come back every `count`, but
+ * no two of the last `count` are alike (so concurrent ones never share an in-process cache flight).
+ */
+function cycled(bodyWithMarker, count) {
+  const [head, tail] = JSON.stringify(bodyWithMarker).split('@@N@@')
+  const all = Array.from({ length: count }, (_, i) => Buffer.from(`${head}${i}${tail}`))
+  let n = 0
+  return { next: () => all[n++ % count], sample: all[0], all }
+}
+
 /** A fixed body: every request sends the same bytes. */
 const fixed = (body) => {
   const buf = Buffer.from(JSON.stringify(body))
@@ -60,6 +71,14 @@ export const bodies = {
   image: (bytes) => () => spliced(imageChat(dataUrl(bytes), 'What is in this image? Request @@N@@.')),
   /** The same request every time, temperature 0: after the first, the gateway answers from its cache. */
   cacheHit: () => fixed(chat('Describe the picture.', { temperature: 0 })),
+  /**
+   * A unique prompt at temperature 0, so the cache admits and stores each answer; the backend pads
+   * its answer to `answerBytes` (bench_answer_bytes, forwarded by the gateway as an unknown parameter).
+   */
+  cachedMiss: (answerBytes) => spliced(chat('Describe the picture, request @@N@@.', { temperature: 0, bench_answer_bytes: answerBytes })),
+  /** `count` distinct temperature-0 prompts in turn, answers of `answerBytes`: once stored, every one is a hit. */
+  cachedPool: (answerBytes, count) =>
+    cycled(chat('Describe the picture, entry @@N@@.', { temperature: 0, bench_answer_bytes: answerBytes }), count),
   /** An image by URL (the memory group's image host). */
   imageUrl: (url) => spliced(imageChat(url, 'What is in this image? Request @@N@@.')),
 }

@@ -2,6 +2,7 @@
 // table per group. Only the groups that ran appear.
 import { CONNECTIONS, SECONDS } from './measure.mjs'
 import { MEMORY_SETUP } from '../groups/memory.mjs'
+import { capacitySection } from './capacity.mjs'
 import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
 import { CLK_TCK } from './processes.mjs'
 import { targets } from './targets.mjs'
@@ -130,6 +131,7 @@ export function report(r, { elapsedMs, partial }) {
   if (r.memory) lines.push(...memorySection(r.memory))
   if (r.noisy) lines.push(...noisySection(r.noisy))
   if (r.replicas) lines.push(...replicaSection(r.replicas))
+  if (r.capacity) lines.push(...capacitySection(r.capacity))
   return lines.join('\n')
 }
 
@@ -232,18 +234,20 @@ function replicaSection(rows) {
     '',
     'Gateways on one private redis-server (no persistence), with a day budget on the bench key large enough never to',
     `bind, so every request reserves and settles in Redis, and the cache on. Unique text; ${CONNECTIONS} connections split`,
-    'evenly over the replicas, one autocannon per replica running at the same time; medians of two runs. Redis commands',
-    'per request count those run inside scripts too (INFO commandstats); Redis CPU is used_cpu_sys + used_cpu_user.',
+    'evenly over the replicas, one autocannon per replica running at the same time; medians of two runs. Redis figures are',
+    'per request the gateway handled (its requests_total): commands count those run inside scripts too (INFO',
+    "commandstats); round trips are the gateway's own count (store_round_trips_total); bytes in and out are INFO stats",
+    "total_net_input_bytes and total_net_output_bytes (the bench's own INFO taken out); CPU is used_cpu_sys + used_cpu_user.",
     'Gateway CPU ms/req is summed over the replicas. All of it shares the same 2 cores, so more replicas cannot add throughput here:',
     "the rows show what Redis costs per request, not scaling. Budget store failures: the replicas' own count",
     '(budget_store_failures_total, warm-up included) of budget checks Redis did not answer within redis.commandTimeoutMs',
     '(50 ms): `refused` ones are the 503s.',
     '',
-    '| replicas | store | req/s (all) | req/s per replica | p50 / p99 ms | gateway CPU ms/req | Redis commands/req | Redis CPU ms/req | other answers | budget store failures |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| replicas | store | req/s (all) | req/s per replica | p50 / p99 ms | gateway CPU ms/req | Redis commands/req | Redis round trips/req | Redis bytes in / out per req | Redis CPU ms/req | other answers | budget store failures |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.replicas} | ${x.store} | ${f(x.rps, 0)} | ${f(x.rps / x.replicas, 0)} | ${pair(x.p50, x.p99)} | ${f(x.cpuPerReq, 3)} | ${f(x.redisCommandsPerReq)} | ${f(x.redisCpuPerReq, 3)} | ${statusText(x.statuses)} | ${statusText(x.storeFailures)} |`,
+        `| ${x.replicas} | ${x.store} | ${f(x.rps, 0)} | ${f(x.rps / x.replicas, 0)} | ${pair(x.p50, x.p99)} | ${f(x.cpuPerReq, 3)} | ${f(x.redisCommandsPerReq)} | ${f(x.roundTripsPerReq)} | ${x.redisInPerReq === undefined ? '-' : `${f(x.redisInPerReq, 0)} / ${f(x.redisOutPerReq, 0)}`} | ${f(x.redisCpuPerReq, 3)} | ${statusText(x.statuses)} | ${statusText(x.storeFailures)} |`,
     ),
     '',
     'Commands per request, the most frequent:',
