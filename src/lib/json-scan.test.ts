@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { findTooDeep, parseJson, scanJson } from './json-scan.js'
+import { bytesOutside, decodeLongString, findTooDeep, parseJson, safeCut, scanJson } from './json-scan.js'
 
 const nested = (depth: number, open = '[', close = ']') => open.repeat(depth) + close.repeat(depth)
 
@@ -40,7 +40,10 @@ describe('findTooDeep', () => {
 })
 
 describe('parseJson with long strings lifted out', () => {
-  const parse = async (text: string, over = 8) => parseJson(text, (await scanJson(text, 64, over)).longStrings)
+  const parse = async (text: string, over = 8) => {
+    const bytes = Buffer.from(text)
+    return parseJson(bytes, (await scanJson(bytes, 64, over)).longStrings)
+  }
 
   it('gives exactly what JSON.parse gives, long strings with escapes and unicode included', async () => {
     const value = {
@@ -64,11 +67,54 @@ describe('parseJson with long strings lifted out', () => {
   it('lifts strings, never keys, and cannot be fooled by a value that looks like its marker', async () => {
     const text = JSON.stringify({ ['k'.repeat(20)]: 'v'.repeat(20), trap: '\u0000abc:0', also: 'v'.repeat(30) })
     expect(await parse(text)).toEqual(JSON.parse(text))
-    expect((await scanJson(text, 64, 15)).longStrings).toHaveLength(2) // the two long values, not the key nor the short trap
+    expect((await scanJson(Buffer.from(text), 64, 15)).longStrings).toHaveLength(2) // the two long values, not the key nor the short trap
     expect(await parse(text, 15)).toEqual(JSON.parse(text))
   })
 
   it('reports JSON.parse’s own error for malformed text', async () => {
     await expect(parse(`{"a": "${'x'.repeat(20)}", }`)).rejects.toThrow(SyntaxError)
+  })
+})
+
+describe('long strings decoded a piece at a time', () => {
+  it('decodes multi-megabyte strings exactly, whatever falls on a piece boundary', async () => {
+    // Each unit is placed so that, repeated past 1 MiB, every kind of split lands on some boundary:
+    // inside a 2-, 3- and 4-byte character, inside \uXXXX (a surrogate pair too), after a backslash.
+    for (const unit of ['é€🦙ab', 'x\\u00e9\\"q\\\\', '\\ud83e\\udd99 line\\n', 'plain ascii ']) {
+      for (const pad of [0, 1, 2, 3, 5]) {
+        const raw = Buffer.from('.'.repeat(pad) + unit.repeat(Math.ceil((1 << 20) / unit.length) + 3))
+        const value = await decodeLongString(raw)
+        expect(value, `${unit} after ${pad}`).toBe(JSON.parse(`"${raw.toString('utf8')}"`))
+      }
+    }
+  })
+
+  it('keeps raw ASCII without escapes as it is, and refuses what JSON.parse refuses in any piece', async () => {
+    expect(await decodeLongString(Buffer.from('QUJD'.repeat(300_000)))).toBe('QUJD'.repeat(300_000))
+    const dataUrl = `data:image/png;base64,${'QUJD'.repeat(300_000)}`
+    expect(await decodeLongString(Buffer.from(dataUrl))).toBe(dataUrl)
+    const rawControl = Buffer.from(`${'é\\n'.repeat(400_000)}\u0001end`) // the raw U+0001 lands in the second piece
+    await expect(decodeLongString(rawControl)).rejects.toThrow(SyntaxError)
+  })
+
+  it('never cuts a character or an escape', () => {
+    const at = (text: string, end: number) => safeCut(Buffer.from(text), end)
+    expect(at('abcdef', 3)).toBe(3)
+    expect(at('ab€cd', 3)).toBe(2) // inside the 3 bytes of €
+    expect(at('ab€cd', 4)).toBe(2)
+    expect(at('ab€cd', 5)).toBe(5)
+    expect(at('ab\\ncd', 3)).toBe(2) // between a backslash and the byte it escapes
+    expect(at('ab\\\\cd', 4)).toBe(4) // after an escaped backslash: a whole escape
+    expect(at('ab\\\\cd', 3)).toBe(2)
+    for (let end = 3; end <= 7; end++) expect(at('ab\\u00e9cd', end), `end ${end}`).toBe(2) // inside \u00e9
+    expect(at('ab\\u00e9cd', 8)).toBe(8)
+    expect(at('ab\\\\u00e9', 5)).toBe(5) // an escaped backslash, then a plain "u": no escape to protect
+    expect(at('abc', 10)).toBe(3)
+  })
+
+  it('counts the bytes JSON.parse is given', async () => {
+    const bytes = Buffer.from(JSON.stringify({ a: 'x'.repeat(100), b: 'y' }))
+    const { longStrings } = await scanJson(bytes, 64, 50)
+    expect(bytesOutside(bytes, longStrings)).toBe(bytes.length - 102)
   })
 })

@@ -1,49 +1,56 @@
+import { isAscii } from 'node:buffer'
+
 export type TooDeep = { depth: number; path: ReadonlyArray<string | number> }
 
-/** What a scan of JSON text found: where it nests too deep, and the spans of its long strings. */
-export type JsonScan = { tooDeep: TooDeep | undefined; longStrings: ReadonlyArray<readonly [open: number, close: number]> }
+/** A string's span in the bytes: the offsets of its opening and closing quotes. */
+export type Span = readonly [open: number, close: number]
 
-/** Characters scanned between two turns of the event loop: a 32 MiB body never holds it for long. */
-const SLICE_CHARS = 1 << 20
+/** What a scan of JSON bytes found: where they nest too deep, and the spans of the long strings. */
+export type JsonScan = { tooDeep: TooDeep | undefined; longStrings: readonly Span[] }
+
+/** Bytes scanned between two turns of the event loop: a 32 MiB body never holds it for long. */
+const SLICE_BYTES = 1 << 20
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 
 /**
- * A scan of raw JSON text before anything parses it. It finds where the text nests deeper than
- * `maxDepth` (objects and arrays), so no later step (canonical JSON for the cache key, re-serialising
- * for the backend) ever recurses deeper than the limit, and the client learns which field went too
- * deep; and it notes every string longer than `longStringChars` (base64 images), so parseJson can
- * leave them out of JSON.parse. Strings are skipped with native searches, so a body of large images
- * costs little, and the loop is given back every megabyte. Malformed text is not this function's
- * business: it stops, and JSON.parse says why.
+ * A scan of raw JSON bytes before anything decodes or parses them. It finds where they nest deeper
+ * than `maxDepth` (objects and arrays), so no later step (canonical JSON for the cache key,
+ * re-serialising for the backend) ever recurses deeper than the limit, and the client learns which
+ * field went too deep; and it notes every string value longer than `longStringBytes` (base64
+ * images, huge texts), so parseJson can keep them out of JSON.parse. It reads bytes, not a decoded
+ * string: quotes, backslashes and brackets are ASCII and never part of a multi-byte UTF-8
+ * character, and a 32 MiB body decoded into one JavaScript string costs tens of milliseconds of
+ * event loop by itself. Strings are skipped with native searches and the loop is given back every
+ * megabyte. Malformed JSON is not this function's business: it stops, and JSON.parse says why.
  */
-export async function scanJson(text: string, maxDepth: number, longStringChars = Number.POSITIVE_INFINITY): Promise<JsonScan> {
+export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes = Number.POSITIVE_INFINITY): Promise<JsonScan> {
   type Frame = { array: boolean; key: string | number }
   const stack: Frame[] = []
-  const longStrings: Array<readonly [number, number]> = []
+  const longStrings: Span[] = []
   let expectKey = false
-  let nextYield = SLICE_CHARS
-  for (let i = 0; i < text.length; i++) {
+  let nextYield = SLICE_BYTES
+  for (let i = 0; i < bytes.length; i++) {
     if (i >= nextYield) {
-      nextYield = i + SLICE_CHARS
+      nextYield = i + SLICE_BYTES
       await new Promise((resolve) => setImmediate(resolve))
     }
-    const ch = text.charCodeAt(i)
-    if (ch === QUOTE) {
-      const close = closingQuote(text, i + 1)
+    const byte = bytes[i]
+    if (byte === QUOTE) {
+      const close = closingQuote(bytes, i + 1)
       if (close < 0) break
       const top = stack.at(-1)
-      if (top && !top.array && expectKey) top.key = keyName(text, i, close)
-      else if (close - i > longStringChars) longStrings.push([i, close])
+      if (top && !top.array && expectKey) top.key = keyName(bytes, i, close)
+      else if (close - i > longStringBytes) longStrings.push([i, close])
       i = close
       continue
     }
-    switch (ch) {
+    switch (byte) {
       case 0x7b: // {
       case 0x5b: // [
-        stack.push({ array: ch === 0x5b, key: 0 })
-        expectKey = ch === 0x7b
+        stack.push({ array: byte === 0x5b, key: 0 })
+        expectKey = byte === 0x7b
         if (stack.length > maxDepth) return { tooDeep: { depth: stack.length, path: stack.slice(0, -1).map((f) => f.key) }, longStrings }
         break
       case 0x7d: // }
@@ -68,29 +75,82 @@ export async function scanJson(text: string, maxDepth: number, longStringChars =
 
 /** Where JSON text nests deeper than `maxDepth`, if it does (see scanJson). */
 export async function findTooDeep(text: string, maxDepth: number): Promise<TooDeep | undefined> {
-  return (await scanJson(text, maxDepth)).tooDeep
+  return (await scanJson(Buffer.from(text, 'utf8'), maxDepth)).tooDeep
+}
+
+/** How many bytes of `bytes` lie outside the long strings: what JSON.parse itself would be given. */
+export function bytesOutside(bytes: Buffer, longStrings: readonly Span[]): number {
+  return longStrings.reduce((rest, [open, close]) => rest - (close + 1 - open), bytes.length)
 }
 
 /**
- * JSON.parse, with the long strings a scan found taken out first: V8 parses the small rest, and each
- * long string becomes a slice of the text (no copy, no character-by-character parse), unless it has
- * escapes, which only JSON.parse itself may undo. A 27 MB body holding one base64 image parses in
- * microseconds instead of tens of milliseconds on the event loop every tenant shares.
+ * JSON.parse of UTF-8 bytes, with the long strings a scan found kept out of it: V8 parses the small
+ * rest, and each long string is decoded on its own (decodeLongString), so no step decodes or parses
+ * the whole body in one call. A 27 MB body holding one base64 image parses in about a millisecond.
  */
-export function parseJson(text: string, longStrings: JsonScan['longStrings']): unknown {
-  if (longStrings.length === 0) return JSON.parse(text)
+export async function parseJson(bytes: Buffer, longStrings: readonly Span[]): Promise<unknown> {
+  if (longStrings.length === 0) return JSON.parse(bytes.toString('utf8'))
   const marker = `\u0000${Math.random().toString(36).slice(2)}:`
   const lifted = new Map<string, string>()
   const skeleton: string[] = []
   let from = 0
-  longStrings.forEach(([open, close], n) => {
-    skeleton.push(text.slice(from, open), JSON.stringify(`${marker}${n}`))
-    const raw = text.slice(open + 1, close)
-    lifted.set(`${marker}${n}`, raw.includes('\\') ? (JSON.parse(text.slice(open, close + 1)) as string) : raw)
+  for (const [n, [open, close]] of longStrings.entries()) {
+    skeleton.push(bytes.toString('utf8', from, open), JSON.stringify(`${marker}${n}`))
+    lifted.set(`${marker}${n}`, await decodeLongString(bytes.subarray(open + 1, close)))
     from = close + 1
-  })
-  skeleton.push(text.slice(from))
+  }
+  skeleton.push(bytes.toString('utf8', from))
   return restore(JSON.parse(skeleton.join('')), lifted)
+}
+
+/** Bytes of a long string decoded per turn of the event loop. */
+const PIECE_BYTES = 1 << 20
+
+/** A data URL's bytes begin with this. */
+const DATA_URL = Buffer.from('data:')
+
+/**
+ * The value of a JSON string from its raw bytes (between the quotes), decoded a megabyte at a time,
+ * cut where no character or escape is split, with the event loop given back in between. The pieces
+ * are joined lazily (a rope): nothing before the context-window check reads the characters of a
+ * text, so a 32 MiB text too long to fit is refused without ever being copied into one string. A
+ * data URL is the exception: the image step slices it, which would copy a rope into one string on
+ * the spot, so plain-ASCII data URLs are copied once, natively (V8 keeps such large one-byte
+ * strings outside its heap).
+ */
+export async function decodeLongString(raw: Buffer): Promise<string> {
+  const escaped = raw.includes(BACKSLASH)
+  if (!escaped && raw.subarray(0, DATA_URL.length).equals(DATA_URL) && isAscii(raw)) return raw.toString('latin1')
+  const encoding = !escaped && isAscii(raw) ? 'latin1' : 'utf8'
+  let value = ''
+  for (let at = 0; at < raw.length;) {
+    const end = safeCut(raw, Math.min(raw.length, at + PIECE_BYTES))
+    const piece = raw.toString(encoding, at, end)
+    // JSON.parse undoes the escapes, and refuses what the whole parse would (raw control characters).
+    value += escaped ? (JSON.parse(`"${piece}"`) as string) : piece
+    at = end
+    if (at < raw.length) await new Promise((resolve) => setImmediate(resolve))
+  }
+  return value
+}
+
+/** `end`, moved back (a few bytes at most) so that it splits neither a UTF-8 character nor an escape. */
+export function safeCut(raw: Buffer, end: number): number {
+  if (end >= raw.length) return raw.length
+  while (end > 0 && ((raw[end] ?? 0) & 0xc0) === 0x80) end-- // a continuation byte: the character started earlier
+  // An escape "\uXXXX" whose "u" is up to 4 bytes back would be cut: cut before its backslash.
+  for (let back = 1; back <= 4 && end - back - 1 >= 0; back++) {
+    if (raw[end - back] === 0x75 && escapes(raw, end - back - 1)) return end - back - 1
+  }
+  // A lone backslash that escapes the byte at `end` would be cut from it: cut before it.
+  return end > 0 && escapes(raw, end - 1) ? end - 1 : end
+}
+
+/** Whether the backslash at `at` escapes the next byte: it ends an odd run of backslashes. */
+function escapes(raw: Buffer, at: number): boolean {
+  let run = 0
+  while (at - run >= 0 && raw[at - run] === BACKSLASH) run++
+  return run % 2 === 1
 }
 
 /** Puts the long strings back where their markers stand; the depth is already bounded by the scan. */
@@ -105,22 +165,23 @@ function restore(value: unknown, lifted: ReadonlyMap<string, string>): unknown {
   return value
 }
 
-/** The index of the quote that closes a string whose first character is at `from`, or -1. */
-function closingQuote(text: string, from: number): number {
-  for (let at = text.indexOf('"', from); at >= 0; at = text.indexOf('"', at + 1)) {
+/** The index of the quote that closes a string whose first byte is at `from`, or -1. */
+function closingQuote(bytes: Buffer, from: number): number {
+  for (let at = bytes.indexOf(QUOTE, from); at >= 0; at = bytes.indexOf(QUOTE, at + 1)) {
     let backslashes = 0
-    while (text.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++
+    while (bytes[at - 1 - backslashes] === BACKSLASH) backslashes++
     if (backslashes % 2 === 0) return at
   }
   return -1
 }
 
 /** An object key for the error's path: decoded when short, cut (and marked) when not. */
-function keyName(text: string, open: number, close: number): string {
-  if (close - open > 100) return `${text.slice(open + 1, open + 60)}…`
+function keyName(bytes: Buffer, open: number, close: number): string {
+  if (close - open > 100) return `${bytes.toString('utf8', open + 1, open + 60)}…`
+  const raw = bytes.toString('utf8', open, close + 1)
   try {
-    return JSON.parse(text.slice(open, close + 1)) as string
+    return JSON.parse(raw) as string
   } catch {
-    return text.slice(open + 1, close)
+    return raw.slice(1, -1)
   }
 }

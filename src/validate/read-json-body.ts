@@ -2,12 +2,19 @@ import { isUtf8 } from 'node:buffer'
 import { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
-import { parseJson, scanJson } from '../lib/json-scan.js'
-
-/** Strings longer than this (base64 images) are kept out of JSON.parse: see parseJson. */
-const LONG_STRING_CHARS = 64 * 1024
 import { formatPath } from '../lib/json-path.js'
+import { bytesOutside, parseJson, scanJson } from '../lib/json-scan.js'
 import { readCapped } from '../lib/read-capped.js'
+
+/** String values longer than this (base64 images, long texts) are kept out of JSON.parse: see parseJson. */
+const LONG_STRING_BYTES = 64 * 1024
+
+/**
+ * The most JSON.parse is given in one call: the body outside its long strings. No real chat request
+ * comes near it (4 MiB is about a million tokens of short strings), and parsing it takes tens of
+ * milliseconds of the event loop every tenant shares.
+ */
+export const MAX_PARSED_BYTES = 4 * 1024 * 1024
 
 /**
  * The body as a JSON object, or a clear 4xx. The size limit is enforced from Content-Length at
@@ -31,19 +38,28 @@ export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Reco
       message: `The request body must be UTF-8 JSON; got charset "${charset.slice(0, 40)}".`,
     })
   }
-  const text = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
-  if (text.trim() === '') throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
-  const { tooDeep, longStrings } = await scanJson(text, limits.maxJsonDepth, LONG_STRING_CHARS)
+  const bytes = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
+  if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+  const { tooDeep, longStrings } = await scanJson(bytes, limits.maxJsonDepth, LONG_STRING_BYTES)
   if (tooDeep) {
     throw gatewayError('invalid_request', {
       param: formatPath(tooDeep.path) || null,
       message: `The request body nests deeper than ${limits.maxJsonDepth} levels at ${formatPath(tooDeep.path) || 'its root'} (server.maxJsonDepth).`,
     })
   }
+  const parsed = bytesOutside(bytes, longStrings)
+  if (parsed > MAX_PARSED_BYTES) {
+    throw gatewayError('request_too_large', {
+      message: `The request body holds ${parsed} bytes of JSON outside its long strings (images, long texts); the limit is ${MAX_PARSED_BYTES}.`,
+    })
+  }
   let body: unknown
   try {
-    body = parseJson(text, longStrings)
+    body = await parseJson(bytes, longStrings)
   } catch (err) {
+    if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {
+      throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+    }
     throw gatewayError('invalid_json', { message: `Request body is not valid JSON: ${(err as Error).message}.` })
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -63,17 +79,17 @@ function nodeRequestOf(c: Context): IncomingMessage | undefined {
   return incoming instanceof IncomingMessage ? incoming : undefined
 }
 
-async function readLimited(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<string> {
+async function readLimited(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<Buffer> {
   const tooLarge = () =>
     gatewayError('request_too_large', {
       message: `Request body is larger than the gateway's limit of ${limitBytes} bytes (server.bodyLimitBytes).`,
     })
   if (Number(request.headers.get('content-length') ?? NaN) > limitBytes) throw tooLarge()
   const source = incoming ?? (request.body as unknown as AsyncIterable<Uint8Array> | null)
-  if (!source) return ''
+  if (!source) return Buffer.alloc(0)
   const bytes = await readCapped(source, limitBytes)
   if (!bytes) throw tooLarge()
   // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted.
   if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
-  return bytes.toString('utf8')
+  return bytes
 }

@@ -316,3 +316,22 @@ describe('bad input', () => {
     expect(call?.body).toMatchObject({ reasoning_effort: 'low', metadata: { a: '1' }, temperature: 0 })
   })
 })
+
+describe('large bodies within the body limit', () => {
+  const post = (app: TestApp['app'], body: unknown) =>
+    app.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+
+  it('refuses more than 4 MiB of JSON outside long strings before parsing it, and lets one long text reach the context check', async () => {
+    const big = buildTestApp({ ...testConfig(upstream.baseUrl), server: { bodyLimitBytes: 16 * 1024 * 1024 } })
+    const manySmall = user(Array.from({ length: 160_000 }, () => ({ type: 'text', text: 'hello world' })))
+    const refused = await errorOf(await post(big.app, manySmall), 413, 'request_too_large')
+    expect(refused.message).toMatch(/bytes of JSON outside its long strings .*the limit is 4194304/)
+    // The same amount of text in one string is parsed (lifted out) and refused by the context window instead.
+    await errorOf(await post(big.app, user('hello world '.repeat(500_000))), 400, 'context_length_exceeded')
+    expect(upstream.calls).toHaveLength(0)
+  })
+})
