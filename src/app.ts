@@ -10,6 +10,7 @@ import { admin, type Admin } from './routes/admin.js'
 import { health } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
+import { usage } from './routes/usage.js'
 import type { Lifecycle } from './server/lifecycle.js'
 import { limitInFlight } from './server/in-flight.js'
 import { observe } from './server/observe.js'
@@ -51,6 +52,7 @@ export function createGateway(
     app.route(`${prefix}/chat/completions`, chat)
     app.route(`${prefix}/models`, modelList)
   }
+  app.route('/v1/usage', usage(built))
   app.route('/admin', admin(built, adminOps))
   app.route('/', health(built, lifecycle))
   if (servesMetricsOnMainPort(deps)) app.route('/', metricsRoute(built))
