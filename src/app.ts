@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import type { AppDeps, Deps } from './deps.js'
 import type { AppEnv } from './env.js'
+import { cors } from './cors/index.js'
 import { notFound, onError } from './errors/respond.js'
 import { TokenCounter } from './meter/token-counter.js'
 import { createLabeler } from './metrics/labels.js'
@@ -43,6 +44,8 @@ export function createGateway(
       },
     }),
     observe(built),
+    // Ahead of admission and auth: a preflight carries no key and does no work.
+    cors(deps.config.server.cors),
     admission,
   )
   const chat = chatCompletions(built)
