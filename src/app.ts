@@ -11,6 +11,7 @@ import { admin, type Admin } from './routes/admin.js'
 import { health } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
+import { openApi } from './routes/openapi.js'
 import { usage } from './routes/usage.js'
 import type { Lifecycle } from './server/lifecycle.js'
 import { limitInFlight } from './server/in-flight.js'
@@ -56,6 +57,7 @@ export function createGateway(
     app.route(`${prefix}/models`, modelList)
   }
   app.route('/v1/usage', usage(built))
+  app.route('/', openApi())
   app.route('/admin', admin(built, adminOps))
   app.route('/', health(built, lifecycle))
   if (servesMetricsOnMainPort(deps)) app.route('/', metricsRoute(built))
