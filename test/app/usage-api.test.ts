@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { countPromptTokens } from '../../src/meter/prompt-tokens.js'
 import { sha256Hex } from '../../src/lib/sha256.js'
 import { errorOf } from '../helpers/errors.js'
@@ -98,6 +98,17 @@ describe('GET /v1/usage', () => {
       key: { alias: 'free', team: 'team-b', budgets: [] },
       team: { name: 'team-b', budgets: [] },
     })
+  })
+
+  it('answers 503 budget_unavailable, with Retry-After, when the store cannot be read', async () => {
+    const { app, deps } = appWithBudgets()
+    const read = vi.spyOn(deps.store, 'read').mockRejectedValue(new Error('connection refused'))
+    const res = await app.request('/v1/usage', get(TEST_KEY))
+    const error = await errorOf(res, 503, 'budget_unavailable')
+    expect(error.message).not.toContain('connection refused')
+    expect(res.headers.get('retry-after')).toBe('1')
+    await errorOf(await app.request('/admin/usage', get(ADMIN_KEY)), 503, 'budget_unavailable')
+    expect(read).toHaveBeenCalled()
   })
 
   it('needs a key: 401 without one, or with an unknown one', async () => {
