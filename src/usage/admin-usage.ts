@@ -2,8 +2,8 @@ import type { ScopedBudget } from '../auth/index.js'
 import { scopeBudgets } from '../auth/index.js'
 import type { Config, KeyConfig } from '../config/schema.js'
 import type { Deps } from '../deps.js'
-import { readBudgetUsage } from '../usage/budget-usage.js'
-import type { AdminKeysResponse, AdminUsageResponse, BudgetUsage } from '../usage/usage-schema.js'
+import { readBudgetUsage } from './budget-usage.js'
+import type { AdminKeysResponse, AdminUsageResponse, BudgetUsage } from './usage-schema.js'
 
 type TeamUsage = { name: string; budgets: BudgetUsage[]; keys: Array<{ key: KeyConfig; budgets: BudgetUsage[] }> }
 
