@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import type { AppDeps, Deps } from './deps.js'
 import type { AppEnv } from './env.js'
+import { cors } from './cors/index.js'
 import { notFound, onError } from './errors/respond.js'
 import { TokenCounter } from './meter/token-counter.js'
 import { createLabeler } from './metrics/labels.js'
@@ -10,6 +11,8 @@ import { admin, type Admin } from './routes/admin.js'
 import { health } from './routes/health.js'
 import { metricsRoute } from './routes/metrics.js'
 import { models } from './routes/models.js'
+import { openApi } from './routes/openapi.js'
+import { usage } from './routes/usage.js'
 import type { Lifecycle } from './server/lifecycle.js'
 import { limitInFlight } from './server/in-flight.js'
 import { observe } from './server/observe.js'
@@ -42,6 +45,8 @@ export function createGateway(
       },
     }),
     observe(built),
+    // Ahead of admission and auth: a preflight carries no key and does no work.
+    cors(deps.config.server.cors),
     admission,
   )
   const chat = chatCompletions(built)
@@ -51,6 +56,8 @@ export function createGateway(
     app.route(`${prefix}/chat/completions`, chat)
     app.route(`${prefix}/models`, modelList)
   }
+  app.route('/v1/usage', usage(built))
+  app.route('/', openApi())
   app.route('/admin', admin(built, adminOps))
   app.route('/', health(built, lifecycle))
   if (servesMetricsOnMainPort(deps)) app.route('/', metricsRoute(built))

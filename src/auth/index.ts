@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { bearerToken, digestsEqual, secretDigest } from '../lib/bearer.js'
-import { ANONYMOUS, type Principal } from './principal.js'
+import { ANONYMOUS, scopeBudgets, type Principal } from './principal.js'
 
 export type AuthVariables = { principal: Principal }
 
@@ -16,10 +16,7 @@ export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Vari
       team: key.team,
       role: key.role,
       models: key.models,
-      budgets: [
-        ...key.budgets.map((b) => ({ ...b, scope: 'key' as const, name: key.alias })),
-        ...(teamBudgets.get(key.team) ?? []).map((b) => ({ ...b, scope: 'team' as const, name: key.team })),
-      ],
+      budgets: [...scopeBudgets(key.budgets, 'key', key.alias), ...scopeBudgets(teamBudgets.get(key.team) ?? [], 'team', key.team)],
     } satisfies Principal,
   }))
   const allowAnonymous = config.auth.allowAnonymous
@@ -53,4 +50,4 @@ function findKey(keys: ReadonlyArray<{ digest: Buffer; principal: Principal }>, 
 }
 
 // What later steps use of this one: who is calling.
-export type { Principal, ScopedBudget } from './principal.js'
+export { scopeBudgets, type Principal, type ScopedBudget } from './principal.js'

@@ -15,4 +15,8 @@ export type Principal = Readonly<{
   budgets: readonly ScopedBudget[]
 }>
 
+/** An owner's configured budgets, each marked with whose it is. */
+export const scopeBudgets = (budgets: readonly BudgetConfig[], scope: ScopedBudget['scope'], name: string): ScopedBudget[] =>
+  budgets.map((budget) => ({ ...budget, scope, name }))
+
 export const ANONYMOUS: Principal = { keyAlias: 'anonymous', team: 'anonymous', role: 'user', models: undefined, budgets: [] }

@@ -6,16 +6,17 @@ import type { Completion } from '../completion/completion.js'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import { microsToUsd } from '../lib/usd.js'
 import type { MeterVariables } from '../meter/index.js'
 import { LATE_SETTLE_WINDOW_MS } from '../store/budget-ledger.js'
 import type { LeaseRef } from '../store/store.js'
 import type { ValidateVariables } from '../validate/index.js'
 import { CHARGE_FLUSH_MS, ChargeBatcher } from './charge-batcher.js'
-import { chargeFor } from './charge.js'
-import { budgetCounters } from './counters.js'
+import { actualCost, worstCaseCost } from './cost.js'
+import { amountsOf, budgetCounters, type Cost } from './counters.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import { setRateLimitHeaders } from './rate-limit-headers.js'
-import { reservationFor, reservedFor } from './reservation.js'
+import { budgetExceeded } from './refusal.js'
 import { Settler } from './settler.js'
 
 type Reads = FinishVariables & AuthVariables & ValidateVariables & MeterVariables & CacheVariables
@@ -29,11 +30,11 @@ export type BudgetStep = MiddlewareHandler<{ Variables: Reads }> & {
 
 /**
  * Step 7: the one place that charges. Before the backend does any work, reserve the most this
- * request can cost against every budget of its key and team, atomically (one store step checks and
- * adds, across replicas), as a lease renewed while the request runs; when the request has
- * finished, settle the lease to what it actually cost. Peers charge after the fact, so concurrent
- * requests overspend; this cannot. Cache hits reserve nothing (they are answered already) and are
- * charged only if config says so.
+ * request can cost against every budget of its key and team, in tokens and in dollars at once,
+ * atomically (one store step checks and adds, across replicas), as a lease renewed while the
+ * request runs; when the request has finished, settle the lease to what it actually cost. Peers
+ * charge after the fact, so concurrent requests overspend; this cannot. Cache hits reserve nothing
+ * (they are answered already) and are charged only if config says so.
  */
 export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metrics' | 'log' | 'labels'>): BudgetStep => {
   const { config, store, clock, metrics, log, labels } = deps
@@ -51,14 +52,15 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
     },
   })
 
-  /** Counts what a finished request cost in the charged-tokens metric, and returns it. */
-  const charged = (principal: Principal, model: Reads['model'], completion: Completion) => {
-    const charge = chargeFor(completion, hitsCharged)
-    if (charge > 0) metrics.chargedTokens.inc(labels.who(principal, model), charge)
-    return charge
+  /** Counts what a finished request cost in the charged-tokens and spend metrics, and returns it. */
+  const charged = (principal: Principal, model: Reads['model'], completion: Completion): Cost => {
+    const cost = actualCost(completion, hitsCharged, model.pricing)
+    if (cost.tokens > 0) metrics.chargedTokens.inc(labels.who(principal, model), cost.tokens)
+    if (cost.micros > 0) metrics.spendUsd.inc(labels.who(principal, model), microsToUsd(cost.micros))
+    return cost
   }
 
-  /** Tokens used without a lease (a charged cache hit): added past any limit, in batches (see ChargeBatcher). */
+  /** A cost without a lease (a charged cache hit): added past any limit, in batches (see ChargeBatcher). */
   // Batching saves Redis round trips; the embedded store has none to save, so it charges at once.
   const charges = new ChargeBatcher(
     store,
@@ -68,9 +70,10 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
     },
     store.kind === 'memory' ? 0 : CHARGE_FLUSH_MS,
   )
-  const chargeUnreserved = (principal: Principal, tokens: number) => {
-    if (principal.budgets.length === 0 || tokens <= 0) return
-    charges.add(budgetCounters(prefix, principal, clock.now()).counters, tokens)
+  const chargeUnreserved = (principal: Principal, cost: Cost) => {
+    if (principal.budgets.length === 0) return
+    const { counters } = budgetCounters(prefix, principal, clock.now())
+    charges.add(counters, amountsOf(counters, cost))
   }
 
   const enforceBudget: MiddlewareHandler<{ Variables: Reads }> = async (c, next) => {
@@ -84,11 +87,12 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
 
     const now = clock.now()
     const { counters, resetsAt } = budgetCounters(prefix, principal, now)
-    const amount = reservationFor(c.get('prompt').total, c.get('chatRequest'), policy.defaultCompletionTokens)
+    const request = c.get('chatRequest')
+    const worst = worstCaseCost(c.get('prompt'), request, policy.defaultCompletionTokens, model.pricing)
     const lease: LeaseRef = { id: randomUUID(), counterKeys: counters.map((counter) => counter.key) }
     let result
     try {
-      result = await store.reserve(lease.id, counters, amount, policy.leaseMs)
+      result = await store.reserve(lease.id, counters, amountsOf(counters, worst), policy.leaseMs)
       trouble.recovered()
     } catch (err) {
       // The reservation may have run all the same (a reply lost to a timeout): give it back, by its id.
@@ -100,29 +104,23 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
       return next()
     }
     if (!result.ok) {
-      const window = principal.budgets[result.index]
-      const resetsIn = Math.max(1, Math.ceil(((resetsAt[result.index] ?? now) - now) / 1000))
+      const refusing = principal.budgets[result.index]
       metrics.budgetRejections.inc({
         key_alias: principal.keyAlias,
         team: principal.team,
-        window: window?.window ?? 'unknown',
-        scope: window?.scope ?? 'key',
+        window: refusing?.window ?? 'unknown',
+        scope: refusing?.scope ?? 'key',
       })
-      const owner = window?.scope === 'team' ? `Team "${window.name}"` : `Key "${principal.keyAlias}"`
-      throw gatewayError('budget_exceeded', {
-        message:
-          `${owner} has used ${result.used} of its ${window?.tokens} tokens this ${window?.window}; ` +
-          `this request may need ${amount} (${reservedFor(c.get('chatRequest'), policy.defaultCompletionTokens)}). The budget resets in ${resetsIn} s.`,
-        // openai-node retries a 429 and honours retry-after only up to a minute; past that, say not to.
-        headers: { 'retry-after': String(resetsIn), ...(resetsIn > 60 ? { 'x-should-retry': 'false' } : {}) },
-      })
+      const resetsIn = Math.max(1, Math.ceil(((resetsAt[result.index] ?? now) - now) / 1000))
+      const { defaultCompletionTokens } = policy
+      throw budgetExceeded({ principal, budget: refusing, used: result.used, worst, request, defaultCompletionTokens, resetsIn })
     }
 
     leases.hold(lease)
     setRateLimitHeaders(c, counters, result.totals, resetsAt, now)
     finish.whenDone((completion) => {
       leases.drop(lease.id)
-      settler.settle(lease, charged(principal, model, completion))
+      settler.settle(lease, amountsOf(counters, charged(principal, model, completion)))
     })
     return next()
   }

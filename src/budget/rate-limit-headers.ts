@@ -1,14 +1,16 @@
 import type { Context } from 'hono'
+import type { BudgetUnit } from '../config/schema.js'
 import type { BudgetCounter } from '../store/store.js'
 
 /**
  * OpenAI's rate-limit headers for tokens, from the same atomic step that reserved (so they cannot
  * drift from the counters): the tightest window after this request's reservation. `remaining` is
- * conservative until the request settles to its actual usage.
+ * conservative until the request settles to its actual usage. Money budgets are left out: these
+ * headers speak of tokens (`GET /v1/usage` shows both).
  */
 export function setRateLimitHeaders(
   c: Context,
-  counters: readonly BudgetCounter[],
+  counters: ReadonlyArray<BudgetCounter & { unit?: BudgetUnit }>,
   totals: readonly number[],
   resetsAt: readonly number[],
   now: number,
@@ -16,6 +18,7 @@ export function setRateLimitHeaders(
   let tightest = -1
   let remaining = Number.POSITIVE_INFINITY
   counters.forEach((counter, i) => {
+    if (counter.unit === 'usd') return
     const left = counter.limit - (totals[i] ?? 0)
     if (left < remaining) {
       remaining = left

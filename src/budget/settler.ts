@@ -1,4 +1,4 @@
-import type { BudgetStore, LeaseRef } from '../store/store.js'
+import type { Amounts, BudgetStore, LeaseRef } from '../store/store.js'
 
 /** First retry after this long, doubling up to `MAX_BACKOFF_MS`. */
 const FIRST_BACKOFF_MS = 100
@@ -32,7 +32,7 @@ export class Settler {
     return this.pending
   }
 
-  settle(lease: LeaseRef, actual: number): void {
+  settle(lease: LeaseRef, actual: Amounts): void {
     this.pending++
     void this.attempt(lease, actual, this.options.now() + this.options.retryForMs, FIRST_BACKOFF_MS)
   }
@@ -43,7 +43,7 @@ export class Settler {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  private async attempt(lease: LeaseRef, actual: number, giveUpAt: number, backoff: number): Promise<void> {
+  private async attempt(lease: LeaseRef, actual: Amounts, giveUpAt: number, backoff: number): Promise<void> {
     try {
       await this.store.settle(lease, actual)
     } catch (err) {

@@ -6,6 +6,7 @@ import { formatPath } from '../lib/json-path.js'
 import { sha256Hex } from '../lib/sha256.js'
 import { interpolate, type InterpolationProblem } from './interpolate.js'
 import { ConfigSchema, type Config, type KeyConfig, type ParsedConfig } from './schema.js'
+import { unpricedModelsUnderUsdBudgets } from './usd-budget-pricing.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -25,6 +26,7 @@ export function loadConfig(env: Env, file: unknown): LoadedConfig {
   const resolved = interpolate(file ?? {}, env, problems)
   const parsed = ConfigSchema.safeParse(resolved)
   if (!parsed.success) problems.push(...parsed.error.issues.map(toProblem))
+  else problems.push(...unpricedModelsUnderUsdBudgets(parsed.data))
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems)
 
   const warnings: string[] = []

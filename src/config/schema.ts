@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { createAddressPolicy } from '../image-fetch/address-policy.js'
+import { BudgetPolicySchema, BudgetSchema, ONE_PER_WINDOW, oneBudgetPerWindow, PricingSchema, type BudgetConfig } from './budget-schema.js'
+import { CorsSchema } from './cors-schema.js'
 
 /** Strings from `${VAR}` interpolation arrive as text: accept "true"/"false" as well as real booleans. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
@@ -64,6 +66,8 @@ const ServerSchema = z.strictObject({
   maxConnections: count(1).default(4_096),
   /** API requests handled at once (streams until their last byte); past it: 503 overloaded with Retry-After. Probes are exempt. */
   maxInFlightRequests: count(1).default(1_024),
+  /** Which web pages (origins) browsers may call the gateway from. */
+  cors: CorsSchema.prefault({}),
 })
 
 const AuthSchema = z.strictObject({
@@ -214,32 +218,14 @@ const ModelSchema = z.strictObject({
   ownedBy: z.string().min(1).default('llava-gateway'),
   /** Which of the model's names metrics use; the id unless set. Only configured models ever become labels. */
   metricsLabel: label.optional(),
+  /** US dollars per million prompt, completion and image tokens: what `usd` budgets and the spend metric count. */
+  pricing: PricingSchema.optional(),
 })
-
-export const BUDGET_WINDOWS = ['minute', 'hour', 'day', 'month'] as const
-
-/** At most this many tokens per calendar window (UTC); several windows may apply at once. */
-const BudgetSchema = z.strictObject({ window: z.enum(BUDGET_WINDOWS), tokens: count(1) })
-
-const BudgetPolicySchema = z.strictObject({
-  /** When the store cannot be asked: `closed` refuses (503), `open` lets requests through unmetered. */
-  whenStoreFails: z.enum(['closed', 'open']).default('closed'),
-  /** Reserved for the answer when a request sets neither max_completion_tokens nor max_tokens. */
-  defaultCompletionTokens: count(1).default(1_024),
-  /**
-   * A reservation is a lease this long, renewed every third of it while its request runs: a replica
-   * that dies holding reservations frees them within one lease.
-   */
-  leaseMs: count(1_000).default(30_000),
-})
-
-const uniqueWindows = (budgets: ReadonlyArray<{ window: string }>) => new Set(budgets.map((b) => b.window)).size === budgets.length
-const ONE_PER_WINDOW = { error: 'one budget per window: two budgets for the same window would share one counter', path: ['budgets'] }
 
 /** Budgets shared by every key of a team, on top of each key's own. */
 const TeamSchema = z
   .strictObject({ name: label, budgets: z.array(BudgetSchema).default([]) })
-  .refine((team) => uniqueWindows(team.budgets), ONE_PER_WINDOW)
+  .refine((team) => oneBudgetPerWindow(team.budgets), ONE_PER_WINDOW)
 
 const KeySchema = z
   .strictObject({
@@ -253,13 +239,13 @@ const KeySchema = z
     models: z.array(z.string().min(1)).optional(),
     /** `admin` may also call /admin/* (reload the config, list keys and usage); `user` may not. */
     role: z.enum(['user', 'admin']).default('user'),
-    /** Token budgets, enforced atomically before a request is forwarded; none means unlimited. */
+    /** Token and money budgets, enforced atomically before a request is forwarded; none means unlimited. */
     budgets: z.array(BudgetSchema).default([]),
   })
   .refine((k) => (k.secret === undefined) !== (k.sha256 === undefined), {
     error: 'give exactly one of `secret` or `sha256`',
   })
-  .refine((k) => uniqueWindows(k.budgets), ONE_PER_WINDOW)
+  .refine((k) => oneBudgetPerWindow(k.budgets), ONE_PER_WINDOW)
 
 export const ConfigSchema = z
   .strictObject({
@@ -347,10 +333,9 @@ export type CacheConfig = ParsedConfig['cache']
 export type ImageTokensConfig = ModelConfig['imageTokens']
 export type BackendKind = (typeof BACKEND_KINDS)[number]
 
-/** A key as the running gateway holds it: the secret is gone, only its hash is kept. */
-export type BudgetConfig = z.output<typeof BudgetSchema>
-export type BudgetWindow = (typeof BUDGET_WINDOWS)[number]
+export { BUDGET_WINDOWS, budgetUnit, type BudgetConfig, type BudgetUnit, type BudgetWindow, type PricingConfig } from './budget-schema.js'
 
+/** A key as the running gateway holds it: the secret is gone, only its hash is kept. */
 export type KeyConfig = Readonly<{
   alias: string
   team: string

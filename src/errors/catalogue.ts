@@ -33,7 +33,7 @@ export const CATALOGUE = {
   too_many_images: [400, 'Too many images in the request.'],
   context_length_exceeded: [400, "The request does not fit the model's context window."],
   images_busy: [503, 'The gateway is holding too many image bytes; retry shortly.'],
-  budget_exceeded: [429, 'The token budget of this key is used up for now.'],
+  budget_exceeded: [429, 'A budget of this key is used up for now.'],
   budget_unavailable: [503, 'Budgets cannot be checked right now; retry shortly.'],
   upstream_unreachable: [502, 'The upstream model server could not be reached.'],
   upstream_auth_failed: [502, "The upstream model server refused the gateway's credential."],

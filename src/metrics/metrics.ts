@@ -91,6 +91,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       labelNames: WHO,
       registers,
     }),
+    spendUsd: new Counter({
+      name: 'llava_gateway_spend_usd_total',
+      help: 'What charged requests cost at their model pricing, in US dollars: hits only if cache.hitsCountTowardUsage',
+      labelNames: WHO,
+      registers,
+    }),
     budgetRejections: new Counter({
       name: 'llava_gateway_budget_rejections_total',
       help: 'Requests refused because a budget would be passed, by the window and scope (key or team) that refused them',

@@ -97,5 +97,8 @@ function routeLabel(path: string): string {
   if (/^\/v1(\/openai)?\/models(\/|$)/.test(path)) return 'models'
   if (path === '/healthz' || path === '/readyz') return 'health'
   if (path === '/metrics') return 'metrics'
+  if (/^\/v1\/usage\/?$/.test(path)) return 'usage'
+  if (path.startsWith('/admin/')) return 'admin'
+  if (path === '/openapi.json') return 'openapi'
   return 'unmatched'
 }

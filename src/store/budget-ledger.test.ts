@@ -141,7 +141,7 @@ describe('BudgetLedger: leases expire', () => {
 describe('BudgetLedger: charge', () => {
   it('adds usage with no lease past any limit, creating the counter if needed', () => {
     const { ledger: l } = ledger()
-    l.charge([{ counter: MINUTE, tokens: 70 }])
+    l.charge([{ counter: MINUTE, amount: 70 }])
     expect(l.read(['minute'])).toEqual([{ settled: 70, reserved: 0 }])
     expect(l.reserve('a', [MINUTE], 1, LEASE_MS)).toEqual({ ok: false, index: 0, used: 70 })
   })

@@ -1,5 +1,5 @@
 import type { Clock } from '../lib/clock.js'
-import type { BudgetCounter, Charge, CounterState, LeaseRef, ReserveResult } from './store.js'
+import { amountAt, type Amounts, type BudgetCounter, type Charge, type CounterState, type LeaseRef, type ReserveResult } from './store.js'
 
 /**
  * How long a lease that expired unsettled is remembered, so that its settle, arriving late (the
@@ -35,7 +35,7 @@ export class BudgetLedger {
     return this.counters.size
   }
 
-  reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): ReserveResult {
+  reserve(leaseId: string, counters: readonly BudgetCounter[], amounts: Amounts, leaseMs: number): ReserveResult {
     this.sweepNowAndThen()
     const now = this.clock.now()
     const expiresAt = now + leaseMs
@@ -43,10 +43,11 @@ export class BudgetLedger {
     const totals = () => live.map((c) => (c ? c.settled + c.reserved : 0))
     if (live[0]?.leases.has(leaseId)) return { ok: true, totals: totals() } // a repeated call: reserved already
     const used = totals()
-    const over = counters.findIndex((counter, i) => (used[i] ?? 0) + amount > counter.limit)
+    const over = counters.findIndex((counter, i) => (used[i] ?? 0) + amountAt(amounts, i) > counter.limit)
     if (over >= 0) return { ok: false, index: over, used: used[over] ?? 0 }
     counters.forEach((spec, i) => {
       const counter = live[i] ?? this.create(spec, now)
+      const amount = amountAt(amounts, i)
       counter.leases.set(leaseId, { amount, expiresAt })
       counter.reserved += amount
       counter.nextExpiry = Math.min(counter.nextExpiry, expiresAt)
@@ -55,20 +56,20 @@ export class BudgetLedger {
     return { ok: true, totals: totals() }
   }
 
-  settle(lease: LeaseRef, actual: number): void {
+  settle(lease: LeaseRef, actual: Amounts): void {
     const now = this.clock.now()
-    for (const key of lease.counterKeys) {
+    lease.counterKeys.forEach((key, i) => {
       const counter = this.live(key, now)
-      if (!counter) continue
+      if (!counter) return
       const held = counter.leases.get(lease.id)
       if (held) {
         counter.leases.delete(lease.id)
         counter.reserved -= held.amount
-        counter.settled += actual
+        counter.settled += amountAt(actual, i)
       } else if (counter.late.delete(lease.id)) {
-        counter.settled += actual
+        counter.settled += amountAt(actual, i)
       }
-    }
+    })
   }
 
   renew(leases: readonly LeaseRef[], leaseMs: number): void {
@@ -87,7 +88,7 @@ export class BudgetLedger {
 
   charge(charges: readonly Charge[]): void {
     const now = this.clock.now()
-    for (const { counter, tokens } of charges) (this.live(counter.key, now) ?? this.create(counter, now)).settled += tokens
+    for (const { counter, amount } of charges) (this.live(counter.key, now) ?? this.create(counter, now)).settled += amount
   }
 
   read(keys: readonly string[]): CounterState[] {

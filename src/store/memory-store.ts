@@ -1,6 +1,6 @@
 import type { Clock } from '../lib/clock.js'
 import { BudgetLedger } from './budget-ledger.js'
-import type { BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
+import type { Amounts, BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
 
 type Entry = { value: string; expiresAt: number; bytes: number }
 
@@ -67,11 +67,11 @@ export class MemoryStore implements Store {
     if (entry?.value === value) this.remove(key, entry)
   }
 
-  async reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult> {
-    return this.ledger.reserve(leaseId, counters, amount, leaseMs)
+  async reserve(leaseId: string, counters: readonly BudgetCounter[], amounts: Amounts, leaseMs: number): Promise<ReserveResult> {
+    return this.ledger.reserve(leaseId, counters, amounts, leaseMs)
   }
 
-  async settle(lease: LeaseRef, actual: number): Promise<void> {
+  async settle(lease: LeaseRef, actual: Amounts): Promise<void> {
     this.ledger.settle(lease, actual)
   }
 

@@ -31,9 +31,12 @@ local function usage(h)
   return (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
 end`
 
-/** KEYS: (hash, leases, late) per counter. ARGV: lease id, amount, lease ms, late window ms, then (limit, ttl ms) per counter. */
+/**
+ * KEYS: (hash, leases, late) per counter. ARGV: lease id, lease ms, late window ms, then (amount,
+ * limit, ttl ms) per counter: each counter takes its own amount (tokens, or micro-dollars).
+ */
 export const RESERVE = `${NOW}${EXPIRE}
-local id, amount, leaseMs, lateMs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local id, leaseMs, lateMs = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = #KEYS / 3
 for i = 0, n - 1 do expire(KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], lateMs) end
 local totals = {1}
@@ -43,10 +46,10 @@ if redis.call('HEXISTS', KEYS[1], 'l:' .. id) == 1 then
 end
 for i = 0, n - 1 do
   local used = usage(KEYS[3 * i + 1])
-  if used + amount > tonumber(ARGV[5 + 2 * i]) then return {0, i, used} end
+  if used + tonumber(ARGV[4 + 3 * i]) > tonumber(ARGV[5 + 3 * i]) then return {0, i, used} end
 end
 for i = 0, n - 1 do
-  local h, z, late, ttl = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], ARGV[6 + 2 * i]
+  local h, z, amount, ttl = KEYS[3 * i + 1], KEYS[3 * i + 2], ARGV[4 + 3 * i], ARGV[6 + 3 * i]
   redis.call('HSET', h, 'l:' .. id, amount)
   redis.call('HINCRBY', h, 'reserved', amount)
   redis.call('ZADD', z, now + leaseMs, id)
@@ -56,11 +59,11 @@ for i = 0, n - 1 do
 end
 return totals`
 
-/** KEYS: (hash, leases, late) per counter. ARGV: lease id, actual cost. Idempotent. */
+/** KEYS: (hash, leases, late) per counter. ARGV: lease id, then the actual cost per counter. Idempotent. */
 export const SETTLE = `
-local id, actual = ARGV[1], tonumber(ARGV[2])
+local id = ARGV[1]
 for i = 0, #KEYS / 3 - 1 do
-  local h, z, late = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local h, z, late, actual = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], tonumber(ARGV[2 + i])
   local amount = redis.call('HGET', h, 'l:' .. id)
   if amount then
     redis.call('HDEL', h, 'l:' .. id)
@@ -85,7 +88,7 @@ for i = 2, #ARGV do
 end
 return 1`
 
-/** KEYS: (hash) per counter. ARGV: (tokens, ttl ms) per counter. */
+/** KEYS: (hash) per counter. ARGV: (amount, ttl ms) per counter. */
 export const CHARGE = `
 for i = 1, #KEYS do
   redis.call('HINCRBY', KEYS[i], 'settled', ARGV[2 * i - 1])

@@ -3,7 +3,17 @@ import { LATE_SETTLE_WINDOW_MS } from './budget-ledger.js'
 import { withDeadline } from './deadline.js'
 import { createRedisClient, type RedisClient, type RedisClientOptions } from './redis-client.js'
 import { counterKeys } from './redis-scripts.js'
-import type { BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
+import {
+  amountAt,
+  type Amounts,
+  type BudgetCounter,
+  type Charge,
+  type CounterState,
+  type LeaseRef,
+  type LockRef,
+  type ReserveResult,
+  type Store,
+} from './store.js'
 
 export type RedisStoreOptions = Omit<RedisClientOptions, 'commandTimeoutMs' | 'clusterNodes'> & {
   clusterNodes?: readonly string[]
@@ -85,18 +95,24 @@ export class RedisStore implements Store {
     await this.bounded(this.client.lockDelete(1, key, value), 'cache', 'unlock')
   }
 
-  async reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult> {
+  async reserve(leaseId: string, counters: readonly BudgetCounter[], amounts: Amounts, leaseMs: number): Promise<ReserveResult> {
     const keys = counters.flatMap((c) => counterKeys(c.key))
-    const args = [leaseId, amount, millis(leaseMs), LATE_SETTLE_WINDOW_MS, ...counters.flatMap((c) => [c.limit, millis(c.ttlMs)])]
+    const args = [
+      leaseId,
+      millis(leaseMs),
+      LATE_SETTLE_WINDOW_MS,
+      ...counters.flatMap((c, i) => [Math.round(amountAt(amounts, i)), c.limit, millis(c.ttlMs)]),
+    ]
     const result = (await this.bounded(this.client.budgetReserve(keys.length, ...keys, ...args), 'budget', 'reserve')) as number[]
     if (result[0] === 1) return { ok: true, totals: result.slice(1).map(Number) }
     return { ok: false, index: Number(result[1]), used: Number(result[2]) }
   }
 
-  async settle(lease: LeaseRef, actual: number): Promise<void> {
+  async settle(lease: LeaseRef, actual: Amounts): Promise<void> {
     if (lease.counterKeys.length === 0) return
     const keys = lease.counterKeys.flatMap(counterKeys)
-    await this.bounded(this.client.budgetSettle(keys.length, ...keys, lease.id, Math.round(actual)), 'budget', 'settle')
+    const actuals = lease.counterKeys.map((_key, i) => Math.round(amountAt(actual, i)))
+    await this.bounded(this.client.budgetSettle(keys.length, ...keys, lease.id, ...actuals), 'budget', 'settle')
   }
 
   async renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -116,7 +132,7 @@ export class RedisStore implements Store {
   async charge(charges: readonly Charge[]): Promise<void> {
     if (charges.length === 0) return
     const keys = charges.map((c) => c.counter.key)
-    const args = charges.flatMap((c) => [Math.round(c.tokens), millis(c.counter.ttlMs)])
+    const args = charges.flatMap((c) => [Math.round(c.amount), millis(c.counter.ttlMs)])
     await this.bounded(this.client.budgetCharge(keys.length, ...keys, ...args), 'budget', 'charge')
   }
 

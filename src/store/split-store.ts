@@ -1,4 +1,4 @@
-import type { BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
+import type { Amounts, BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
 
 /**
  * Budgets on one store, the response cache on another: budget counters want a Redis that never
@@ -12,10 +12,10 @@ export class SplitStore implements Store {
     private readonly cache: Store,
   ) {}
 
-  reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult> {
-    return this.budgets.reserve(leaseId, counters, amount, leaseMs)
+  reserve(leaseId: string, counters: readonly BudgetCounter[], amounts: Amounts, leaseMs: number): Promise<ReserveResult> {
+    return this.budgets.reserve(leaseId, counters, amounts, leaseMs)
   }
-  settle(lease: LeaseRef, actual: number): Promise<void> {
+  settle(lease: LeaseRef, actual: Amounts): Promise<void> {
     return this.budgets.settle(lease, actual)
   }
   renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {

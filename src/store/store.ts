@@ -15,8 +15,18 @@ export type BudgetCounter = Readonly<{ key: string; limit: number; ttlMs: number
  */
 export type ReserveResult = { ok: true; totals: number[] } | { ok: false; index: number; used: number }
 
-/** Tokens to add to one counter. */
-export type Charge = Readonly<{ counter: BudgetCounter; tokens: number }>
+/**
+ * What a reservation or settlement adds to its counters: one amount for every counter, or one per
+ * counter, in the counters' order. A request's counters may count different things (tokens for a
+ * token budget, micro-dollars for a money one), each in whole units, so Redis adds them exactly.
+ */
+export type Amounts = number | readonly number[]
+
+/** The amount for the counter at `index`. */
+export const amountAt = (amounts: Amounts, index: number): number => (typeof amounts === 'number' ? amounts : (amounts[index] ?? 0))
+
+/** An amount to add to one counter, in its unit (tokens or micro-dollars). */
+export type Charge = Readonly<{ counter: BudgetCounter; amount: number }>
 
 /** A counter as read back: usage settled for good, and what live leases hold. */
 export type CounterState = Readonly<{ settled: number; reserved: number }>
@@ -32,14 +42,17 @@ export type LeaseRef = Readonly<{ id: string; counterKeys: readonly string[] }>
  */
 export interface BudgetStore {
   /**
-   * Adds a lease of `amount` to every counter, all or nothing: if any would pass its limit none
-   * changes. One atomic step, so concurrent requests on every replica can never overspend
+   * Adds a lease of `amounts` to the counters (each its own, or one for all), all or nothing: if
+   * any would pass its limit none changes. One atomic step, so concurrent requests on every replica can never overspend
    * together. Idempotent by `leaseId`: a repeated call (its reply was lost) reserves nothing more.
    * The lease expires `leaseMs` from now, by the store's own clock, unless renewed.
    */
-  reserve(leaseId: string, counters: readonly BudgetCounter[], amount: number, leaseMs: number): Promise<ReserveResult>
-  /** Ends a lease with its actual cost (0 to give it all back). Idempotent: a repeat changes nothing. */
-  settle(lease: LeaseRef, actual: number): Promise<void>
+  reserve(leaseId: string, counters: readonly BudgetCounter[], amounts: Amounts, leaseMs: number): Promise<ReserveResult>
+  /**
+   * Ends a lease with its actual cost, per counter in `lease.counterKeys` order or one for all (0 to
+   * give it all back). Idempotent: a repeat changes nothing.
+   */
+  settle(lease: LeaseRef, actual: Amounts): Promise<void>
   /** Moves live leases' expiry to `leaseMs` from now; an expired or settled lease stays gone. */
   renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void>
   /**

@@ -80,6 +80,8 @@ export const ChatRequestSchema = z
       ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'top_logprobs requires logprobs to be true' })
     }
   })
+  // Its name in /openapi.json, which is generated from this schema.
+  .meta({ id: 'CreateChatCompletionRequest' })
 
 export type ChatRequest = z.output<typeof ChatRequestSchema>
 export type ChatMessage = ChatRequest['messages'][number]

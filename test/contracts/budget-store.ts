@@ -101,7 +101,7 @@ export function budgetStoreContract(name: string, make: () => Promise<BudgetStor
     it('adds a charge with no lease past any limit', async () => {
       const t = await make()
       const { minute } = counters(t)
-      await t.store.charge([{ counter: minute, tokens: 70 }])
+      await t.store.charge([{ counter: minute, amount: 70 }])
       expect(await t.store.read([minute.key])).toEqual([{ settled: 70, reserved: 0 }])
       expect(await t.store.reserve('a', [minute], 1, LONG)).toEqual({ ok: false, index: 0, used: 70 })
     })

@@ -1,7 +1,8 @@
 import { afterAll, inject } from 'vitest'
 import { createLogger } from '../../src/lib/logger.js'
 import { RedisStore } from '../../src/store/redis-store.js'
-import { budgetStoreContract } from '../contracts/budget-store.js'
+import { budgetStoreAmountsContract } from '../contracts/budget-store-amounts.js'
+import { budgetStoreContract, type BudgetStoreUnderTest } from '../contracts/budget-store.js'
 import { ready } from '../helpers/redis.js'
 
 const stores: RedisStore[] = []
@@ -14,7 +15,7 @@ afterAll(async () => {
 })
 
 // The in-memory ledger's contract, run against the Lua scripts on a real redis-server.
-budgetStoreContract('RedisStore', async () => {
+const redis = async (): Promise<BudgetStoreUnderTest> => {
   const store = new RedisStore({ url: inject('redisUrl'), commandTimeoutMs: 1_000, connectTimeoutMs: 1_000, log: createLogger('silent') })
   stores.push(store)
   await ready(store)
@@ -40,4 +41,6 @@ budgetStoreContract('RedisStore', async () => {
       throw new Error(`leases did not expire within 2 s of ${shortLeaseMs} ms`)
     },
   }
-})
+}
+budgetStoreContract('RedisStore', redis)
+budgetStoreAmountsContract('RedisStore', redis)
