@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { UpstreamClient } from './backends/client.js'
-import type { BackendHealth } from './backends/health.js'
+import type { BackendPools } from './backends/pools.js'
 import type { Config } from './config/schema.js'
 import type { ImageFetcher } from './image-fetch/image-fetcher.js'
 import type { Clock } from './lib/clock.js'
@@ -22,8 +22,11 @@ export type Deps = Readonly<{
   imageFetcher: ImageFetcher
   metrics: Metrics
   log: Logger
-  /** Which backends can take requests now: requests report to it, probes (started by main) too. */
-  backendHealth: BackendHealth
+  /**
+   * Each backend's replicas: how requests are balanced among them, and which can take requests now
+   * (requests report to it, probes started by main too). Built from `config`, like `upstreamClient`.
+   */
+  pools: BackendPools
 }>
 
 /** What the steps are built from: the deps, plus what `createApp` derives from the config once. */

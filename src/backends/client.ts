@@ -7,8 +7,11 @@ import { classifyUpstreamFailure } from './classify-failure.js'
 import type { RequestBody } from './request-body.js'
 
 export type UpstreamRequest = {
-  /** Path under the backend's base URL, e.g. `/chat/completions`. */
+  /** Which of the backend's replicas (by name); its first when absent. */
+  replica?: string
+  /** Path under the replica's base URL, e.g. `/chat/completions`; under its origin with `relativeTo: 'origin'` (vLLM's `/metrics`). */
   path: string
+  relativeTo?: 'baseUrl' | 'origin'
   method: 'GET' | 'POST'
   body?: RequestBody
   headers?: Readonly<Record<string, string>>
@@ -28,25 +31,33 @@ export interface UpstreamClient {
 }
 
 /**
- * One keep-alive undici Agent per backend, with that backend's timeouts, so a slow local GPU server
- * cannot exhaust the sockets of the hosted API. Failures come back as GatewayErrors (502/504).
+ * One keep-alive undici Agent per replica of each backend, with that backend's timeouts, so a slow
+ * local GPU server cannot exhaust the sockets of the hosted API, nor one replica those of its
+ * siblings. Failures come back as GatewayErrors (502/504) naming the backend, never an address.
  */
 export function createUpstreamClient(config: Pick<Config, 'backends'>): UpstreamClient {
-  const backends = new Map(Object.entries(config.backends).map(([name, backend]) => [name, { backend, agent: agentFor(backend) }]))
+  const backends = new Map(
+    Object.entries(config.backends).map(([name, backend]) => [
+      name,
+      { backend, replicas: new Map(backend.replicas.map((replica) => [replica.name, { url: replica.url, agent: agentFor(backend) }])) },
+    ]),
+  )
   return {
     async send(name, req) {
       const entry = backends.get(name)
-      if (!entry) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
-      const { backend, agent } = entry
+      const replica = entry && (req.replica === undefined ? entry.replicas.values().next().value : entry.replicas.get(req.replica))
+      if (!entry || !replica) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
+      const { backend } = entry
       try {
         const body = req.body
         const streamed = typeof body === 'object' ? body : undefined
-        const res = await request(joinUrl(backend.baseUrl, req.path), {
+        const base = req.relativeTo === 'origin' ? new URL(replica.url).origin : replica.url
+        const res = await request(joinUrl(base, req.path), {
           method: req.method,
           headers: { ...authHeader(backend), ...req.headers, ...(streamed ? { 'content-length': String(streamed.length) } : {}) },
           body: streamed ? Readable.from(streamed.chunks(), { objectMode: false }) : typeof body === 'string' ? body : null,
           signal: req.signal ?? null,
-          dispatcher: agent,
+          dispatcher: replica.agent,
         })
         return { status: res.statusCode, headers: res.headers, body: res.body }
       } catch (err) {
@@ -54,7 +65,7 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
       }
     },
     async close() {
-      await Promise.all([...backends.values()].map(({ agent }) => agent.close()))
+      await Promise.all([...backends.values()].flatMap(({ replicas }) => [...replicas.values()].map(({ agent }) => agent.close())))
     },
   }
 }

@@ -5,10 +5,11 @@ import type { UpstreamClient } from './client.js'
 import type { BackendHealth } from './health.js'
 
 /**
- * Active health checks: every backend with a `healthCheck` is asked `GET <baseUrl><path>` every
- * `intervalMs`; a 2xx counts as a success, anything else (or no answer within `timeoutMs`) as a
- * failure. So a backend marked down by failed requests comes back once it answers again, without
- * a client's request being the one that finds out. Timers never keep the process alive.
+ * Active health checks: every replica of every backend with a `healthCheck` is asked
+ * `GET <baseUrl><path>` (or `<origin><path>`) every `intervalMs`; a 2xx counts as a success,
+ * anything else (or no answer within `timeoutMs`) as a failure. So a replica ejected by failed
+ * requests comes back (on trial) once it answers again, without a client's request being the one
+ * that finds out. Timers never keep the process alive.
  */
 export function startHealthProbes(
   backends: Readonly<Record<string, BackendConfig>>,
@@ -17,24 +18,50 @@ export function startHealthProbes(
 ): () => void {
   const timers: NodeJS.Timeout[] = []
   for (const [name, backend] of Object.entries(backends)) {
-    const check = backend.healthCheck
-    if (!check.enabled) continue
-    const probe = async () => {
-      try {
-        const res = await client.send(name, { path: check.path, method: 'GET', signal: AbortSignal.timeout(check.timeoutMs) })
-        res.body.resume()
-        if (res.status >= 200 && res.status < 300) health.succeeded(name)
-        else health.failed(name, `probe answered HTTP ${res.status}`)
-      } catch (err) {
-        // The client's errors are catalogue errors wrapping undici's: the OS-level code says more.
-        const code = err instanceof GatewayError ? (errorCode(err.cause) ?? err.code) : (errorCode(err) ?? 'error')
-        health.failed(name, `probe failed (${code})`)
-      }
-    }
-    void probe()
-    const timer = setInterval(() => void probe(), check.intervalMs)
+    if (!backend.healthCheck.enabled) continue
+    const probe = () => void probeBackend(name, backend, client, health)
+    probe()
+    const timer = setInterval(probe, backend.healthCheck.intervalMs)
     timer.unref()
     timers.push(timer)
   }
   return () => timers.forEach(clearInterval)
+}
+
+/** Probes every replica of every probed backend once; resolves when all have answered or failed (tests await it). */
+export async function probeAll(
+  backends: Readonly<Record<string, BackendConfig>>,
+  client: UpstreamClient,
+  health: BackendHealth,
+): Promise<void> {
+  await Promise.all(
+    Object.entries(backends)
+      .filter(([, backend]) => backend.healthCheck.enabled)
+      .map(([name, backend]) => probeBackend(name, backend, client, health)),
+  )
+}
+
+async function probeBackend(name: string, backend: BackendConfig, client: UpstreamClient, health: BackendHealth): Promise<void> {
+  const check = backend.healthCheck
+  await Promise.all(
+    backend.replicas.map(async ({ name: replica }) => {
+      const target = health.replica(name, replica)
+      try {
+        const res = await client.send(name, {
+          replica,
+          path: check.path,
+          relativeTo: check.relativeTo,
+          method: 'GET',
+          signal: AbortSignal.timeout(check.timeoutMs),
+        })
+        res.body.resume()
+        if (res.status >= 200 && res.status < 300) target?.probeSucceeded()
+        else target?.probeFailed(`probe answered HTTP ${res.status}`)
+      } catch (err) {
+        // The client's errors are catalogue errors wrapping undici's: the OS-level code says more.
+        const code = err instanceof GatewayError ? (errorCode(err.cause) ?? err.code) : (errorCode(err) ?? 'error')
+        target?.probeFailed(`probe failed (${code})`)
+      }
+    }),
+  )
 }

@@ -1,73 +1,62 @@
+import type { BackendConfig } from '../config/schema.js'
 import type { Clock } from '../lib/clock.js'
+import { ReplicaHealth, type ReplicaHealthSnapshot } from './replica-health.js'
 
-export type TargetHealth = Readonly<{
+export type { ReplicaHealthSnapshot, ReplicaState } from './replica-health.js'
+
+export type BackendHealthSnapshot = Readonly<{
+  /** Whether any of its replicas is: a backend is as available as its best replica. */
   healthy: boolean
-  /** Consecutive failures seen by requests (passive) or probes (active). */
-  failures: number
-  /** Why it was last marked down: a code or a short reason, never an address or a credential. */
-  lastError?: string
-  /** When it last changed between healthy and not (ms since the epoch). */
-  since: number
-  /** Whether it has ever answered: until it has, one failure is enough to mark it down. */
-  everUp: boolean
-}>
-
-export type HealthOptions = Readonly<{
-  /** Consecutive failures (of requests or probes) that mark a target down. */
-  failuresToMarkDown: number
-  clock: Clock
+  replicas: Readonly<Record<string, ReplicaHealthSnapshot>>
 }>
 
 /**
- * Which backends can take requests now, from what requests see (passive: consecutive connect
- * failures, resets, timeouts or 5xx mark one down; any success brings it back) and from probes
- * (active: see HealthProbes). Readiness and the model list read it; nothing blocks on it.
+ * Which replicas of which backends can take requests now, from what requests see (passive:
+ * consecutive connect failures, resets, timeouts or 5xx eject a replica for a backoff that grows)
+ * and from probes (active: see health-probes.ts). Routing, readiness and the model list read it.
  */
 export class BackendHealth {
-  private readonly targets = new Map<string, TargetHealth>()
+  private readonly backends = new Map<string, ReadonlyMap<string, ReplicaHealth>>()
 
   constructor(
-    names: Iterable<string>,
-    private readonly options: HealthOptions,
+    backends: Readonly<Record<string, BackendConfig>>,
+    private readonly clock: Clock,
+    onEject: (backend: string, replica: string) => void = () => {},
   ) {
-    const now = options.clock.now()
-    // Healthy until shown otherwise, so a gateway whose probes are off is not unready for ever.
-    for (const name of names) this.targets.set(name, { healthy: true, failures: 0, since: now, everUp: false })
+    for (const [name, backend] of Object.entries(backends)) {
+      const replicas = backend.replicas.map((replica): [string, ReplicaHealth] => [
+        replica.name,
+        new ReplicaHealth({
+          ejection: backend.ejection,
+          probed: backend.healthCheck.enabled,
+          clock,
+          onEject: () => onEject(name, replica.name),
+        }),
+      ])
+      this.backends.set(name, new Map(replicas))
+    }
   }
 
-  isHealthy(name: string): boolean {
-    return this.targets.get(name)?.healthy ?? false
+  /** One replica's health; undefined for a name the config does not have. */
+  replica(backend: string, replica: string): ReplicaHealth | undefined {
+    return this.backends.get(backend)?.get(replica)
   }
 
-  succeeded(name: string): void {
-    const target = this.targets.get(name)
-    if (!target) return
-    this.targets.set(name, { healthy: true, failures: 0, since: target.healthy ? target.since : this.options.clock.now(), everUp: true })
+  isHealthy(backend: string): boolean {
+    const now = this.clock.now()
+    return [...(this.backends.get(backend)?.values() ?? [])].some((replica) => replica.healthy(now))
   }
 
-  failed(name: string, reason: string): void {
-    const target = this.targets.get(name)
-    if (!target) return
-    const failures = target.failures + 1
-    // Three in a row mark a backend that was answering down; one is enough for one that never has.
-    const healthy = target.healthy && target.everUp && failures < this.options.failuresToMarkDown
-    this.targets.set(name, {
-      healthy,
-      failures,
-      lastError: reason,
-      since: healthy === target.healthy ? target.since : this.options.clock.now(),
-      everUp: target.everUp,
-    })
+  snapshot(): Record<string, BackendHealthSnapshot> {
+    const now = this.clock.now()
+    return Object.fromEntries(
+      [...this.backends].map(([name, replicas]) => [
+        name,
+        {
+          healthy: [...replicas.values()].some((replica) => replica.healthy(now)),
+          replicas: Object.fromEntries([...replicas].map(([replica, health]) => [replica, health.snapshot()])),
+        },
+      ]),
+    )
   }
-
-  snapshot(): Record<string, TargetHealth> {
-    return Object.fromEntries(this.targets)
-  }
-}
-
-/** Three consecutive failures mark a backend down: one reset is bad luck, three in a row is a backend in trouble. */
-export const FAILURES_TO_MARK_DOWN = 3
-
-export function createBackendHealth(backends: Readonly<Record<string, unknown>>, clock: Clock): BackendHealth {
-  return new BackendHealth(Object.keys(backends), { failuresToMarkDown: FAILURES_TO_MARK_DOWN, clock })
 }

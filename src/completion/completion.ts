@@ -21,6 +21,8 @@ export type Completion = Readonly<{
   status: number
   /** The backend that answered, when one did; absent for cache hits and refusals. */
   backend?: string
+  /** Which of the backend's replicas answered (a name from the config). */
+  replica?: string
   cache: CacheResult
   /** The whole answer, when the outcome is completed and every choice finished. */
   answer?: WholeCompletion

@@ -35,7 +35,7 @@ export function loadConfig(env: Env, file: unknown): LoadedConfig {
     // A hosted API refuses every request without a credential; local servers usually need none.
     if (backend.kind === 'openai' && backend.apiKey === '') {
       warnings.push(
-        `backend "${name}" (kind openai, ${new URL(backend.baseUrl).host}) has no apiKey: a hosted API will refuse every request sent to it`,
+        `backend "${name}" (kind openai, ${backend.replicas.map((r) => new URL(r.url).host).join(', ')}) has no apiKey: a hosted API will refuse every request sent to it`,
       )
     }
   }

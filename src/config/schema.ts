@@ -3,11 +3,10 @@ import { createAddressPolicy } from '../image-fetch/address-policy.js'
 import { BudgetPolicySchema, BudgetSchema, ONE_PER_WINDOW, oneBudgetPerWindow, PricingSchema, type BudgetConfig } from './budget-schema.js'
 import { CorsSchema } from './cors-schema.js'
 
-/** Strings from `${VAR}` interpolation arrive as text: accept "true"/"false" as well as real booleans. */
-const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
-const count = (min: number) => z.coerce.number().int().min(min)
-const millis = count(1)
-const label = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'use 1-64 letters, digits, "_", ".", ":" or "-"')
+import { count, flag, label, millis } from './fields.js'
+import { BACKEND_KINDS, BackendSchema, nameReplicas } from './backend-schema.js'
+
+export { BACKEND_KINDS } from './backend-schema.js'
 
 const MetricsSchema = z.strictObject({
   enabled: flag.default(true),
@@ -87,45 +86,6 @@ const RedisSchema = z.strictObject({
   cacheUrl: z.string().default(''),
   commandTimeoutMs: millis.default(50),
   connectTimeoutMs: millis.default(1_000),
-})
-
-export const BACKEND_KINDS = ['openai', 'vllm', 'llamacpp', 'ollama', 'tgi'] as const
-
-const BackendSchema = z.strictObject({
-  baseUrl: z.url({ protocol: /^https?$/ }),
-  /** Sent upstream as a bearer token; empty sends none. Usually `${SOME_TOKEN}`. */
-  apiKey: z.string().default(''),
-  kind: z.enum(BACKEND_KINDS).default('openai'),
-  /** `data`: forward the exact bytes the gateway checked and hashed; `url`: forward the client's URL. */
-  imageForwarding: z.enum(['data', 'url']).default('data'),
-  /** Whether the backend accepts `stream_options.include_usage`; absent = decided by kind. */
-  streamUsage: flag.optional(),
-  timeouts: z
-    .strictObject({
-      connectMs: millis.default(5_000),
-      /** Until the response headers arrive; a non-streaming backend sends them only once it has finished generating. */
-      headersMs: millis.default(120_000),
-      /** Longest silence between two body chunks. */
-      bodyIdleMs: millis.default(60_000),
-    })
-    .prefault({}),
-  maxConnections: count(1).default(128),
-  /**
-   * Bounds on what this backend may stream: one SSE line (or one event's data), and the whole
-   * stream. Past either, the client gets an upstream_bad_response error frame and the backend
-   * request is dropped: a broken or hostile backend cannot make the gateway buffer without end.
-   */
-  maxStreamLineBytes: count(1_024).default(1024 * 1024),
-  maxStreamBytes: count(1_024).default(64 * 1024 * 1024),
-  /** Active health checks: `GET <baseUrl><path>` every `intervalMs`; 2xx is healthy. Readiness and /v1/models follow them. */
-  healthCheck: z
-    .strictObject({
-      enabled: flag.default(true),
-      path: z.string().startsWith('/').default('/models'),
-      intervalMs: millis.default(15_000),
-      timeoutMs: millis.default(3_000),
-    })
-    .prefault({}),
 })
 
 const MiB = 1024 * 1024
@@ -252,7 +212,7 @@ export const ConfigSchema = z
     server: ServerSchema.prefault({}),
     auth: AuthSchema.prefault({}),
     redis: RedisSchema.prefault({}),
-    backends: z.record(label, BackendSchema),
+    backends: z.record(label, BackendSchema).transform(nameReplicas),
     models: z.array(ModelSchema).min(1),
     keys: z.array(KeySchema).default([]),
     teams: z.array(TeamSchema).default([]),
@@ -326,12 +286,13 @@ function crossCheck(value: unknown, ctx: Ctx): void {
 
 export type ConfigInput = z.input<typeof ConfigSchema>
 export type ParsedConfig = z.output<typeof ConfigSchema>
-export type BackendConfig = ParsedConfig['backends'][string]
 export type ModelConfig = ParsedConfig['models'][number]
 export type ImagesConfig = ParsedConfig['images']
 export type CacheConfig = ParsedConfig['cache']
 export type ImageTokensConfig = ModelConfig['imageTokens']
 export type BackendKind = (typeof BACKEND_KINDS)[number]
+export type { BackendConfig } from './backend-schema.js'
+export type { ReplicaConfig, RoutingPolicy } from './pool-schema.js'
 
 export { BUDGET_WINDOWS, budgetUnit, type BudgetConfig, type BudgetUnit, type BudgetWindow, type PricingConfig } from './budget-schema.js'
 

@@ -62,6 +62,36 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       labelNames: ['model', 'backend'] as const,
       registers,
     }),
+    replicaRequests: new Counter({
+      name: 'llava_gateway_replica_requests_total',
+      help: 'Attempts sent to each replica of a backend pool, retries included',
+      labelNames: ['backend', 'replica'] as const,
+      registers,
+    }),
+    replicaFailures: new Counter({
+      name: 'llava_gateway_replica_failures_total',
+      help: 'Attempts a replica failed, by kind: unreachable, timeout, http_5xx, http_429, error',
+      labelNames: ['backend', 'replica', 'kind'] as const,
+      registers,
+    }),
+    replicaEjections: new Counter({
+      name: 'llava_gateway_replica_ejections_total',
+      help: 'Times a replica was taken out of rotation after failing (passive health)',
+      labelNames: ['backend', 'replica'] as const,
+      registers,
+    }),
+    replicaOutstanding: new Gauge({
+      name: 'llava_gateway_replica_outstanding_requests',
+      help: 'Requests sent to a replica and not yet finished (streams until their last byte)',
+      labelNames: ['backend', 'replica'] as const,
+      registers,
+    }),
+    backendRetries: new Counter({
+      name: 'llava_gateway_backend_retries_total',
+      help: 'Retries on another replica of the same backend: sent, or denied by the retry budget',
+      labelNames: ['backend', 'result'] as const,
+      registers,
+    }),
     inFlight: new Gauge({
       name: 'llava_gateway_in_flight_requests',
       help: 'Requests being handled now, streams until their last byte',

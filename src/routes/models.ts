@@ -18,7 +18,7 @@ export const models = (deps: Deps) => {
     object: 'model' as const,
     created,
     owned_by: m.ownedBy,
-    available: [m.backend, ...m.fallbacks].some((name) => deps.backendHealth.isHealthy(name)),
+    available: [m.backend, ...m.fallbacks].some((name) => deps.pools.isHealthy(name)),
   })
   const visible = (principal: Principal) => deps.config.models.filter((m) => !principal.models || principal.models.includes(m.id))
 

@@ -80,6 +80,7 @@ function accessLogLine(
     outcome: completion?.outcome,
     cache: completion && completion.cache !== 'none' ? completion.cache : undefined,
     backend: completion?.backend,
+    replica: completion?.replica,
     error: completion?.error?.code,
     // Why it failed, for the operator: every message the gateway writes names no secret and no address.
     reason: status >= 500 || completion?.outcome === 'upstream_error' ? completion?.error?.message : undefined,

@@ -3,8 +3,9 @@ import { serve } from '@hono/node-server'
 import type { Logger } from 'pino'
 import { createGateway, createMetricsApp, servesMetricsOnMainPort } from '../app.js'
 import { createUpstreamClient } from '../backends/client.js'
-import { createBackendHealth } from '../backends/health.js'
 import { startHealthProbes } from '../backends/health-probes.js'
+import { createBackendPools } from '../backends/pools.js'
+import { startQueueProbes } from '../backends/queue-probes.js'
 import { ConfigError, loadConfigFile, type Env, type LoadedConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Deps } from '../deps.js'
@@ -16,7 +17,7 @@ import type { Lifecycle } from './lifecycle.js'
 import { limitConnections, serverOptions } from './limits.js'
 import { drainServer } from './shutdown.js'
 
-/** One config's running parts: its app, its backend pools and image fetcher, its probes. */
+/** One config's running parts: its app, its backend pools (connections, balancing, health) and image fetcher, its probes. */
 type Version = Readonly<{
   config: Config
   deps: Deps
@@ -51,10 +52,15 @@ export async function runGateway(options: { configPath: string; env: Env; loaded
       imageFetcher: createImageFetcher(config.images),
       metrics,
       log,
-      backendHealth: createBackendHealth(config.backends, systemClock),
+      pools: createBackendPools(config, { clock: systemClock, metrics }),
     }
     const gateway = createGateway(deps, lifecycle, { reload })
-    const stopProbes = startHealthProbes(config.backends, deps.upstreamClient, deps.backendHealth)
+    const stopHealthProbes = startHealthProbes(config.backends, deps.upstreamClient, deps.pools.health)
+    const stopQueueProbes = startQueueProbes(config.backends, deps.upstreamClient, deps.pools)
+    const stopProbes = () => {
+      stopHealthProbes()
+      stopQueueProbes()
+    }
     return { config, deps, fetch: (req, e) => gateway.app.fetch(req, e), idle: () => gateway.idle(), stopProbes }
   }
 

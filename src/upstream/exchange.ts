@@ -31,8 +31,8 @@ export type Exchange = {
   cache: CacheResult
   /** Milliseconds since the request was sent. */
   elapsed: () => number
-  /** Ends the request with `fields` (and the backend, cache result and upstream time), once. */
-  complete: (fields: Omit<Completion, 'backend' | 'cache' | 'upstreamMs'>) => void
+  /** Ends the request with `fields` (and the backend and replica, cache result and upstream time), once. */
+  complete: (fields: Omit<Completion, 'backend' | 'replica' | 'cache' | 'upstreamMs'>) => void
   /** Ends the request with this backend failure and throws it (the error handler answers the client). */
   fail: (err: GatewayError | UpstreamHttpError) => never
 }

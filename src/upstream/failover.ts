@@ -1,21 +1,15 @@
+import type { HashKey } from '../backends/balance/rendezvous.js'
+import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
+import type { BackendPools } from '../backends/pools.js'
 import type { BackendConfig, Config, ModelConfig } from '../config/schema.js'
-import { gatewayError, GatewayError } from '../errors/gateway-error.js'
-import { errorCode } from '../lib/network-errors.js'
+import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { partRef, withForwardedImages, type RequestImage } from '../images/index.js'
 import type { ChatRequest } from '../validate/index.js'
-import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
 import { encodeBody } from './encode-body.js'
+import { sendToPool } from './pool-attempts.js'
 import { upstreamBody } from './upstream-body.js'
 
-/**
- * Answers that mean "this backend cannot take the request now", before it did any work for it:
- * overloaded, rate limited, or a proxy in front of it that could not reach it. The next backend
- * may. Anything else (a 4xx about the request, a backend that accepted and then timed out) is the
- * answer: trying elsewhere would repeat work or repeat the same refusal.
- */
-const TRY_NEXT_STATUS = new Set([429, 502, 503, 504])
-
-export type Attempt = { backend: string; res: UpstreamResponse }
+export type Attempt = { backend: string; replica: string; res: UpstreamResponse }
 
 export type FailoverRequest = {
   request: ChatRequest
@@ -23,23 +17,32 @@ export type FailoverRequest = {
   model: ModelConfig
   headers: Readonly<Record<string, string>>
   signal: AbortSignal
+  /** The first image's SHA-256 (or the first message's), for backends routed by affinity. */
+  affinityKey?: HashKey | undefined
   /** Told of each backend given up on, for the failover metric. */
   onFailover(backend: string): void
-  /** Told how each attempt went, for backend health: undefined when it answered (below 500), else why not. */
-  onAttempt?(backend: string, failure: string | undefined): void
 }
 
 /**
- * Sends the request to the model's backend, then to each of its fallbacks in order while the
- * previous one is unreachable (refused, reset, connect timeout) or answers 429/502/503/504. Each
- * backend gets the body in its own dialect (image forwarding, stream usage). The last answer,
- * good or bad, is returned; if every backend failed to connect, the last failure is thrown.
+ * Sends the request to the model's backend (a pool of replicas: see sendToPool), then to each of
+ * its fallbacks in order while the one before could not take it: every replica it could try was
+ * unreachable (refused, reset, connect timeout) or answered 429/502/503/504, or none was healthy.
+ * Each backend gets the body in its own dialect (image forwarding, stream usage). The last answer,
+ * good or bad, is returned; if the last backend could not be reached, its failure is thrown.
  */
-export async function sendWithFailover(client: UpstreamClient, config: Config, req: FailoverRequest): Promise<Attempt> {
+export async function sendWithFailover(
+  client: UpstreamClient,
+  pools: BackendPools,
+  config: Config,
+  req: FailoverRequest,
+  now: () => number,
+): Promise<Attempt> {
   const candidates = usableBackends(config, req)
   let lastFailure: GatewayError | undefined
   for (const [i, name] of candidates.entries()) {
     const backend = config.backends[name] as BackendConfig
+    const pool = pools.get(name)
+    if (!pool) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
     const isLast = i === candidates.length - 1
     // Inline images are streamed into the body, not serialised with it (see encodeBody).
     const body = encodeBody((inline) =>
@@ -52,35 +55,27 @@ export async function sendWithFailover(client: UpstreamClient, config: Config, r
         backend,
       ),
     )
-    let res: UpstreamResponse
-    try {
-      res = await client.send(name, {
-        path: '/chat/completions',
-        method: 'POST',
-        headers: req.headers,
-        body,
-        signal: req.signal,
-      })
-    } catch (err) {
-      if (!req.signal.aborted) req.onAttempt?.(name, err instanceof GatewayError ? (errorCode(err.cause) ?? err.code) : 'error')
-      if (isLast || !(err instanceof GatewayError) || !retriable(err)) throw err
-      lastFailure = err
-      req.onFailover(name)
-      continue
+    const outcome = await sendToPool(client, pool, {
+      body,
+      headers: req.headers,
+      signal: req.signal,
+      affinityKey: req.affinityKey,
+      lastResort: isLast,
+      now,
+    })
+    if (outcome.kind === 'answered') return { backend: name, replica: outcome.replica, res: outcome.res }
+    if (outcome.kind === 'refused') {
+      if (isLast) return { backend: name, replica: outcome.replica, res: outcome.res }
+      outcome.res.body.resume() // drain, so the connection goes back to the pool
     }
-    req.onAttempt?.(name, res.status >= 500 ? `HTTP ${res.status}` : undefined)
-    if (isLast || !TRY_NEXT_STATUS.has(res.status)) return { backend: name, res }
-    res.body.resume() // drain, so the connection goes back to the pool
-    req.onFailover(name)
+    if (outcome.kind === 'failed') {
+      if (isLast) throw outcome.error
+      lastFailure = outcome.error
+    }
+    if (!isLast) req.onFailover(name)
   }
-  throw lastFailure ?? gatewayError('internal', { message: 'No backend to try.' }) // usableBackends never returns an empty list
-}
-
-/** Unreachable, or a connect timeout; a headers timeout means the backend is already working on it. */
-function retriable(err: GatewayError): boolean {
-  if (err.code === 'upstream_unreachable') return true
-  const cause = err.cause as { code?: unknown } | undefined
-  return err.code === 'upstream_timeout' && cause?.code === 'UND_ERR_CONNECT_TIMEOUT'
+  // Only a last backend with no replica at all ends here; the config refuses an empty pool.
+  throw lastFailure ?? gatewayError('internal', { message: 'No backend to try.' })
 }
 
 /** The model's backends that can take this request: Ollama accepts no GIF. */

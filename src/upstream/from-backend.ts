@@ -2,17 +2,16 @@ import type { CacheResult } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import { GatewayError, gatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
+import { affinityKeyFor } from './affinity-key.js'
 import { sendWithFailover } from './failover.js'
 import type { Ctx, Exchange } from './exchange.js'
 import { answerWhole } from './json-answer.js'
 import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
 
-/** The request sent to the model's backend (or its fallbacks), its answer relayed as a stream or returned whole. */
-export function answerFromBackend(
-  deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'backendHealth'>,
-) {
-  const { config, upstreamClient, metrics, clock, labels, backendHealth } = deps
+/** The request sent to the model's backend (a replica of it, or its fallbacks), its answer relayed as a stream or returned whole. */
+export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>) {
+  const { config, upstreamClient, metrics, clock, labels, pools } = deps
   return async function forwardToBackend(c: Ctx, cache: CacheResult): Promise<Response> {
     const request = c.get('chatRequest')
     const model = c.get('model')
@@ -47,20 +46,27 @@ export function answerFromBackend(
       throw err
     }
 
-    const { res, ...attempt } = await sendWithFailover(upstreamClient, config, {
-      request,
-      images: c.get('requestImages'),
-      model,
-      headers: {
-        'content-type': 'application/json',
-        accept: request.stream === true ? 'text/event-stream' : 'application/json',
-        'x-request-id': c.get('requestId'),
+    const images = c.get('requestImages')
+    const { res, ...attempt } = await sendWithFailover(
+      upstreamClient,
+      pools,
+      config,
+      {
+        request,
+        images,
+        model,
+        affinityKey: affinityKeyFor(config, model, request, images),
+        headers: {
+          'content-type': 'application/json',
+          accept: request.stream === true ? 'text/event-stream' : 'application/json',
+          'x-request-id': c.get('requestId'),
+        },
+        // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
+        signal,
+        onFailover: (failed) => metrics.backendFailovers.inc({ model: labels.modelLabel(model), backend: failed }),
       },
-      // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
-      signal,
-      onFailover: (failed) => metrics.backendFailovers.inc({ model: labels.modelLabel(model), backend: failed }),
-      onAttempt: (name, failure) => (failure === undefined ? backendHealth.succeeded(name) : backendHealth.failed(name, failure)),
-    }).catch(fail)
+      () => clock.now(),
+    ).catch(fail)
     backend = attempt.backend
     for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)
 
@@ -69,7 +75,8 @@ export function answerFromBackend(
       res,
       cache,
       elapsed,
-      complete: (fields) => finish.complete({ ...fields, backend: attempt.backend, cache, upstreamMs: elapsed() }),
+      complete: (fields) =>
+        finish.complete({ ...fields, backend: attempt.backend, replica: attempt.replica, cache, upstreamMs: elapsed() }),
       fail,
     }
     // Media types are case-insensitive (RFC 9110 §8.3.1).

@@ -17,7 +17,7 @@ import { createLabeler } from '../metrics/labels.js'
 import { createMetrics } from '../metrics/metrics.js'
 import { replayFrames } from '../sse/replay.js'
 import { upstream, USAGE_SOURCE_HEADER, type UpstreamReads } from './index.js'
-import { createBackendHealth } from '../backends/health.js'
+import { createBackendPools } from '../backends/pools.js'
 import { TokenCounter } from '../meter/token-counter.js'
 
 const tokens = new TokenCounter()
@@ -89,7 +89,7 @@ function upstreamApp(options: { body?: Record<string, unknown>; lookup?: CacheLo
       clock,
       labels: createLabeler(config),
       tokens,
-      backendHealth: createBackendHealth(config.backends, clock),
+      pools: createBackendPools(config, { clock }),
     }),
     () => ({
       requestId: REQUEST_ID,

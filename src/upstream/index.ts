@@ -12,7 +12,7 @@ export type { UpstreamReads } from './exchange.js'
  * (or its fallbacks), and end the request's finish line with one Completion when its last byte is out.
  */
 export const upstream = (
-  deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'backendHealth'>,
+  deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>,
 ): MiddlewareHandler<{ Variables: UpstreamReads }> => {
   const fromBackend = answerFromBackend(deps)
   return async function produceAnswer(c) {

@@ -7,7 +7,7 @@ import { createMetrics } from '../../src/metrics/metrics.js'
 import type { Lifecycle } from '../../src/server/lifecycle.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { createUpstreamClient } from '../../src/backends/client.js'
-import { createBackendHealth } from '../../src/backends/health.js'
+import { createBackendPools } from '../../src/backends/pools.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { closeAfterFile, closeAll } from './close-after-file.js'
 import { LoopbackNetwork } from './loopback-network.js'
@@ -43,15 +43,16 @@ export function buildTestApp(config: ConfigInput, overrides: Partial<Deps> = {},
   const { config: frozen } = loadConfig({}, config)
   const clock: Clock = overrides.clock ?? { now: () => Date.now() }
   const network = new LoopbackNetwork()
+  const metrics = overrides.metrics ?? createMetrics({ defaultMetrics: false })
   const deps: Deps = {
     config: frozen,
     store: overrides.store ?? new MemoryStore(16 * 1024 * 1024, clock),
     clock,
     upstreamClient: overrides.upstreamClient ?? createUpstreamClient(frozen),
     imageFetcher: overrides.imageFetcher ?? createImageFetcher(frozen.images, network),
-    metrics: overrides.metrics ?? createMetrics({ defaultMetrics: false }),
+    metrics,
     log: overrides.log ?? createLogger('silent'),
-    backendHealth: overrides.backendHealth ?? createBackendHealth(frozen.backends, clock),
+    pools: overrides.pools ?? createBackendPools(frozen, { clock, metrics }),
     ...overrides,
   }
   let closed: Promise<void> | undefined

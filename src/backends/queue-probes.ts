@@ -1,0 +1,64 @@
+import type { BackendConfig } from '../config/schema.js'
+import { readCapped } from '../lib/read-capped.js'
+import type { UpstreamClient } from './client.js'
+import type { BackendPools } from './pools.js'
+import { isSaturated, readVllmQueue } from './queue-stats.js'
+
+/** vLLM's /metrics is mostly histograms, some hundreds of kilobytes; anything far larger is not it. */
+const MAX_METRICS_BYTES = 8 * 1024 * 1024
+
+/**
+ * Queue awareness: every replica of each vLLM backend with `queueAware.enabled` has its Prometheus
+ * metrics read every `intervalMs`, and is marked saturated (waiting queue, KV cache) or not. A
+ * replica that cannot be read gets no reading, and old readings stop counting: only fresh news
+ * of a full queue moves traffic. Timers never keep the process alive.
+ */
+export function startQueueProbes(
+  backends: Readonly<Record<string, BackendConfig>>,
+  client: UpstreamClient,
+  pools: BackendPools,
+): () => void {
+  const timers: NodeJS.Timeout[] = []
+  for (const [name, backend] of Object.entries(backends)) {
+    if (!backend.queueAware.enabled) continue
+    const poll = () => void pollBackend(name, backend, client, pools)
+    poll()
+    const timer = setInterval(poll, backend.queueAware.intervalMs)
+    timer.unref()
+    timers.push(timer)
+  }
+  return () => timers.forEach(clearInterval)
+}
+
+/** Reads every queue-aware replica once; resolves when all have answered or failed (tests await it). */
+export async function pollQueues(
+  backends: Readonly<Record<string, BackendConfig>>,
+  client: UpstreamClient,
+  pools: BackendPools,
+): Promise<void> {
+  await Promise.all(
+    Object.entries(backends)
+      .filter(([, backend]) => backend.queueAware.enabled)
+      .map(([name, backend]) => pollBackend(name, backend, client, pools)),
+  )
+}
+
+async function pollBackend(name: string, backend: BackendConfig, client: UpstreamClient, pools: BackendPools): Promise<void> {
+  const { path, timeoutMs } = backend.queueAware
+  await Promise.all(
+    backend.replicas.map(async ({ name: replica }) => {
+      try {
+        const res = await client.send(name, { replica, path, relativeTo: 'origin', method: 'GET', signal: AbortSignal.timeout(timeoutMs) })
+        if (res.status !== 200) {
+          res.body.resume()
+          return
+        }
+        const text = await readCapped(res.body, MAX_METRICS_BYTES)
+        if (text === undefined) return
+        pools.get(name)?.recordQueue(replica, isSaturated(readVllmQueue(text.toString('utf8')), backend.queueAware))
+      } catch {
+        // No reading: the last one ages out, and health is the probes' business, not this poll's.
+      }
+    }),
+  )
+}
