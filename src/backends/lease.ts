@@ -1,5 +1,9 @@
+import type { Clock } from '../lib/clock.js'
 import type { FailureKind, PoolObserver } from './pool-observer.js'
 import type { Replica } from './pool.js'
+
+/** Weight of the newest request in a replica's moving average of latency: about the last ten count. */
+const LATENCY_SMOOTHING = 0.2
 
 /**
  * One request's hold on a replica, from the moment it is sent until its answer's last byte (or its
@@ -9,11 +13,14 @@ import type { Replica } from './pool.js'
 export class Lease {
   private held = true
   private readonly trial: boolean
+  private readonly sentAt: number
 
   constructor(
     readonly replica: Replica,
     private readonly observer: PoolObserver,
+    private readonly clock: Clock,
   ) {
+    this.sentAt = clock.now()
     this.trial = replica.health.beginRequest()
     replica.outstanding += 1
     observer.outstanding(replica.backend, replica.name, 1)
@@ -43,6 +50,8 @@ export class Lease {
     this.held = false
     if (this.trial) this.replica.health.endTrial()
     this.replica.outstanding -= 1
+    const took = this.clock.now() - this.sentAt
+    this.replica.latencyMs += LATENCY_SMOOTHING * (took - this.replica.latencyMs)
     this.observer.outstanding(this.replica.backend, this.replica.name, -1)
   }
 }

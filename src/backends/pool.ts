@@ -56,6 +56,7 @@ export class ReplicaPool {
       seed: seedOf(replica.name),
       outstanding: 0,
       current: 0,
+      latencyMs: 0,
       health: health.replica(backend, replica.name) as ReplicaHealth,
       queue: undefined,
     }))
@@ -101,7 +102,7 @@ export class ReplicaPool {
 
   /** A hold on `replica` for one attempt: release it when the answer's last byte is in (or the attempt failed). */
   lease(replica: Replica): Lease {
-    return new Lease(replica, this.options.observer)
+    return new Lease(replica, this.options.observer, this.options.clock)
   }
 
   /** A queue reading of one replica (queue awareness): saturated ones are passed over while others are not. */

@@ -6,6 +6,8 @@ export type Candidate = {
   readonly seed: number
   /** Requests sent and not yet finished (a stream until its last byte). */
   outstanding: number
+  /** A moving average of how long its requests take (ms, sent to last byte); breaks ties between equally loaded replicas. */
+  latencyMs: number
   /** Smooth weighted round robin's running score. */
   current: number
 }
