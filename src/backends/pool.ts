@@ -40,6 +40,7 @@ const STALE_READINGS = 3
 export class ReplicaPool {
   readonly replicas: readonly Replica[]
   readonly retryBudget: RetryBudget
+  private readonly affinityBound: Readonly<{ epsilon: number; slack: number }>
   /** Reused by every pick: picking allocates nothing. */
   private readonly candidates: Replica[] = []
 
@@ -61,6 +62,7 @@ export class ReplicaPool {
       queue: undefined,
     }))
     this.retryBudget = new RetryBudget(config.retries, options.clock)
+    this.affinityBound = { epsilon: config.affinityEpsilon, slack: config.affinitySlack }
   }
 
   /** The replica the next attempt goes to; undefined when none may take it. */
@@ -76,7 +78,7 @@ export class ReplicaPool {
       case 'round_robin':
         return pickRoundRobin(candidates)
       case 'affinity':
-        if (request.affinityKey) return pickAffinity(candidates, request.affinityKey, this.config.affinityEpsilon)
+        if (request.affinityKey) return pickAffinity(candidates, request.affinityKey, this.affinityBound)
         return pickLeastOutstanding(candidates, this.options.random)
       case 'least_outstanding':
         return pickLeastOutstanding(candidates, this.options.random)

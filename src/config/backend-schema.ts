@@ -12,6 +12,8 @@ export const BackendSchema = z
     routing: z.enum(ROUTING_POLICIES).default('least_outstanding'),
     /** `affinity`: a replica past (1 + this) x the pool's average outstanding requests passes the request on. */
     affinityEpsilon: z.coerce.number().min(0).max(10).default(0.25),
+    /** `affinity`: requests a replica may hold beyond that bound before passing one on (noise at low load is not skew). */
+    affinitySlack: count(0).max(1_000).default(2),
     retries: RetrySchema.prefault({}),
     ejection: EjectionSchema.prefault({}),
     queueAware: QueueAwareSchema.prefault({}),
