@@ -10,11 +10,16 @@ import { buildTestApp, chatRequest, testConfig } from './test-app.js'
 /** A clock the test moves: backoffs and retry windows pass when the test says, not when the wall clock does. */
 export class ManualClock implements Clock {
   private offset = 0
+  private frozenAt: number | undefined
   now(): number {
-    return Date.now() + this.offset
+    return (this.frozenAt ?? Date.now()) + this.offset
   }
   advance(ms: number): void {
     this.offset += ms
+  }
+  /** Stops the wall clock's part: only `advance` moves time from now on. */
+  freeze(): void {
+    this.frozenAt = Date.now()
   }
 }
 
@@ -60,10 +65,15 @@ export async function startFleet(
   const metrics = createMetrics({ defaultMetrics: false })
   const pools = createBackendPools(loadConfig({}, config).config, { clock, metrics, random: seededRandom(42) })
   const built = buildTestApp(config, { clock, metrics, pools })
+  /** Resolves once `n` completion requests have arrived, over all replicas. */
+  const untilArrivals = async (n: number) => {
+    const arrived = () => replicas.reduce((sum, replica) => sum + replica.calls.length, 0)
+    while (arrived() < n) await Promise.race(replicas.map((replica) => replica.untilCalls(replica.calls.length + 1)))
+  }
   /** Completion requests each replica has received, in replica order. */
   const counts = () => replicas.map((replica) => replica.calls.length)
   const ask = async (body: Record<string, unknown>) => await built.app.request('/v1/chat/completions', chatRequest(body))
-  return { ...built, replicas, clock, counts, ask }
+  return { ...built, replicas, clock, counts, ask, untilArrivals }
 }
 
 /** Runs `total` tasks, `concurrency` at a time, in index order; resolves with their results. */
