@@ -21,6 +21,7 @@ describe('backend pools in the config', () => {
       replicas: [{ name: 'local-0', url: 'http://127.0.0.1:8000/v1', weight: 1 }],
       routing: 'least_outstanding',
       affinityEpsilon: 0.25,
+      affinitySlack: 2,
       retries: { maxPerRequest: 2, budgetRatio: 0.2, budgetWindowMs: 10_000, minPerWindow: 3 },
       ejection: { consecutiveFailures: 3, baseMs: 5_000, maxMs: 120_000 },
       queueAware: { enabled: false, path: '/metrics', maxWaiting: 0, maxKvCacheUsage: 0.9 },
@@ -43,6 +44,13 @@ describe('backend pools in the config', () => {
       { name: 'local-2', url: 'http://127.0.0.1:8002/v1', weight: 1 },
     ])
     expect(backend?.routing).toBe('affinity')
+  })
+
+  it('takes urls as one comma-separated string, as a ${VAR} gives them', () => {
+    expect(load({ urls: 'http://127.0.0.1:8000/v1, http://127.0.0.1:8001/v1,' })?.replicas).toEqual([
+      { name: 'local-0', url: 'http://127.0.0.1:8000/v1', weight: 1 },
+      { name: 'local-1', url: 'http://127.0.0.1:8001/v1', weight: 1 },
+    ])
   })
 
   it.each([

@@ -8,7 +8,8 @@ export const BackendSchema = z
   .strictObject({
     /** One server. Or `urls`: several speaking the same dialect, balanced as one pool. */
     baseUrl: httpUrl.optional(),
-    urls: z.array(ReplicaSchema).min(1).max(64).optional(),
+    /** A list, or one string of comma-separated URLs (what `${LOCAL_BACKEND_URL}` can hold). */
+    urls: z.preprocess(splitUrlList, z.array(ReplicaSchema).min(1).max(64)).optional(),
     routing: z.enum(ROUTING_POLICIES).default('least_outstanding'),
     /** `affinity`: a replica past (1 + this) x the pool's average outstanding requests passes the request on. */
     affinityEpsilon: z.coerce.number().min(0).max(10).default(0.25),
@@ -64,6 +65,15 @@ export const BackendSchema = z
   })
 
 type ParsedBackend = z.output<typeof BackendSchema>
+
+/** `"http://a/v1, http://b/v1"` → two URLs; anything else is left for the schema to judge. */
+function splitUrlList(value: unknown): unknown {
+  if (typeof value !== 'string') return value
+  return value
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '')
+}
 
 /** A backend as the gateway runs it: its servers as a named pool, `baseUrl` being a pool of one. */
 export type BackendConfig = Omit<ParsedBackend, 'baseUrl' | 'urls'> & { replicas: readonly ReplicaConfig[] }

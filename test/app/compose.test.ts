@@ -4,9 +4,16 @@ import { parse } from 'yaml'
 
 // docker-compose.yml is for people (no Docker engine here); its safety is checked by reading it.
 
-type Service = { ports?: string[]; environment?: Record<string, string>; command?: string[]; entrypoint?: string[] }
+type Service = {
+  ports?: string[]
+  environment?: Record<string, string>
+  command?: string[]
+  entrypoint?: string[]
+  profiles?: string[]
+  deploy?: { resources?: { reservations?: { devices?: Array<{ device_ids?: string[] }> } } }
+}
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
-const compose = parse(read('docker-compose.yml')) as { services: Record<string, Service> }
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> }
 const gatewayYaml = read('config/gateway.yaml')
 const gateway = compose.services['gateway'] as Service
 
@@ -46,6 +53,13 @@ describe('docker-compose.yml, safe by default', () => {
     const vllm = compose.services['vllm']?.command ?? []
     expect(vllm).toContain(`--limit-mm-per-prompt={"image":${maxImages}}`)
     expect(vllm).toContain('--max-model-len=4096')
+  })
+
+  it('runs the vllm-pool profile as two vLLM replicas on GPUs 0 and 1, configured like the single one', () => {
+    const replicas = ['vllm-gpu0', 'vllm-gpu1'].map((name) => compose.services[name])
+    expect(replicas.map((r) => r?.profiles)).toEqual([['vllm-pool'], ['vllm-pool']])
+    expect(replicas.map((r) => r?.deploy?.resources?.reservations?.devices?.[0]?.device_ids)).toEqual([['0'], ['1']])
+    for (const replica of replicas) expect(replica?.command).toEqual(compose.services['vllm']?.command)
   })
 
   it('gives llama.cpp its vision projector and the same context', () => {
