@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import { probeAll } from '../../src/backends/health-probes.js'
 import { pollQueues } from '../../src/backends/queue-probes.js'
 import { chatCompletion, replyJson, type UpstreamCall } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
@@ -67,5 +68,19 @@ describe('queue awareness (vLLM)', () => {
     const statuses = await inParallel(60, 3, async (i) => (await ask(userText(`q${i}`))).status)
     expect(statuses.every((s) => s === 200)).toBe(true)
     expect(counts().every((n) => n > 0)).toBe(true)
+  })
+})
+
+describe('active probes of a pool', () => {
+  it("asks every replica, at vLLM's /health beside /v1 with relativeTo: origin, and ejects the one that does not answer 2xx", async () => {
+    const { replicas, deps } = await startFleet({
+      healthCheck: { enabled: true, path: '/health', relativeTo: 'origin', intervalMs: 3_600_000 },
+    })
+    replicas[2]?.handle((call, res) => replyJson(res, call.method === 'GET' ? 503 : 200, {}))
+    await probeAll(deps.config.backends, deps.upstreamClient, deps.pools.health)
+    expect(replicas.map((r) => r.probes.map((p) => p.path))).toEqual([['/health'], ['/health'], ['/health']])
+    const states = deps.pools.snapshot()['main']?.replicas ?? {}
+    expect(Object.values(states).map((r) => r.state)).toEqual(['up', 'up', 'ejected'])
+    expect(states['gpu2']?.lastError).toBe('probe answered HTTP 503')
   })
 })
