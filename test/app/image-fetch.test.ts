@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { ConfigInput } from '../../src/config/schema.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createImageFetcher } from '../../src/image-fetch/image-fetcher.js'
 import { MEMORY_PER_IMAGE_BYTE, resolveImages, type ImagePartRef } from '../../src/images/resolve-images.js'
@@ -44,7 +43,7 @@ function forwardedImages(i = 0): string[] {
 
 const appWith = (images: Record<string, unknown> = {}, backend: Record<string, unknown> = {}) => {
   const config = testConfig(upstream.baseUrl)
-  const main = { ...config.backends['main'], ...backend } as NonNullable<ConfigInput['backends']>[string]
+  const main = { ...config.backends['main'], ...backend }
   return buildTestApp({ ...config, backends: { main }, images: { ...imageConfig(server), ...images } })
 }
 
