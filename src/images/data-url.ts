@@ -11,7 +11,13 @@
 // The declared MIME is reported but never trusted: the image's real type comes from sniffing its bytes.
 
 export type DataUrlResult =
-  | { ok: true; declaredMime: string; bytes: Buffer; /** The payload: canonical, so exactly `bytes` in base64. */ base64: string }
+  | {
+      ok: true
+      declaredMime: string
+      bytes: Buffer
+      /** The payload: canonical, so exactly `bytes` in base64; as bytes when the body parse left it so. */
+      base64: string | Buffer
+    }
   | { ok: false; reason: string }
 
 // RFC 7230 `token` characters: RFC 2045's token minus `{` and `}`; quoted-string values are not accepted,
@@ -30,13 +36,18 @@ export function parseDataUrl(url: string): DataUrlResult {
   return { ok: true, declaredMime: header.declaredMime, bytes, base64: header.base64 }
 }
 
-/** The same, with the payload decoded a slice at a time (see decodeCanonicalBase64Sliced): for the request path. */
-export async function parseDataUrlSliced(url: string): Promise<DataUrlResult> {
+/**
+ * The same, with the payload decoded a slice at a time (see decodeCanonicalBase64Sliced): for the
+ * request path. `payload` is the payload's bytes when the body parse kept them out of `url`, whose
+ * own payload is then only a placeholder (see parseJson in lib/json-scan.ts).
+ */
+export async function parseDataUrlSliced(url: string, payload?: Buffer): Promise<DataUrlResult> {
   const header = parseDataUrlHeader(url)
   if (!header.ok) return header
-  const bytes = await decodeCanonicalBase64Sliced(header.base64)
+  const base64 = payload ?? header.base64
+  const bytes = await decodeCanonicalBase64Sliced(base64)
   if (!bytes) return fail('invalid base64')
-  return { ok: true, declaredMime: header.declaredMime, bytes, base64: header.base64 }
+  return { ok: true, declaredMime: header.declaredMime, bytes, base64 }
 }
 
 type Header = { ok: true; declaredMime: string; base64: string } | { ok: false; reason: string }
@@ -82,13 +93,14 @@ const SLICE_CHARS = 1 << 20
  * image does not hold every other request for tens of milliseconds. Slices are 4-character aligned,
  * so each decodes on its own; padding may only end the last one.
  */
-export async function decodeCanonicalBase64Sliced(s: string): Promise<Buffer | undefined> {
-  if (s.length <= SLICE_CHARS) return decodeCanonicalBase64(s)
+export async function decodeCanonicalBase64Sliced(s: string | Buffer): Promise<Buffer | undefined> {
+  const slice = (from: number, to: number) => (typeof s === 'string' ? s.slice(from, to) : s.toString('latin1', from, to))
+  if (s.length <= SLICE_CHARS) return decodeCanonicalBase64(slice(0, s.length))
   if (s.length % 4 !== 0) return undefined
   const out = Buffer.allocUnsafe((s.length / 4) * 3)
   let written = 0
   for (let at = 0; at < s.length; at += SLICE_CHARS) {
-    const piece = s.slice(at, at + SLICE_CHARS)
+    const piece = slice(at, at + SLICE_CHARS)
     const last = at + SLICE_CHARS >= s.length
     if (!last && piece.includes('=')) return undefined
     const bytes = decodeCanonicalBase64(piece)

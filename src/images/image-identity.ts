@@ -11,8 +11,11 @@ export type ImageIdentity = Readonly<{
   height: number
   bytes: Buffer
   source: 'url' | 'data'
-  /** `bytes` in canonical base64 when already known (a data URL's payload), so forwarding need not encode it again. */
-  base64?: string
+  /**
+   * `bytes` in canonical base64 when already known (a data URL's payload, as text or as the request
+   * body's own bytes), so forwarding need not encode it again.
+   */
+  base64?: string | Buffer
   /** For a downloaded image: the URL the bytes came from, as the gateway's own parser wrote it (after redirects). */
   fetchedUrl?: string
 }>
@@ -23,5 +26,7 @@ export type ImageLocation = Readonly<{ messageIndex: number; partIndex: number }
 export type RequestImage = ImageLocation & Readonly<{ url: string; identity: ImageIdentity }>
 
 export function toDataUrl(identity: ImageIdentity): string {
-  return `data:${identity.mime};base64,${identity.base64 ?? identity.bytes.toString('base64')}`
+  const { base64 } = identity
+  const payload = base64 === undefined ? identity.bytes.toString('base64') : typeof base64 === 'string' ? base64 : base64.toString('latin1')
+  return `data:${identity.mime};base64,${payload}`
 }

@@ -57,6 +57,7 @@ export const images = ({
       fetcher: imageFetcher,
       bytes,
       signal: c.req.raw.signal,
+      payloads: c.get('dataUrlPayloads'),
       held,
       onFetch: (result, size) => {
         metrics.imageFetches.inc({ result })

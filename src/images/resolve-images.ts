@@ -43,6 +43,8 @@ export type ResolveContext = {
   signal: AbortSignal
   /** Every reservation made is pushed here; the caller releases them when the request is done. */
   held: Release[]
+  /** Data URL payloads the body parse kept as bytes, by the placeholder URL standing for each. */
+  payloads?: ReadonlyMap<string, Buffer>
   /** Told the outcome of every URL download: `ok` with its size, or the failure reason. */
   onFetch?(result: 'ok' | ImageFetchError['reason'], bytes?: number): void
 }
@@ -86,10 +88,10 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   }
   let bytes: Buffer
   let source: ImageIdentity['source']
-  let base64: string | undefined
+  let base64: string | Buffer | undefined
   let fetchedUrl: string | undefined
   if (/^data:/i.test(part.url)) {
-    const parsed = await parseDataUrlSliced(part.url)
+    const parsed = await parseDataUrlSliced(part.url, ctx.payloads?.get(part.url))
     if (!parsed.ok) {
       throw gatewayError('invalid_image_data', {
         param: where.param,

@@ -118,3 +118,31 @@ describe('long strings decoded a piece at a time', () => {
     expect(bytesOutside(bytes, longStrings)).toBe(bytes.length - 102)
   })
 })
+
+describe('parseJson keeping long data URL payloads as bytes', () => {
+  const payload = 'QUJD'.repeat(30)
+  const parseKeeping = async (value: unknown) => {
+    const bytes = Buffer.from(JSON.stringify(value))
+    const payloads = new Map<string, Buffer>()
+    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, payloads)
+    return { parsed: parsed as { url: string; text: string }, payloads }
+  }
+
+  it('leaves the header and a placeholder in the value, and the payload bytes in the map under it', async () => {
+    const { parsed, payloads } = await parseKeeping({ url: `data:image/png;base64,${payload}`, text: 'x'.repeat(60) })
+    const [header, placeholder = ''] = parsed.url.split(',')
+    expect(header).toBe('data:image/png;base64')
+    expect(placeholder.startsWith('\u0000') && placeholder.endsWith(':0')).toBe(true)
+    expect(payloads.get(parsed.url)?.toString('latin1')).toBe(payload)
+    expect(parsed.text).toBe('x'.repeat(60)) // a long string that is not a data URL is decoded
+    expect(payloads.size).toBe(1)
+  })
+
+  it('decodes a data URL it cannot keep as bytes: escaped, without a comma, or not a data URL at all', async () => {
+    for (const url of [`data:image/png;base64,${payload}\n`, `data:image/png;base64${payload}`, `https://a.example/${payload}`]) {
+      const { parsed, payloads } = await parseKeeping({ url })
+      expect(parsed.url).toBe(url)
+      expect(payloads.size).toBe(0)
+    }
+  })
+})

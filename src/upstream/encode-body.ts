@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { RequestBody } from '../backends/request-body.js'
 
 /** An image the body carries inline, as a data URL: its bytes, or its canonical base64 when the client sent one. */
-export type InlineImage = Readonly<{ mime: string; bytes: Buffer; base64?: string | undefined }>
+export type InlineImage = Readonly<{ mime: string; bytes: Buffer; base64?: string | Buffer | undefined }>
 
 /** Base64 characters per piece (a multiple of 4), and the bytes that make them (a multiple of 3). */
 const PIECE_CHARS = 1 << 20
@@ -53,10 +53,16 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
 
 const QUOTE = Buffer.from('"')
 
-/** The image's base64, a piece at a time: sliced from the client's own text, or encoded from the bytes. */
+/**
+ * The image's base64, a piece at a time: the client's own payload (the request body's bytes, as they
+ * are, or sliced from its text), or encoded from the bytes.
+ */
 function* base64Pieces(image: InlineImage): Generator<Buffer> {
-  if (image.base64 !== undefined) {
-    for (let at = 0; at < image.base64.length; at += PIECE_CHARS) yield Buffer.from(image.base64.slice(at, at + PIECE_CHARS), 'latin1')
+  const { base64 } = image
+  if (base64 !== undefined) {
+    for (let at = 0; at < base64.length; at += PIECE_CHARS) {
+      yield typeof base64 === 'string' ? Buffer.from(base64.slice(at, at + PIECE_CHARS), 'latin1') : base64.subarray(at, at + PIECE_CHARS)
+    }
     return
   }
   for (let at = 0; at < image.bytes.length; at += PIECE_BYTES)

@@ -7,14 +7,19 @@ import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
 
-export type ValidateVariables = { chatRequest: ChatRequest; model: ModelConfig }
+export type ValidateVariables = {
+  chatRequest: ChatRequest
+  model: ModelConfig
+  /** Long data URLs' payloads as the body's bytes, by the placeholder URL in `chatRequest` (see readJsonBody). */
+  dataUrlPayloads: ReadonlyMap<string, Buffer>
+}
 
 /** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
 export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Variables: AuthVariables & ValidateVariables }> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
-    const body = await readJsonBody(c, config.server)
+    const { body, payloads } = await readJsonBody(c, config.server)
     const parsed = ChatRequestSchema.safeParse(body, { reportInput: true })
     if (!parsed.success) throw describeIssues(parsed.error.issues)
     const request = parsed.data
@@ -28,6 +33,7 @@ export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ 
     }
     c.set('chatRequest', request)
     c.set('model', model)
+    c.set('dataUrlPayloads', payloads)
     await next()
   }
 }

@@ -3,7 +3,7 @@ import { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
 import { formatPath } from '../lib/json-path.js'
-import { bytesOutside, parseJson, scanJson } from '../lib/json-scan.js'
+import { bytesOutside, parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
 import { readCapped } from '../lib/read-capped.js'
 
 /** String values longer than this (base64 images, long texts) are kept out of JSON.parse: see parseJson. */
@@ -23,7 +23,13 @@ export const MAX_PARSED_BYTES = 4 * 1024 * 1024
  */
 export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number }>
 
-export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Record<string, unknown>> {
+/**
+ * `payloads` holds the base64 payloads of long data URLs, kept as the body's own bytes: in `body`
+ * each such URL is its header and a placeholder (see parseJson in lib/json-scan.ts).
+ */
+export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads }
+
+export async function readJsonBody(c: Context, limits: BodyLimits): Promise<JsonBody> {
   const contentType = c.req.header('content-type')
   // A missing Content-Type is read as JSON (some hand-written clients omit it); a different one is refused.
   if (contentType !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
@@ -54,8 +60,9 @@ export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Reco
     })
   }
   let body: unknown
+  const payloads: DataUrlPayloads = new Map()
   try {
-    body = await parseJson(bytes, longStrings)
+    body = await parseJson(bytes, longStrings, payloads)
   } catch (err) {
     if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {
       throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
@@ -66,7 +73,7 @@ export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Reco
     const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body
     throw gatewayError('invalid_request', { message: `Request body must be a JSON object, got ${got}.` })
   }
-  return body as Record<string, unknown>
+  return { body: body as Record<string, unknown>, payloads }
 }
 
 /**

@@ -313,3 +313,44 @@ describe('images and the context window', () => {
     expect(upstream.calls).toHaveLength(0)
   })
 })
+
+describe('large data URLs', () => {
+  // Past 64 KiB a data URL's payload is kept as the request body's own bytes (never copied into a
+  // string): the image step decodes it in slices and the backend gets exactly those bytes.
+  // A PNG with trailing bytes (its header is what is checked), long enough to be decoded and sent in several slices.
+  const LARGE = Buffer.concat([PNG, Buffer.alloc(1100 * KiB, 7)])
+  const forwardedUrl = () => {
+    const body = upstream.calls.at(-1)?.body as { messages: Array<{ content: Array<{ image_url?: { url: string } }> }> }
+    return body.messages[0]?.content[0]?.image_url?.url
+  }
+
+  it('forwards the client’s own payload, byte for byte, however it was escaped', async () => {
+    const { app } = appWith({ maxBytesPerImage: 2048 * KiB })
+    const url = dataUrl(LARGE, 'image/png')
+    expect((await app.request('/v1/chat/completions', ask(url))).status).toBe(200)
+    expect(forwardedUrl()).toBe(url)
+    // The same request as PHP's json_encode writes it ("image\/png"): decoded as a string instead, same result.
+    const escaped = JSON.stringify(JSON.parse(ask(url).body as string)).replaceAll('/', '\\/')
+    const res = await app.request('/v1/chat/completions', { ...ask(url), body: escaped })
+    expect(res.status).toBe(200)
+    expect(forwardedUrl()).toBe(url)
+  })
+
+  it('refuses a large payload that is not canonical base64, or not ASCII, naming the part', async () => {
+    const { app } = appWith({ maxBytesPerImage: 2048 * KiB })
+    const good = LARGE.toString('base64')
+    for (const payload of [`${good.slice(0, -4)}====`, `${good.slice(0, 100_000)}é${good.slice(100_001)}`, `${good}A`]) {
+      const res = await app.request('/v1/chat/completions', ask(`data:image/png;base64,${payload}`))
+      const error = await errorOf(res, 400, 'invalid_image_data')
+      expect(error.param).toBe(PARAM)
+    }
+  })
+
+  it('sends the same large image twice in one request as two checked copies', async () => {
+    const { app } = appWith({ maxBytesPerImage: 2048 * KiB })
+    const url = dataUrl(LARGE, 'image/png')
+    expect((await app.request('/v1/chat/completions', ask(url, url))).status).toBe(200)
+    const body = upstream.calls.at(-1)?.body as { messages: Array<{ content: Array<{ image_url?: { url: string } }> }> }
+    expect(body.messages[0]?.content.slice(0, 2).map((p) => p.image_url?.url)).toEqual([url, url])
+  })
+})
