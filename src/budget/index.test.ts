@@ -148,6 +148,8 @@ describe('budget step: the store fails', () => {
     const { ask, step, metrics } = setup({ store: lostReplies(memory), clock })
     const res = await ask(principal(DAY_100), 50).response
     expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('budget_unavailable')
     await step.settler.idle()
     const [state] = await memory.read([`${config.cache.keyPrefix}budget:{t}:key:k:day:${dayId(clock.now())}`])
     expect(state).toEqual({ settled: 0, reserved: 0 })
@@ -158,13 +160,14 @@ describe('budget step: the store fails', () => {
   it('lets the request through when open, and still gives back the reservation that ran', async () => {
     const clock = { now: () => Date.now() }
     const memory = new MemoryStore(1 << 20, clock)
-    const { ask, step } = setup({ store: lostReplies(memory), clock, whenStoreFails: 'open' })
+    const { ask, step, metrics } = setup({ store: lostReplies(memory), clock, whenStoreFails: 'open' })
     const { line, response } = ask(principal(DAY_100), 50)
     expect((await response).status).toBe(200)
     line.complete(completed(25))
     await step.settler.idle()
     const [state] = await memory.read([`${config.cache.keyPrefix}budget:{t}:key:k:day:${dayId(clock.now())}`])
     expect(state).toEqual({ settled: 0, reserved: 0 }) // unmetered, as configured: nothing leaked either
+    expect(((await metrics.chargedTokens.get()).values as Array<{ value: number }>).map((v) => v.value)).toEqual([25]) // still metered
   })
 
   it('retries a settlement whose reply was lost until it lands, and counts it once', async () => {

@@ -159,6 +159,17 @@ describe('BudgetLedger: leases expire', () => {
     expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 20 }])
   })
 
+  it('remembers an expired lease for 15 minutes', () => {
+    const { ledger: l, advance } = ledger()
+    l.reserve('a', [DAY], 10, LEASE_MS)
+    l.reserve('c', [DAY], 1, LEASE_MS + 15 * 60_000 - 1) // expires, and sweeps, a moment before a's late record ends
+    advance(LEASE_MS)
+    l.read(['day'])
+    advance(15 * 60_000 - 1)
+    l.settle(lease('a', DAY), 42)
+    expect(l.read(['day'])).toEqual([{ settled: 42, reserved: 0 }])
+  })
+
   it('forgets an expired lease exactly when the late window has passed', () => {
     const { ledger: l, advance } = ledger()
     l.reserve('a', [DAY], 10, LEASE_MS)
@@ -205,7 +216,8 @@ describe('BudgetLedger: windows', () => {
 
   it('sweeps only once the map holds 64 counters', () => {
     const { ledger: l, advance } = ledger()
-    for (let i = 0; i < 10; i++) l.reserve(`s${i}`, [{ key: `s${i}`, limit: 1, ttlMs: 1 }], 1, 1)
+    const short = Array.from({ length: 10 }, (_, i) => ({ key: `s${i}`, limit: 1, ttlMs: 1 }))
+    l.reserve('s', short, 1, 1) // one call: the map goes from 0 to 10 counters without a sweep in between
     advance(1)
     l.reserve('x', [DAY], 1, LEASE_MS)
     expect(l.size).toBe(11) // the 10 expired ones wait for a sweep (or a read of their key)
