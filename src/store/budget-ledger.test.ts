@@ -136,6 +136,52 @@ describe('BudgetLedger: leases expire', () => {
     l.settle(lease('a', DAY), 42)
     expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 0 }])
   })
+
+  it('notices each lease’s expiry in turn, however many the counter holds', () => {
+    const { ledger: l, advance } = ledger()
+    l.reserve('a', [DAY], 10, 10_000)
+    l.reserve('b', [DAY], 20, 20_000)
+    l.reserve('c', [DAY], 30, 30_000)
+    advance(10_000)
+    expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 50 }])
+    advance(10_000)
+    expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 30 }])
+  })
+
+  it('still notices the first expiry after renewing a lease that expires later', () => {
+    const { ledger: l, advance } = ledger()
+    l.reserve('a', [DAY], 10, LEASE_MS)
+    advance(1_000)
+    l.reserve('b', [DAY], 20, LEASE_MS)
+    advance(LEASE_MS - 2_000)
+    l.renew([lease('b', DAY)], LEASE_MS) // b now lives to 2 x LEASE_MS; a still ends at LEASE_MS
+    advance(1_000)
+    expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 20 }])
+  })
+
+  it('remembers an expired lease for 15 minutes', () => {
+    const { ledger: l, advance } = ledger()
+    l.reserve('a', [DAY], 10, LEASE_MS)
+    l.reserve('c', [DAY], 1, LEASE_MS + 15 * 60_000 - 1) // expires, and sweeps, a moment before a's late record ends
+    advance(LEASE_MS)
+    l.read(['day'])
+    advance(15 * 60_000 - 1)
+    l.settle(lease('a', DAY), 42)
+    expect(l.read(['day'])).toEqual([{ settled: 42, reserved: 0 }])
+  })
+
+  it('forgets an expired lease exactly when the late window has passed', () => {
+    const { ledger: l, advance } = ledger()
+    l.reserve('a', [DAY], 10, LEASE_MS)
+    l.reserve('c', [DAY], 1, LEASE_MS + LATE_SETTLE_WINDOW_MS) // expires exactly when a's late record ends
+    advance(LEASE_MS)
+    l.read(['day']) // a expires: its late record starts now
+    advance(LATE_SETTLE_WINDOW_MS - 1)
+    l.reserve('d', [DAY], 1, 1)
+    advance(1) // d and c expire: the sweep finds a's late record at exactly its end
+    l.settle(lease('a', DAY), 42)
+    expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 0 }])
+  })
 })
 
 describe('BudgetLedger: charge', () => {
@@ -166,5 +212,34 @@ describe('BudgetLedger: windows', () => {
     }
     expect(l.size).toBeLessThan(200)
     expect(l.reserve('y', [full], 1, LEASE_MS)).toEqual({ ok: false, index: 0, used: 10 })
+  })
+
+  it('sweeps only once the map holds 64 counters', () => {
+    const { ledger: l, advance } = ledger()
+    const short = Array.from({ length: 10 }, (_, i) => ({ key: `s${i}`, limit: 1, ttlMs: 1 }))
+    l.reserve('s', short, 1, 1) // one call: the map goes from 0 to 10 counters without a sweep in between
+    advance(1)
+    l.reserve('x', [DAY], 1, LEASE_MS)
+    expect(l.size).toBe(11) // the 10 expired ones wait for a sweep (or a read of their key)
+  })
+
+  it('sweeps again once the map has doubled since the last sweep, dropping counters that expire that very moment', () => {
+    const { ledger: l, advance } = ledger()
+    const long = (i: number) => l.reserve(`l${i}`, [{ key: `l${i}`, limit: 10, ttlMs: 10_000_000 }], 1, LEASE_MS)
+    const short = (i: number) => l.reserve(`s${i}`, [{ key: `s${i}`, limit: 10, ttlMs: 1 }], 1, 1)
+    for (let i = 0; i < 40; i++) long(i)
+    for (let i = 0; i < 24; i++) short(i)
+    advance(1)
+    long(40) // 64 counters: the 24 short ones go, 40 stay; the next sweep is at 2 x 40
+    expect(l.size).toBe(41)
+    for (let i = 24; i < 63; i++) short(i)
+    expect(l.size).toBe(80)
+    advance(1)
+    long(41)
+    expect(l.size).toBe(42)
+    expect(l.read(['l0', 'l41'])).toEqual([
+      { settled: 0, reserved: 1 },
+      { settled: 0, reserved: 1 },
+    ])
   })
 })

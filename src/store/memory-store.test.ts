@@ -220,6 +220,14 @@ describe('MemoryStore budget counters', () => {
     })
   })
 
+  it('close() drops the budget counters too', async () => {
+    const store = new MemoryStore(1 << 20, { now: () => 0 })
+    await store.reserve('lease-1', [{ key: 'budget', limit: 10, ttlMs: 60_000 }], 10, 30_000)
+    await store.close()
+    expect(store.budgetCounterCount).toBe(0)
+    expect(await store.read(['budget'])).toEqual([{ settled: 0, reserved: 0 }])
+  })
+
   it('drops expired counters as new windows open, so the map does not grow without bound', async () => {
     let t = 0
     const store = new MemoryStore(1 << 20, { now: () => t })
