@@ -45,10 +45,23 @@ describe('ChargeBatcher', () => {
       {
         at: 200,
         charges: [
-          { counter: KEY_DAY, tokens: 65 },
-          { counter: TEAM_DAY, tokens: 65 },
+          { counter: KEY_DAY, amount: 65 },
+          { counter: TEAM_DAY, amount: 65 },
         ],
       },
+    ])
+  })
+
+  it('sums each counter’s own amount when they differ (tokens for one, micro-dollars for another), skipping zeros', async () => {
+    const { batcher: b, calls } = batcher()
+    b.add([KEY_DAY, TEAM_DAY], [40, 7_000])
+    b.add([KEY_DAY, TEAM_DAY], [0, 3_000])
+    await b.flush()
+    expect(calls.map((call) => call.charges)).toEqual([
+      [
+        { counter: KEY_DAY, amount: 40 },
+        { counter: TEAM_DAY, amount: 10_000 },
+      ],
     ])
   })
 
@@ -60,11 +73,11 @@ describe('ChargeBatcher', () => {
     await b.flush()
     expect(calls.map((c) => c.charges)).toEqual([
       [
-        { counter: KEY_DAY, tokens: 10 },
-        { counter: TEAM_DAY, tokens: 10 },
+        { counter: KEY_DAY, amount: 10 },
+        { counter: TEAM_DAY, amount: 10 },
       ],
-      [{ counter: OTHER_TEAM, tokens: 20 }],
-      [{ counter: UNTAGGED, tokens: 30 }],
+      [{ counter: OTHER_TEAM, amount: 20 }],
+      [{ counter: UNTAGGED, amount: 30 }],
     ])
   })
 
@@ -97,7 +110,7 @@ describe('ChargeBatcher', () => {
     expect(calls.map((c) => c.at)).toEqual([100])
     await vi.advanceTimersByTimeAsync(1)
     expect(calls.map((c) => c.at)).toEqual([100, 350])
-    expect(calls[1]?.charges).toEqual([{ counter: KEY_DAY, tokens: 5 }])
+    expect(calls[1]?.charges).toEqual([{ counter: KEY_DAY, amount: 5 }])
   })
 
   it('ignores nothing-to-charge', async () => {
@@ -114,7 +127,7 @@ describe('ChargeBatcher', () => {
     const { batcher: b, calls } = batcher(0)
     b.add([KEY_DAY], 10)
     await Promise.resolve()
-    expect(calls).toEqual([{ at: 0, charges: [{ counter: KEY_DAY, tokens: 10 }] }])
+    expect(calls).toEqual([{ at: 0, charges: [{ counter: KEY_DAY, amount: 10 }] }])
     expect(vi.getTimerCount()).toBe(0)
   })
 
@@ -127,12 +140,12 @@ describe('ChargeBatcher', () => {
     expect(lost).toEqual([
       {
         charges: [
-          { counter: KEY_DAY, tokens: 10 },
-          { counter: TEAM_DAY, tokens: 10 },
+          { counter: KEY_DAY, amount: 10 },
+          { counter: TEAM_DAY, amount: 10 },
         ],
         err: new Error('store down'),
       },
-      { charges: [{ counter: OTHER_TEAM, tokens: 20 }], err: new Error('store down') },
+      { charges: [{ counter: OTHER_TEAM, amount: 20 }], err: new Error('store down') },
     ])
     state.failing = false
     await b.flush()
