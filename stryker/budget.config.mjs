@@ -1,6 +1,6 @@
 import { groupConfig } from './shared.mjs'
 
-// Group C of issue 16: token budgets (reserve, renew, settle, charge), the in-memory lease ledger
+// Group C of issue 16: token and money budgets (reserve, renew, settle, charge), the in-memory lease ledger
 // that is the reference for the Redis scripts, and the memory store's counter methods (its cache
 // LRU is not budget code). The Lua of redis-scripts.ts and the counter calls of redis-store.ts are
 // left out: their mutants only die against a real redis-server (integration project, per mutant
@@ -12,10 +12,12 @@ export default groupConfig({
     'src/budget/index.ts',
     'src/budget/charge.ts',
     'src/budget/charge-batcher.ts',
+    'src/budget/cost.ts',
     'src/budget/counters.ts',
     'src/budget/lease-keeper.ts',
     'src/budget/settler.ts',
     'src/budget/rate-limit-headers.ts',
+    'src/budget/refusal.ts',
     'src/budget/reservation.ts',
     'src/budget/windows.ts',
     'src/store/budget-ledger.ts',
