@@ -137,6 +137,16 @@ describe('BudgetLedger: leases expire', () => {
     expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 0 }])
   })
 
+  it('forgets an expired lease after the late window even when no other lease expired since', () => {
+    const { ledger: l, advance } = ledger()
+    l.reserve('a', [DAY], 60, LEASE_MS)
+    advance(LEASE_MS)
+    l.read(['day']) // a expires: its late record starts now
+    advance(LATE_SETTLE_WINDOW_MS)
+    l.settle(lease('a', DAY), 42)
+    expect(l.read(['day'])).toEqual([{ settled: 0, reserved: 0 }])
+  })
+
   it('notices each lease’s expiry in turn, however many the counter holds', () => {
     const { ledger: l, advance } = ledger()
     l.reserve('a', [DAY], 10, 10_000)

@@ -125,6 +125,7 @@ export class BudgetLedger {
       return undefined
     }
     if (counter.nextExpiry <= now) expireLeases(counter, now)
+    forgetLateLeases(counter, now)
     return counter
   }
 
@@ -153,5 +154,9 @@ function expireLeases(counter: Counter, now: number): void {
     }
   }
   counter.nextExpiry = next
+}
+
+/** Past the late window an expired lease is forgotten, whether or not another lease expired since. */
+function forgetLateLeases(counter: Counter, now: number): void {
   for (const [id, expiredAt] of counter.late) if (expiredAt + LATE_SETTLE_WINDOW_MS <= now) counter.late.delete(id)
 }

@@ -10,9 +10,11 @@ const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-// Moves expired leases out of `reserved` (at most 100 a call: the rest go on the next one).
+// Forgets leases past the late window, and moves expired leases out of `reserved` (at most 100 a
+// call: the rest go on the next one).
 const EXPIRE = `
 local function expire(h, z, late, lateMs)
+  redis.call('ZREMRANGEBYSCORE', late, '-inf', now - lateMs)
   local gone = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 100)
   if #gone == 0 then return end
   for _, id in ipairs(gone) do
@@ -22,7 +24,6 @@ local function expire(h, z, late, lateMs)
     redis.call('ZREM', z, id)
     redis.call('ZADD', late, now, id)
   end
-  redis.call('ZREMRANGEBYSCORE', late, '-inf', now - lateMs)
   local ttl = redis.call('PTTL', h)
   if ttl > 0 then redis.call('PEXPIRE', late, ttl) end
 end

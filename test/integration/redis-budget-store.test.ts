@@ -1,5 +1,6 @@
-import { afterAll, inject } from 'vitest'
+import { afterAll, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../../src/lib/logger.js'
+import { counterKeys } from '../../src/store/redis-scripts.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { budgetStoreAmountsContract } from '../contracts/budget-store-amounts.js'
 import { budgetStoreContract, type BudgetStoreUnderTest } from '../contracts/budget-store.js'
@@ -44,3 +45,19 @@ const redis = async (): Promise<BudgetStoreUnderTest> => {
 }
 budgetStoreContract('RedisStore', redis)
 budgetStoreAmountsContract('RedisStore', redis)
+
+describe('RedisStore: the late window in the Lua scripts', () => {
+  it('forgets an expired lease once the late window has passed, even when no other lease expired since', async () => {
+    const t = await redis()
+    const client = (stores.at(-1) as RedisStore).client // the store redis() just made
+    const day = { key: t.key('day'), limit: 100, ttlMs: 86_400_000 }
+    await t.store.reserve('a', [day], 60, t.shortLeaseMs)
+    await t.letShortLeasesExpire()
+    expect(await t.store.read([day.key])).toEqual([{ settled: 0, reserved: 0 }]) // a expires: its late record starts
+    // The read script itself, with a late window of 1 ms instead of 15 minutes: a's record is past it.
+    await t.letShortLeasesExpire()
+    await client.budgetRead(3, ...counterKeys(day.key), 1)
+    await t.store.settle({ id: 'a', counterKeys: [day.key] }, 42)
+    expect(await t.store.read([day.key])).toEqual([{ settled: 0, reserved: 0 }])
+  })
+})
