@@ -2,7 +2,7 @@ import { Hono, type MiddlewareHandler } from 'hono'
 import { auth, type AuthVariables } from '../auth/index.js'
 import type { Deps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { keysBody, usageBody, usageByTeam } from '../usage/admin-usage.js'
+import { keysBody, usageBody, usageByTeam } from './usage/admin-usage.js'
 
 export type ReloadOutcome = { ok: true; warnings: readonly string[] } | { ok: false; problems: readonly string[] }
 

@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import { openApiDocument } from '../openapi/document.js'
+import { openApiDocument } from './openapi/document.js'
 
 /**
  * `GET /openapi.json`, without a key: it describes the API, names no key, team or model of this

@@ -1,8 +1,8 @@
 import { Hono } from 'hono'
 import { auth, type AuthVariables } from '../auth/index.js'
 import type { Deps } from '../deps.js'
-import { readBudgetUsage } from '../usage/budget-usage.js'
-import type { UsageResponse } from '../usage/usage-schema.js'
+import { readBudgetUsage } from './usage/budget-usage.js'
+import type { UsageResponse } from './usage/usage-schema.js'
 
 /**
  * `GET /usage`: the caller's own budgets and its team's, with what is used of them now, so a client

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { scopeBudgets } from '../auth/index.js'
-import { budgetCounters } from '../budget/counters.js'
-import { MemoryStore } from '../store/memory-store.js'
+import { scopeBudgets } from '../../auth/index.js'
+import { budgetCounters } from '../../budget/counters.js'
+import { MemoryStore } from '../../store/memory-store.js'
 import { readBudgetUsage } from './budget-usage.js'
 
 const NOW = Date.parse('2026-11-26T12:34:56Z')

@@ -1,7 +1,7 @@
-import type { ScopedBudget } from '../auth/index.js'
-import { scopeBudgets } from '../auth/index.js'
-import type { Config, KeyConfig } from '../config/schema.js'
-import type { Deps } from '../deps.js'
+import type { ScopedBudget } from '../../auth/index.js'
+import { scopeBudgets } from '../../auth/index.js'
+import type { Config, KeyConfig } from '../../config/schema.js'
+import type { Deps } from '../../deps.js'
 import { readBudgetUsage } from './budget-usage.js'
 import type { AdminKeysResponse, AdminUsageResponse, BudgetUsage } from './usage-schema.js'
 

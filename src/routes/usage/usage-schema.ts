@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { BUDGET_WINDOWS } from '../config/schema.js'
+import { BUDGET_WINDOWS } from '../../config/schema.js'
 
 /**
  * The usage API's answers, as zod schemas: the routes' types come from them and so does the

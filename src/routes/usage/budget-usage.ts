@@ -1,8 +1,8 @@
-import type { ScopedBudget } from '../auth/index.js'
-import { budgetCounters } from '../budget/counters.js'
-import { gatewayError } from '../errors/gateway-error.js'
-import { microsToUsd } from '../lib/usd.js'
-import type { BudgetStore } from '../store/store.js'
+import type { ScopedBudget } from '../../auth/index.js'
+import { budgetCounters } from '../../budget/counters.js'
+import { gatewayError } from '../../errors/gateway-error.js'
+import { microsToUsd } from '../../lib/usd.js'
+import type { BudgetStore } from '../../store/store.js'
 import type { BudgetUsage } from './usage-schema.js'
 
 export type UsageReader = Readonly<{ store: Pick<BudgetStore, 'read'>; prefix: string; now: number }>

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { AdminKeysResponseSchema, AdminUsageResponseSchema, UsageResponseSchema } from '../usage/usage-schema.js'
-import { ChatRequestSchema } from '../validate/chat-request-schema.js'
+import { ChatRequestSchema } from '../../validate/chat-request-schema.js'
 import { ChatCompletionSchema, ErrorResponseSchema, ModelListSchema, ModelSchema, ReloadResultSchema } from './response-schemas.js'
 
 /** The schemas the document names; each carries its component name as its zod `id`. */
