@@ -3,6 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js'
 import { errorCode } from '../lib/network-errors.js'
 import type { UpstreamClient } from './client.js'
 import type { BackendHealth } from './health.js'
+import { visitOnce, visitPeriodically } from './per-backend-timer.js'
 
 /**
  * Active health checks: every replica of every backend with a `healthCheck` is asked
@@ -16,16 +17,11 @@ export function startHealthProbes(
   client: UpstreamClient,
   health: BackendHealth,
 ): () => void {
-  const timers: NodeJS.Timeout[] = []
-  for (const [name, backend] of Object.entries(backends)) {
-    if (!backend.healthCheck.enabled) continue
-    const probe = () => void probeBackend(name, backend, client, health)
-    probe()
-    const timer = setInterval(probe, backend.healthCheck.intervalMs)
-    timer.unref()
-    timers.push(timer)
-  }
-  return () => timers.forEach(clearInterval)
+  return visitPeriodically(
+    backends,
+    (backend) => backend.healthCheck,
+    (name, backend) => probeBackend(name, backend, client, health),
+  )
 }
 
 /** Probes every replica of every probed backend once; resolves when all have answered or failed (tests await it). */
@@ -34,10 +30,10 @@ export async function probeAll(
   client: UpstreamClient,
   health: BackendHealth,
 ): Promise<void> {
-  await Promise.all(
-    Object.entries(backends)
-      .filter(([, backend]) => backend.healthCheck.enabled)
-      .map(([name, backend]) => probeBackend(name, backend, client, health)),
+  await visitOnce(
+    backends,
+    (backend) => backend.healthCheck.enabled,
+    (name, backend) => probeBackend(name, backend, client, health),
   )
 }
 

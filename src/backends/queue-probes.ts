@@ -1,6 +1,7 @@
 import type { BackendConfig } from '../config/schema.js'
 import { readCapped } from '../lib/read-capped.js'
 import type { UpstreamClient } from './client.js'
+import { visitOnce, visitPeriodically } from './per-backend-timer.js'
 import type { BackendPools } from './pools.js'
 import { isSaturated, readVllmQueue } from './queue-stats.js'
 
@@ -18,16 +19,11 @@ export function startQueueProbes(
   client: UpstreamClient,
   pools: BackendPools,
 ): () => void {
-  const timers: NodeJS.Timeout[] = []
-  for (const [name, backend] of Object.entries(backends)) {
-    if (!backend.queueAware.enabled) continue
-    const poll = () => void pollBackend(name, backend, client, pools)
-    poll()
-    const timer = setInterval(poll, backend.queueAware.intervalMs)
-    timer.unref()
-    timers.push(timer)
-  }
-  return () => timers.forEach(clearInterval)
+  return visitPeriodically(
+    backends,
+    (backend) => backend.queueAware,
+    (name, backend) => pollBackend(name, backend, client, pools),
+  )
 }
 
 /** Reads every queue-aware replica once; resolves when all have answered or failed (tests await it). */
@@ -36,10 +32,10 @@ export async function pollQueues(
   client: UpstreamClient,
   pools: BackendPools,
 ): Promise<void> {
-  await Promise.all(
-    Object.entries(backends)
-      .filter(([, backend]) => backend.queueAware.enabled)
-      .map(([name, backend]) => pollBackend(name, backend, client, pools)),
+  await visitOnce(
+    backends,
+    (backend) => backend.queueAware.enabled,
+    (name, backend) => pollBackend(name, backend, client, pools),
   )
 }
 
