@@ -65,6 +65,15 @@ describe('ChargeBatcher', () => {
     ])
   })
 
+  it('gathers nothing, and sets no timer, when every amount is zero', async () => {
+    const { batcher: b, calls } = batcher()
+    b.add([KEY_DAY, TEAM_DAY], [0, 0])
+    b.add([KEY_DAY], 0)
+    expect(vi.getTimerCount()).toBe(0)
+    await vi.runAllTimersAsync()
+    expect(calls).toEqual([])
+  })
+
   it('sends one call per hash tag (team), and untagged counters together', async () => {
     const { batcher: b, calls } = batcher()
     b.add([KEY_DAY, TEAM_DAY], 10)

@@ -34,4 +34,19 @@ describe('budgetCounters', () => {
   it('gives a key without budgets no counters', () => {
     expect(budgetCounters('gw:', { ...principal, budgets: [] }, NOW)).toEqual({ counters: [], resetsAt: [] })
   })
+
+  it('names a money budget apart from a token budget of the same owner and window', () => {
+    const both: Principal = {
+      ...principal,
+      budgets: [
+        { window: 'day', tokens: 90_000, scope: 'key', name: 'alice' },
+        { window: 'day', usd: 2, scope: 'key', name: 'alice' },
+      ],
+    }
+    const { counters } = budgetCounters('gw:', both, NOW)
+    expect(counters.map(({ key, limit, unit }) => ({ key, limit, unit }))).toEqual([
+      { key: 'gw:budget:{vision}:key:alice:day:20261126', limit: 90_000, unit: 'tokens' },
+      { key: 'gw:budget:{vision}:usd:key:alice:day:20261126', limit: 2_000_000, unit: 'usd' },
+    ])
+  })
 })

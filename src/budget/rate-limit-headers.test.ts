@@ -59,6 +59,17 @@ describe('setRateLimitHeaders', () => {
     expect(headers).toEqual({ limit: '100', remaining: '90', reset: '0s' })
   })
 
+  it('leaves money budgets out: the headers speak of tokens, even when a usd budget is tighter', async () => {
+    const usd = { ...counter('usd', 1_000), unit: 'usd' as const }
+    const tokens = { ...counter('tokens', 5_000), unit: 'tokens' as const }
+    expect(await headersFor([usd, tokens], [990, 100], [NOW + 1_000, NOW + 2_000])).toEqual({
+      limit: '5000',
+      remaining: '4900',
+      reset: '2s',
+    })
+    expect(await headersFor([usd], [990], [NOW + 1_000])).toEqual({ limit: null, remaining: null, reset: null })
+  })
+
   it('sets no headers when no budget applies', async () => {
     expect(await headersFor([], [], [])).toEqual({ limit: null, remaining: null, reset: null })
   })
