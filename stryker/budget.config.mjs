@@ -24,5 +24,5 @@ export default groupConfig({
     'src/store/memory-store.ts:29-31',
     'src/store/memory-store.ts:70-88',
   ],
-  tests: ['src/budget/', 'src/store/', 'test/app/budget.test.ts'],
+  tests: ['src/budget/', 'src/store/', 'test/app/budget.test.ts', 'test/app/usd-budget.test.ts'],
 })
