@@ -142,14 +142,11 @@ const DATA_URL = Buffer.from('data:')
  * The value of a JSON string from its raw bytes (between the quotes), decoded a megabyte at a time,
  * cut where no character or escape is split, with the event loop given back in between. The pieces
  * are joined lazily (a rope): nothing before the context-window check reads the characters of a
- * text, so a 32 MiB text too long to fit is refused without ever being copied into one string. A
- * data URL is the exception: the image step slices it, which would copy a rope into one string on
- * the spot, so plain-ASCII data URLs are copied once, natively (V8 keeps such large one-byte
- * strings outside its heap).
+ * text, so a 32 MiB text too long to fit is refused without ever being copied into one string.
+ * (A large plain data URL does not get here: parseJson keeps its payload as bytes.)
  */
 export async function decodeLongString(raw: Buffer): Promise<string> {
   const escaped = raw.includes(BACKSLASH)
-  if (!escaped && raw.subarray(0, DATA_URL.length).equals(DATA_URL) && isAscii(raw)) return raw.toString('latin1')
   const encoding = !escaped && isAscii(raw) ? 'latin1' : 'utf8'
   let value = ''
   for (let at = 0; at < raw.length;) {
