@@ -1,5 +1,10 @@
 import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino'
 
+/** Keys that name a secret: blanked wherever they stand (see createLogger). */
+const SECRET_KEYS = ['authorization', 'apiKey', 'secret']
+
+const CENSOR = '[redacted]'
+
 /**
  * Structured JSON logs. Redaction is a second line of defence: no code logs a header or a
  * secret on purpose, and these paths are blanked in case one ever slips into a log object.
@@ -12,19 +17,19 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       // ISO 8601 in UTC: readable by people and by every log pipeline, unlike epoch milliseconds.
       timestamp: stdTimeFunctions.isoTime,
       redact: {
-        paths: [
-          'authorization',
-          '*.authorization',
-          'headers.authorization',
-          '*.headers.authorization',
-          'apiKey',
-          '*.apiKey',
-          'secret',
-          '*.secret',
-        ],
-        censor: '[redacted]',
+        paths: [...SECRET_KEYS, ...SECRET_KEYS.map((key) => `*.${key}`), 'headers.authorization', '*.headers.authorization'],
+        censor: CENSOR,
       },
     },
     destination,
   )
+}
+
+/**
+ * The logger for flat lines, whose values are all strings and numbers (the access log): only the
+ * top-level secret keys are blanked. Nested paths could never match in such a line, and the
+ * wildcard ones cost three times the rest of writing it (about 12 µs a line).
+ */
+export function flatLineLogger(log: Logger): Logger {
+  return log.child({}, { redact: { paths: SECRET_KEYS, censor: CENSOR } })
 }

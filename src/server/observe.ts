@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { Completion } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import type { AppEnv } from '../env.js'
+import { flatLineLogger } from '../lib/logger.js'
 
 /**
  * Runs ahead of every route: one access-log line and the request metrics per request. A chat
@@ -13,8 +14,10 @@ export const observe = ({
   metrics,
   clock,
   labels,
-}: Pick<AppDeps, 'log' | 'metrics' | 'clock' | 'labels'>): MiddlewareHandler<AppEnv> =>
-  async function observeRequest(c, next) {
+}: Pick<AppDeps, 'log' | 'metrics' | 'clock' | 'labels'>): MiddlewareHandler<AppEnv> => {
+  // Every value of an access line is a string or a number (accessLogLine).
+  const accessLog = flatLineLogger(log)
+  return async function observeRequest(c, next) {
     const started = clock.now()
     metrics.inFlight.inc()
     await next()
@@ -41,9 +44,9 @@ export const observe = ({
       if (completion) recordChat(completion, model, seconds)
       const line = accessLogLine(c, status, Math.round(seconds * 1000), completion)
       // Probes and scrapes come every few seconds, and a 503 from /readyz is an answer, not a failure.
-      if (route === 'health' || route === 'metrics') log.debug(line, 'request')
-      else if (status >= 500 || completion?.outcome === 'upstream_error') log.warn(line, 'request failed')
-      else log.info(line, 'request')
+      if (route === 'health' || route === 'metrics') accessLog.debug(line, 'request')
+      else if (status >= 500 || completion?.outcome === 'upstream_error') accessLog.warn(line, 'request failed')
+      else accessLog.info(line, 'request')
     }
     const recordChat = (completion: Completion, model: string, seconds: number) => {
       const stream = String(c.get('chatRequest')?.stream === true)
@@ -58,6 +61,7 @@ export const observe = ({
     if (finish) finish.whenDone(record)
     else record(undefined)
   }
+}
 
 function accessLogLine(
   c: Context<AppEnv>,
