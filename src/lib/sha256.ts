@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 
+/** One-shot: crypto.hash builds no Hash object, half the cost of createHash for the small inputs most calls hash. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex')
+  return hash('sha256', data, 'hex')
 }
 
 /** Bytes hashed per turn of the event loop: about a millisecond of work. */
