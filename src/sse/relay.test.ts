@@ -148,6 +148,36 @@ describe('relayStream: a complete stream', () => {
     expect(text).toBe(PLAIN)
     expect(result.text).toBe(TEXT)
   })
+
+  it('reads a completed body out to its end instead of destroying it, so its connection can be reused', async () => {
+    const run = relay(bodyOf(PLAIN))
+    const errors: unknown[] = []
+    run.body.on('error', (err) => errors.push(err))
+    const ended = new Promise((resolve) => run.body.once('end', resolve))
+    expect(await readText(run.stream)).toBe(PLAIN)
+    await ended
+    expect(run.body.readableEnded).toBe(true)
+    expect(errors).toEqual([])
+  })
+
+  it('drops a body that goes on sending after [DONE], once the client has its answer', async () => {
+    const run = relay(openBody(PLAIN))
+    expect(await readText(run.stream)).toBe(PLAIN)
+    expect(run.body.destroyed).toBe(false)
+    run.body.push(encode('data: {"late":true}\n\n'))
+    await settle()
+    expect(run.body.destroyed).toBe(true)
+    expect(run.results[0]?.outcome).toBe('completed')
+  })
+
+  it('leaves a completed body that stays open without more data to the backend timeout, with its error handled', async () => {
+    const run = relay(openBody(PLAIN))
+    expect(await readText(run.stream)).toBe(PLAIN)
+    run.body.destroy(Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' }))
+    await settle()
+    expect(run.body.destroyed).toBe(true)
+    expect(run.results).toHaveLength(1)
+  })
 })
 
 describe('relayStream: usage', () => {
