@@ -48,6 +48,33 @@ describe('readCapped', () => {
     await expect(readCapped(failing(), 10)).rejects.toThrow('socket reset')
   })
 
+  it('passes on an error a Node stream emits', async () => {
+    const stream = new Readable({ read() {} })
+    stream.push(Buffer.alloc(1))
+    const read = readCapped(stream, 10)
+    stream.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
+    await expect(read).rejects.toMatchObject({ code: 'ECONNRESET' })
+  })
+
+  it('rejects a Node stream that closes without its end, as a premature close', async () => {
+    const stream = new Readable({ read() {} })
+    stream.push(Buffer.alloc(1))
+    const read = readCapped(stream, 10)
+    stream.destroy()
+    await expect(read).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' })
+  })
+
+  it('leaves no listener on a Node stream it has read, nor on one it refused', async () => {
+    const read = Readable.from(chunks(2, 2))
+    await readCapped(read, 10)
+    expect(read.listenerCount('data')).toBe(0)
+    const refused = new Readable({ read() {} })
+    refused.push(Buffer.alloc(11))
+    expect(await readCapped(refused, 10)).toBeUndefined()
+    expect(refused.listenerCount('data')).toBe(0)
+    expect(refused.destroyed).toBe(true)
+  })
+
   it('returns an empty buffer for an empty source', async () => {
     expect(await readCapped(Readable.from([]), 10)).toEqual(Buffer.alloc(0))
   })
