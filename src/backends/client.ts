@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import { Agent, request } from 'undici'
+import { Agent } from 'undici'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import type { BackendConfig, Config } from '../config/schema.js'
 import { gatewayError } from '../errors/gateway-error.js'
@@ -39,7 +39,10 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
   const backends = new Map(
     Object.entries(config.backends).map(([name, backend]) => [
       name,
-      { backend, replicas: new Map(backend.replicas.map((replica) => [replica.name, { url: replica.url, agent: agentFor(backend) }])) },
+      {
+        backend,
+        replicas: new Map(backend.replicas.map((replica) => [replica.name, { ...splitUrl(replica.url), agent: agentFor(backend) }])),
+      },
     ]),
   )
   return {
@@ -51,13 +54,14 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
       try {
         const body = req.body
         const streamed = typeof body === 'object' ? body : undefined
-        const base = req.relativeTo === 'origin' ? new URL(replica.url).origin : replica.url
-        const res = await request(joinUrl(base, req.path), {
+        // The agent's own request(): undici's top-level one parses the URL again and copies the options.
+        const res = await replica.agent.request({
+          origin: replica.origin,
+          path: joinUrl(req.relativeTo === 'origin' ? '' : replica.basePath, req.path),
           method: req.method,
-          headers: { ...authHeader(backend), ...req.headers, ...(streamed ? { 'content-length': String(streamed.length) } : {}) },
+          headers: outgoingHeaders(backend, req.headers ?? {}, streamed?.length),
           body: streamed ? Readable.from(streamed.chunks(), { objectMode: false }) : typeof body === 'string' ? body : null,
           signal: req.signal ?? null,
-          dispatcher: replica.agent,
         })
         return { status: res.statusCode, headers: res.headers, body: res.body }
       } catch (err) {
@@ -79,8 +83,25 @@ function agentFor(backend: BackendConfig): Agent {
   })
 }
 
-function authHeader(backend: BackendConfig): Record<string, string> {
-  return backend.apiKey ? { authorization: `Bearer ${backend.apiKey}` } : {}
+/**
+ * The request's headers as undici's flat name, value list: the backend's key unless the request
+ * brings its own authorization, and the streamed body's length in place of any other. Pushed one
+ * by one: on Node 20 an object spread followed by new keys costs about 2 µs, and this is every request.
+ */
+function outgoingHeaders(backend: BackendConfig, headers: Readonly<Record<string, string>>, contentLength: number | undefined): string[] {
+  const list: string[] = []
+  if (backend.apiKey && headers['authorization'] === undefined) list.push('authorization', `Bearer ${backend.apiKey}`)
+  for (const name in headers) {
+    if (contentLength === undefined || name !== 'content-length') list.push(name, headers[name] as string)
+  }
+  if (contentLength !== undefined) list.push('content-length', String(contentLength))
+  return list
+}
+
+/** A replica's URL as undici's request takes it: the origin, and the path requests go under. */
+function splitUrl(url: string): { origin: string; basePath: string } {
+  const parsed = new URL(url)
+  return { origin: parsed.origin, basePath: parsed.pathname }
 }
 
 /** `https://api.deepinfra.com/v1/openai` + `/chat/completions`, whatever slashes either side has. */
