@@ -26,7 +26,8 @@ const BACKSLASH = 0x5c
  * megabyte. Malformed JSON is not this function's business: it stops, and JSON.parse says why.
  */
 export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes = Number.POSITIVE_INFINITY): Promise<JsonScan> {
-  type Frame = { array: boolean; key: string | number }
+  // An object's current key is kept as its span and decoded only for an error's path: most bodies never need it.
+  type Frame = { array: boolean; index: number; keyOpen: number; keyClose: number }
   const stack: Frame[] = []
   const longStrings: Span[] = []
   let expectKey = false
@@ -41,17 +42,22 @@ export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes 
       const close = closingQuote(bytes, i + 1)
       if (close < 0) break
       const top = stack.at(-1)
-      if (top && !top.array && expectKey) top.key = keyName(bytes, i, close)
-      else if (close - i > longStringBytes) longStrings.push([i, close])
+      if (top && !top.array && expectKey) {
+        top.keyOpen = i
+        top.keyClose = close
+      } else if (close - i > longStringBytes) longStrings.push([i, close])
       i = close
       continue
     }
     switch (byte) {
       case 0x7b: // {
       case 0x5b: // [
-        stack.push({ array: byte === 0x5b, key: 0 })
+        stack.push({ array: byte === 0x5b, index: 0, keyOpen: -1, keyClose: -1 })
         expectKey = byte === 0x7b
-        if (stack.length > maxDepth) return { tooDeep: { depth: stack.length, path: stack.slice(0, -1).map((f) => f.key) }, longStrings }
+        if (stack.length > maxDepth) {
+          const path = stack.slice(0, -1).map((f) => (f.array || f.keyOpen < 0 ? f.index : keyName(bytes, f.keyOpen, f.keyClose)))
+          return { tooDeep: { depth: stack.length, path }, longStrings }
+        }
         break
       case 0x7d: // }
       case 0x5d: // ]
@@ -61,7 +67,7 @@ export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes 
       case 0x2c: {
         // ,
         const top = stack.at(-1)
-        if (top?.array) top.key = (top.key as number) + 1
+        if (top?.array) top.index++
         else expectKey = true
         break
       }
