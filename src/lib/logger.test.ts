@@ -1,0 +1,47 @@
+import { Writable } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { createLogger, flatLineLogger, isoTime } from './logger.js'
+
+/** A logger writing into `lines`, one parsed object per line. */
+function capture() {
+  const lines: Array<Record<string, unknown>> = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    },
+  })
+  return { log: createLogger('info', destination), lines }
+}
+
+describe('isoTime', () => {
+  it('is the ISO 8601 time of each line, formatted again only when the millisecond changes', () => {
+    let ms = Date.UTC(2026, 11, 2, 3, 4, 5, 6)
+    const time = isoTime(() => ms)
+    expect(time()).toBe(',"time":"2026-12-02T03:04:05.006Z"')
+    expect(time()).toBe(',"time":"2026-12-02T03:04:05.006Z"')
+    ms += 1
+    expect(time()).toBe(',"time":"2026-12-02T03:04:05.007Z"')
+  })
+})
+
+describe('createLogger', () => {
+  it('blanks secret keys at the top level and one level down', () => {
+    const { log, lines } = capture()
+    log.info({ authorization: 'Bearer a', apiKey: 'b', secret: 'c', backend: { apiKey: 'd', headers: { authorization: 'e' } } }, 'x')
+    expect(JSON.stringify(lines)).not.toMatch(/Bearer a|"b"|"c"|"d"|"e"/)
+    expect(lines[0]).toMatchObject({
+      authorization: '[redacted]',
+      apiKey: '[redacted]',
+      secret: '[redacted]',
+      backend: { apiKey: '[redacted]' },
+    })
+    expect(typeof lines[0]?.['time']).toBe('string')
+  })
+
+  it('gives flat lines a logger that still blanks top-level secret keys', () => {
+    const { log, lines } = capture()
+    flatLineLogger(log).info({ requestId: 'r1', secret: 'c', status: 200 }, 'request')
+    expect(lines[0]).toMatchObject({ requestId: 'r1', secret: '[redacted]', status: 200, msg: 'request' })
+  })
+})
