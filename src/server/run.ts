@@ -12,6 +12,7 @@ import { systemClock, type Deps } from '../deps.js'
 import { createImageFetcher } from '../image-fetch/image-fetcher.js'
 import { createMetrics } from '../metrics/metrics.js'
 import type { ReloadOutcome } from '../routes/admin.js'
+import { withDirectBodies } from '../lib/direct-body.js'
 import { createStore } from '../store/create-store.js'
 import type { Lifecycle } from './lifecycle.js'
 import { limitConnections, serverOptions } from './limits.js'
@@ -61,7 +62,7 @@ export async function runGateway(options: { configPath: string; env: Env; loaded
       stopHealthProbes()
       stopQueueProbes()
     }
-    return { config, deps, fetch: (req, e) => gateway.app.fetch(req, e), idle: () => gateway.idle(), stopProbes }
+    return { config, deps, fetch: withDirectBodies(gateway.app.fetch), idle: () => gateway.idle(), stopProbes }
   }
 
   async function reload(): Promise<ReloadOutcome> {

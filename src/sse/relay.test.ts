@@ -47,7 +47,7 @@ function relay(body: Readable, options: Partial<RelayOptions> = {}) {
     onFirstContent: () => seen.firstContent++,
     onEnd: (result) => results.push(result),
     ...options,
-  })
+  }).toWebStream()
   return { stream, results, filled, seen, body }
 }
 

@@ -6,7 +6,7 @@ import { isRecord } from '../lib/is-record.js'
 import { StreamAssembler } from './assemble.js'
 import { dataFrame, DONE_FRAME, errorFrame, joinFrames } from './frames.js'
 import { SseLimitError, SseParser, type SseEvent, type SseLimits } from './parse.js'
-import { pullStream } from './pull-stream.js'
+import { FrameSource } from './pull-stream.js'
 
 export type RelayOutcome = 'completed' | 'upstream_error' | 'client_aborted'
 
@@ -46,9 +46,9 @@ export type RelayOptions = {
  * reports a stream that breaks off as an error frame the openai SDK raises, never as a silent end.
  * A stream that passes `limits` gets an `upstream_bad_response` frame and the backend is dropped.
  */
-export function relayStream(body: Readable, options: RelayOptions): ReadableStream<Uint8Array> {
+export function relayStream(body: Readable, options: RelayOptions): FrameSource {
   const state = new RelayState(options)
-  return pullStream(
+  return new FrameSource(
     relayFrames(body, state),
     {
       stop: () => {

@@ -70,14 +70,14 @@ describe('toChatCompletionBody (a cache hit answered as JSON)', () => {
 
 describe('replayStream: framing', () => {
   it('writes data frames only, ending with data: [DONE]', async () => {
-    const text = await readText(replayStream(entry([TEXT]), false))
+    const text = await readText(replayStream(entry([TEXT]), false).toWebStream())
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
     expect(text.split('data: [DONE]')).toHaveLength(2)
     expect(jsonChunks(text).length).toBeGreaterThan(0) // data frames only, each JSON but the final [DONE]
   })
 
   it('sends the role chunk, then the content, then the finish chunk, each a chat.completion.chunk with the envelope', async () => {
-    const all = await chunks(replayStream(entry([TEXT], { system_fingerprint: 'fp_1' }), false))
+    const all = await chunks(replayStream(entry([TEXT], { system_fingerprint: 'fp_1' }), false).toWebStream())
     expect(all).toHaveLength(3)
     for (const c of all) {
       expect(c).toMatchObject({
@@ -96,7 +96,7 @@ describe('replayStream: framing', () => {
 
   it('sends role, content and finish for each choice with its own index (n=2)', async () => {
     const second: CachedChoice = { index: 1, message: { role: 'assistant', content: 'A dog.' }, logprobs: null, finish_reason: 'length' }
-    const all = await chunks(replayStream(entry([TEXT, second]), false))
+    const all = await chunks(replayStream(entry([TEXT, second]), false).toWebStream())
     const seen = all.flatMap((c) => choicesOf(c)).map((c) => [c.index, c.delta['role'] ?? c.delta['content'] ?? c.finish_reason])
     expect(seen).toEqual([
       [0, 'assistant'],
@@ -109,19 +109,19 @@ describe('replayStream: framing', () => {
   })
 
   it('sends the logprobs with the content chunk', async () => {
-    const all = await chunks(replayStream(entry([{ ...TEXT, logprobs: LOGPROBS }]), false))
+    const all = await chunks(replayStream(entry([{ ...TEXT, logprobs: LOGPROBS }]), false).toWebStream())
     expect(choicesOf(all[1] as Record<string, unknown>)[0]?.logprobs).toEqual(LOGPROBS)
   })
 
   it('sends no content chunk for an empty answer', async () => {
-    const all = await chunks(replayStream(entry([{ ...TEXT, message: { role: 'assistant', content: '' } }]), false))
+    const all = await chunks(replayStream(entry([{ ...TEXT, message: { role: 'assistant', content: '' } }]), false).toWebStream())
     expect(all.map((c) => choicesOf(c)[0]?.finish_reason)).toEqual([null, 'stop'])
   })
 })
 
 describe('replayStream: usage', () => {
   it('with includeUsage: the usage chunk (choices: [], usage) is last before [DONE]; every other chunk has usage: null', async () => {
-    const all = await chunks(replayStream(entry([TEXT]), true))
+    const all = await chunks(replayStream(entry([TEXT]), true).toWebStream())
     const last = all.at(-1) as Record<string, unknown>
     expect(last).toEqual({
       id: 'chatcmpl-cached-1',
@@ -137,7 +137,7 @@ describe('replayStream: usage', () => {
   })
 
   it('without includeUsage: no chunk has a usage key', async () => {
-    const all = await chunks(replayStream(entry([TEXT]), false))
+    const all = await chunks(replayStream(entry([TEXT]), false).toWebStream())
     for (const c of all) expect(c).not.toHaveProperty('usage')
     expect(all.every((c) => choicesOf(c).length === 1)).toBe(true)
   })
@@ -145,7 +145,7 @@ describe('replayStream: usage', () => {
 
 describe('replayStream: tool calls', () => {
   it('replays tool calls with their index in the delta', async () => {
-    const all = await chunks(replayStream(entry([TOOL]), false))
+    const all = await chunks(replayStream(entry([TOOL]), false).toWebStream())
     const deltas = all.flatMap((c) => choicesOf(c)).map((c) => c.delta)
     const withCalls = deltas.filter((d) => d['tool_calls'] !== undefined)
     expect(withCalls).toHaveLength(1)
@@ -176,7 +176,7 @@ async function reassemble(stream: ReadableStream<Uint8Array>): Promise<Record<st
 describe('replayStream: round trip through SseParser and StreamAssembler', () => {
   it('assembles back to the original text choice', async () => {
     const original = entry([TEXT])
-    const assembled = await reassemble(replayStream(original, true))
+    const assembled = await reassemble(replayStream(original, true).toWebStream())
     expect(assembled['choices']).toEqual(original.choices)
     expect(assembled).toMatchObject({ id: original.id, created: original.created, model: original.model })
   })
@@ -186,13 +186,13 @@ describe('replayStream: round trip through SseParser and StreamAssembler', () =>
       { ...TEXT, logprobs: LOGPROBS },
       { index: 1, message: { role: 'assistant', content: 'Another answer, "quoted" 🐱\n' }, logprobs: null, finish_reason: 'length' },
     ])
-    const assembled = await reassemble(replayStream(original, false))
+    const assembled = await reassemble(replayStream(original, false).toWebStream())
     expect(assembled['choices']).toEqual(original.choices)
   })
 
   it('assembles back the tool calls of a tool-call answer', async () => {
     const original = entry([TOOL])
-    const assembled = await reassemble(replayStream(original, true))
+    const assembled = await reassemble(replayStream(original, true).toWebStream())
     const [choice] = assembled['choices'] as CachedChoice[]
     expect(choice?.message['tool_calls']).toEqual(TOOL.message['tool_calls'])
     expect(choice?.finish_reason).toBe('tool_calls')
@@ -206,7 +206,7 @@ describe('replayStream: round trip through SseParser and StreamAssembler', () =>
       logprobs: null,
       finish_reason: 'stop',
     }
-    const assembled = await reassemble(replayStream(entry([refusal]), false))
+    const assembled = await reassemble(replayStream(entry([refusal]), false).toWebStream())
     expect(assembled['choices']).toEqual([refusal])
   })
 })

@@ -1,6 +1,6 @@
 import type { WholeCompletion } from '../completion/whole-completion.js'
 import { dataFrame, DONE_FRAME, joinFrames } from './frames.js'
-import { pullStream } from './pull-stream.js'
+import { FrameSource } from './pull-stream.js'
 
 /**
  * A whole completion as the SSE a backend would send: a role chunk, the content, a finish chunk
@@ -39,9 +39,9 @@ export function replayStream(
   whole: WholeCompletion,
   includeUsage: boolean,
   onEnd: (cancelled: boolean) => void = () => undefined,
-): ReadableStream<Uint8Array> {
+): FrameSource {
   async function* frames(): AsyncGenerator<Uint8Array, void> {
     yield replayFrames(whole, includeUsage)
   }
-  return pullStream(frames(), { end: onEnd })
+  return new FrameSource(frames(), { end: onEnd })
 }

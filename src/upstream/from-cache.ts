@@ -3,6 +3,7 @@ import type { CachedCompletion } from '../cache/index.js'
 import { toChatCompletionBody } from '../completion/whole-completion.js'
 import type { Clock } from '../lib/clock.js'
 import { setStreamHeaders } from '../sse/frames.js'
+import { streamedBody } from '../lib/direct-body.js'
 import { replayStream } from '../sse/replay.js'
 import type { UpstreamReads } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
@@ -28,5 +29,8 @@ export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry:
   }
   finish.handOff()
   setStreamHeaders(c)
-  return c.body(replayStream(entry, clientWantsUsage(request), (cancelled) => complete(cancelled ? 'client_aborted' : 'completed')))
+  return streamedBody(
+    c,
+    replayStream(entry, clientWantsUsage(request), (cancelled) => complete(cancelled ? 'client_aborted' : 'completed')),
+  )
 }

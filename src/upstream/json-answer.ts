@@ -7,6 +7,7 @@ import { isRecord } from '../lib/is-record.js'
 import { findTooDeep } from '../lib/json-scan.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
+import { streamedBody } from '../lib/direct-body.js'
 import { replayStream } from '../sse/replay.js'
 import type { Ctx, Exchange } from './exchange.js'
 import { parseJson, readUpstreamBody } from './read-body.js'
@@ -61,9 +62,9 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   }
   c.get('finish').handOff()
   setStreamHeaders(c)
-  return c.body(
+  return streamedBody(
+    c,
     replayStream(answer, clientWantsUsage(request), (cancelled) => complete(cancelled ? 'client_aborted' : 'completed')),
-    200,
   )
 }
 

@@ -1,5 +1,6 @@
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import type { AppDeps } from '../deps.js'
+import { streamedBody } from '../lib/direct-body.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { relayStream } from '../sse/relay.js'
@@ -45,5 +46,5 @@ export function answerStream(
         })
       }),
   })
-  return c.body(stream, 200)
+  return streamedBody(c, stream)
 }

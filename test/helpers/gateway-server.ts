@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { Config } from '../../src/config/schema.js'
 import type { AppEnv } from '../../src/env.js'
+import { withDirectBodies } from '../../src/lib/direct-body.js'
 import { limitConnections, serverOptions } from '../../src/server/limits.js'
 
 /** Serves an app on 127.0.0.1, port 0, the way main.ts does, for tests that need real sockets. */
@@ -13,7 +14,7 @@ export async function listen(
   limits?: Config['server'],
 ): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = serve({
-    fetch: app.fetch,
+    fetch: withDirectBodies(app.fetch),
     hostname: '127.0.0.1',
     port: 0,
     ...(limits ? { serverOptions: serverOptions(limits) } : {}),
