@@ -4,9 +4,13 @@ import type { RequestBody } from '../backends/request-body.js'
 /** An image the body carries inline, as a data URL: its bytes, or its canonical base64 when the client sent one. */
 export type InlineImage = Readonly<{ mime: string; bytes: Buffer; base64?: string | Buffer | undefined }>
 
-/** Base64 characters per piece (a multiple of 4), and the bytes that make them (a multiple of 3). */
+/** Base64 characters per piece of a payload the client sent (a multiple of 4). */
 const PIECE_CHARS = 1 << 20
-const PIECE_BYTES = (PIECE_CHARS / 4) * 3
+/**
+ * Image bytes encoded at a time (a multiple of 3): 64 KiB of base64, an ordinary V8 string. A
+ * longer one goes to the large-object space and costs several times more to make.
+ */
+const ENCODE_BYTES = ((1 << 16) / 4) * 3
 
 /**
  * The backend's JSON body. With no inline image it is plain JSON text. With inline images, each
@@ -65,6 +69,6 @@ function* base64Pieces(image: InlineImage): Generator<Buffer> {
     }
     return
   }
-  for (let at = 0; at < image.bytes.length; at += PIECE_BYTES)
-    yield Buffer.from(image.bytes.subarray(at, at + PIECE_BYTES).toString('base64'))
+  for (let at = 0; at < image.bytes.length; at += ENCODE_BYTES)
+    yield Buffer.from(image.bytes.subarray(at, at + ENCODE_BYTES).toString('base64'), 'latin1')
 }
