@@ -4,6 +4,7 @@ import type { AppDeps, Deps } from './deps.js'
 import type { AppEnv } from './env.js'
 import { cors } from './server/cors.js'
 import { notFound, onError } from './errors/respond.js'
+import { WorkGate } from './lib/work-gate.js'
 import { TokenCounter } from './meter/token-counter.js'
 import { createLabeler } from './metrics/labels.js'
 import { chatCompletions } from './routes/chat-completions.js'
@@ -34,7 +35,13 @@ export function createGateway(
   lifecycle: Lifecycle = { draining: false },
   adminOps?: Admin,
 ): { app: Hono<AppEnv>; idle(): Promise<void> } {
-  const built: AppDeps = { ...deps, labels: createLabeler(deps.config), tokens: new TokenCounter() }
+  const { server } = deps.config
+  const built: AppDeps = {
+    ...deps,
+    labels: createLabeler(deps.config),
+    tokens: new TokenCounter(),
+    largeWork: new WorkGate(server.largeWorkConcurrency, server.largeWorkMaxWaitMs),
+  }
   const app = new Hono<AppEnv>()
   const admission = limitInFlight(built)
   app.use(

@@ -4,6 +4,7 @@ import type { BackendPools } from './backends/pools.js'
 import type { Config } from './config/schema.js'
 import type { ImageFetcher } from './image-fetch/image-fetcher.js'
 import type { Clock } from './lib/clock.js'
+import type { WorkGate } from './lib/work-gate.js'
 import type { Labeler } from './metrics/labels.js'
 import type { TokenCounter } from './meter/token-counter.js'
 import type { Metrics } from './metrics/metrics.js'
@@ -30,4 +31,4 @@ export type Deps = Readonly<{
 }>
 
 /** What the steps are built from: the deps, plus what `createApp` derives from the config once. */
-export type AppDeps = Deps & Readonly<{ labels: Labeler; tokens: TokenCounter }>
+export type AppDeps = Deps & Readonly<{ labels: Labeler; tokens: TokenCounter; largeWork: WorkGate }>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { bmp, png } from '../../test/fixtures/images.js'
+import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { errorOf } from '../../test/helpers/errors.js'
 import { counterSum } from '../../test/helpers/metric-values.js'
 import { parsedRequest, postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
@@ -46,12 +47,12 @@ function fakeFetcher(served: Record<string, Buffer>, failures: Record<string, Im
  * The images step on a throwaway app. Each request's body is the chat request to preset, and
  * gets its own finish line (in `lines`, in arrival order) that the test completes when it likes.
  */
-function imagesApp(imagesConfig: ConfigInput['images'] = {}, fetcher = fakeFetcher({}).fetcher) {
+function imagesApp(imagesConfig: ConfigInput['images'] = {}, fetcher = fakeFetcher({}).fetcher, largeWork?: WorkGate) {
   const metrics = createMetrics({ defaultMetrics: false })
   const config = stepConfig({ images: imagesConfig })
   const lines: FinishLine[] = []
   const { app, reached } = stepApp<FinishVariables & ValidateVariables & ImagesVariables>(
-    images({ config, imageFetcher: fetcher, metrics }),
+    images({ config, imageFetcher: fetcher, metrics, ...(largeWork ? { largeWork } : {}) }),
     async (req) => {
       const finish = new FinishLine(0)
       lines.push(finish)
@@ -63,6 +64,29 @@ function imagesApp(imagesConfig: ConfigInput['images'] = {}, fetcher = fakeFetch
 }
 
 const finishOf = (line: FinishLine | undefined) => line?.complete({ outcome: 'completed', status: 200, cache: 'miss' })
+
+describe('images: large images take turns', () => {
+  it('decodes and checks an image over LARGE_WORK_BYTES in its turn, while a small one goes straight through', async () => {
+    const gate = new WorkGate(1, 60_000)
+    let free!: () => void
+    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+    const { send, reached } = imagesApp({}, fakeFetcher({}).fetcher, gate)
+    // A PNG with a megabyte of trailing bytes: the type and size come from its header.
+    const big = Buffer.concat([PNG, Buffer.alloc(LARGE_WORK_BYTES, 7)])
+    let bigDone = false
+    const bigRes = send(ask(dataUrl(big, 'image/png'))).then((res) => {
+      bigDone = true
+      return res
+    })
+    expect((await send(ask(dataUrl(PNG, 'image/png')))).status).toBe(200)
+    await settle()
+    expect(bigDone).toBe(false)
+    free()
+    await holding
+    expect((await bigRes).status).toBe(200)
+    expect(reached.map((r) => r.requestImages[0]?.identity.bytes.length)).toEqual([PNG.length, big.length])
+  })
+})
 
 describe('images: requestImages', () => {
   it('sets an empty list for a request without image parts, and fetches nothing', async () => {

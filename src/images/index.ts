@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import type { FinishVariables } from '../completion/finish-line.js'
-import type { Deps } from '../deps.js'
+import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { WeightedSemaphore, type Release } from '../lib/weighted-semaphore.js'
 import type { ValidateVariables } from '../validate/index.js'
@@ -21,7 +21,8 @@ export const images = ({
   config,
   imageFetcher,
   metrics,
-}: Pick<Deps, 'config' | 'imageFetcher' | 'metrics'>): MiddlewareHandler<{
+  largeWork,
+}: Pick<AppDeps, 'config' | 'imageFetcher' | 'metrics'> & Partial<Pick<AppDeps, 'largeWork'>>): MiddlewareHandler<{
   Variables: FinishVariables & ValidateVariables & ImagesVariables
 }> => {
   const limits = config.images
@@ -59,6 +60,7 @@ export const images = ({
       signal: c.req.raw.signal,
       payloads: c.get('dataUrlPayloads'),
       held,
+      ...(largeWork ? { largeWork } : {}),
       onFetch: (result, size) => {
         metrics.imageFetches.inc({ result })
         if (size !== undefined) metrics.imageFetchBytes.observe(size)

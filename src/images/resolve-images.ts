@@ -1,6 +1,7 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
+import { LARGE_WORK_BYTES, type WorkGate } from '../lib/work-gate.js'
 import type { ChatMessage } from '../validate/index.js'
 import { checkImageBytes } from './check-bytes.js'
 import { parseDataUrlSliced } from './data-url.js'
@@ -43,6 +44,8 @@ export type ResolveContext = {
   signal: AbortSignal
   /** Every reservation made is pushed here; the caller releases them when the request is done. */
   held: Release[]
+  /** Decoding and checking an image over LARGE_WORK_BYTES waits its turn here. */
+  largeWork?: WorkGate
   /** Data URL payloads the body parse kept as bytes, by the placeholder URL standing for each. */
   payloads?: ReadonlyMap<string, Buffer>
   /** Told the outcome of every URL download: `ok` with its size, or the failure reason. */
@@ -86,12 +89,15 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     if (release) ctx.held.push(release)
     return release
   }
+  const inTurn = <T>(size: number, work: () => Promise<T>): Promise<T> =>
+    ctx.largeWork && size > LARGE_WORK_BYTES ? ctx.largeWork.run(work, ctx.signal) : work()
   let bytes: Buffer
   let source: ImageIdentity['source']
   let base64: string | Buffer | undefined
   let fetchedUrl: string | undefined
   if (/^data:/i.test(part.url)) {
-    const parsed = await parseDataUrlSliced(part.url, ctx.payloads?.get(part.url))
+    const payload = ctx.payloads?.get(part.url)
+    const parsed = await inTurn(payload?.length ?? part.url.length, () => parseDataUrlSliced(part.url, payload))
     if (!parsed.ok) {
       throw gatewayError('invalid_image_data', {
         param: where.param,
@@ -120,7 +126,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     ctx.onFetch?.('ok', bytes.length)
     source = 'url'
   }
-  const checked = await checkImageBytes(bytes, source, ctx.limits, where)
+  const checked = await inTurn(bytes.length, () => checkImageBytes(bytes, source, ctx.limits, where))
   if (checked instanceof GatewayError) throw checked
   return { ...checked, ...(base64 === undefined ? {} : { base64 }), ...(fetchedUrl === undefined ? {} : { fetchedUrl }) }
 }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { errorOf } from '../../test/helpers/errors.js'
-import { postJson, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
+import { postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
 import type { AuthVariables, Principal } from '../auth/index.js'
 import { ANONYMOUS } from '../auth/principal.js'
+import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { validate, type ValidateVariables } from './index.js'
 
 const OTHER_MODEL = 'llava-next-13b'
@@ -19,7 +20,7 @@ const config = stepConfig({
 const ONLY_STEP_MODEL: Principal = { keyAlias: 'a-key', team: 'team-a', role: 'user' as const, models: [STEP_MODEL], budgets: [] }
 
 function validateApp(principal: Principal = ANONYMOUS) {
-  return stepApp<AuthVariables & ValidateVariables>(validate({ config }), () => ({ principal }))
+  return stepApp<AuthVariables & ValidateVariables>(validate({ config, largeWork: new WorkGate(1, 30_000) }), () => ({ principal }))
 }
 
 const user = (content: unknown, model = STEP_MODEL) => ({ model, messages: [{ role: 'user', content }] })
@@ -173,5 +174,40 @@ describe('validate: bodies that are not a JSON object', () => {
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit
     await errorOf(await app.request('/', init), 413, 'request_too_large')
     expect(reached).toHaveLength(0)
+  })
+})
+
+describe('validate: large bodies take turns', () => {
+  const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
+  const large = { model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LARGE_WORK_BYTES + 1) }] }
+  const small = { model: STEP_MODEL, messages: [{ role: 'user', content: 'hello' }] }
+
+  /** The step with a gate whose one slot a test job holds until `free()`. */
+  async function heldGate() {
+    const gate = new WorkGate(1, 60_000)
+    let free!: () => void
+    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+    await settle()
+    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: gate }), () => ({
+      principal: ANONYMOUS,
+    }))
+    return { app, reached, free: () => free(), holding }
+  }
+
+  it('a body over LARGE_WORK_BYTES waits for its turn, while a small one goes straight through', async () => {
+    const { app, reached, free, holding } = await heldGate()
+    let largeDone = false
+    const largeRes = Promise.resolve(app.request('/', postJson(large))).then((res) => {
+      largeDone = true
+      return res
+    })
+    expect((await app.request('/', postJson(small))).status).toBe(200)
+    await settle()
+    expect(largeDone).toBe(false)
+    expect(reached).toHaveLength(1)
+    free()
+    await holding
+    expect((await largeRes).status).toBe(200)
+    expect(reached).toHaveLength(2)
   })
 })

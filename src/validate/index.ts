@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AuthVariables } from '../auth/index.js'
 import type { ModelConfig } from '../config/schema.js'
-import type { Deps } from '../deps.js'
+import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
@@ -15,11 +15,14 @@ export type ValidateVariables = {
 }
 
 /** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
-export const validate = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Variables: AuthVariables & ValidateVariables }> => {
+export const validate = ({
+  config,
+  largeWork,
+}: Pick<AppDeps, 'config' | 'largeWork'>): MiddlewareHandler<{ Variables: AuthVariables & ValidateVariables }> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
-    const { body, payloads } = await readJsonBody(c, config.server)
+    const { body, payloads } = await readJsonBody(c, config.server, largeWork)
     // reportInput (the offending values, for the error message) costs zod its fast path: it is
     // asked for only when describing a request that failed.
     const parsed = ChatRequestSchema.safeParse(body)

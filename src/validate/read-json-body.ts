@@ -5,6 +5,7 @@ import { gatewayError } from '../errors/gateway-error.js'
 import { formatPath } from '../lib/json-path.js'
 import { bytesOutside, parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
 import { readCapped } from '../lib/read-capped.js'
+import { LARGE_WORK_BYTES, type WorkGate } from '../lib/work-gate.js'
 
 /** String values longer than this (base64 images, long texts) are kept out of JSON.parse: see parseJson. */
 const LONG_STRING_BYTES = 64 * 1024
@@ -29,7 +30,7 @@ export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number
  */
 export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads }
 
-export async function readJsonBody(c: Context, limits: BodyLimits): Promise<JsonBody> {
+export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: WorkGate): Promise<JsonBody> {
   const contentType = c.req.header('content-type')
   // A missing Content-Type is read as JSON (some hand-written clients omit it); a different one is refused.
   if (contentType !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
@@ -46,6 +47,15 @@ export async function readJsonBody(c: Context, limits: BodyLimits): Promise<Json
   }
   const bytes = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+  if (largeWork && bytes.length > LARGE_WORK_BYTES) return largeWork.run(() => parseBody(bytes, limits), c.req.raw.signal)
+  return parseBody(bytes, limits)
+}
+
+/** The bytes scanned (depth, long strings) and parsed into the request object. */
+async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
+  // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (Checked here,
+  // in the large body's turn: 32 MiB take a few milliseconds of the event loop.)
+  if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
   const { tooDeep, longStrings } = await scanJson(bytes, limits.maxJsonDepth, LONG_STRING_BYTES)
   if (tooDeep) {
     throw gatewayError('invalid_request', {
@@ -96,7 +106,5 @@ async function readLimited(request: Request, incoming: IncomingMessage | undefin
   if (!source) return Buffer.alloc(0)
   const bytes = await readCapped(source, limitBytes)
   if (!bytes) throw tooLarge()
-  // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted.
-  if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
   return bytes
 }
