@@ -84,7 +84,7 @@ describe('images: large images take turns', () => {
     free()
     await holding
     expect((await bigRes).status).toBe(200)
-    expect(reached.map((r) => r.requestImages[0]?.identity.bytes.length)).toEqual([PNG.length, big.length])
+    expect(reached.map((r) => r.requestImages?.[0]?.identity.bytes.length)).toEqual([PNG.length, big.length])
   })
 })
 

@@ -20,6 +20,22 @@ describe('pieces', () => {
 })
 
 describe('TokenCounter', () => {
+  it('counts exactly as the library on texts mixing spaces and literal ▁, whichever spelling the memo saw first', async () => {
+    // Raw pieces (" a") and ▁ pieces ("▁a") share one memo: both spellings of each word are counted,
+    // in both orders, with and without the dummy prefix, and compared with the whole-text encode.
+    const words = ['a', 'big', 'cat', 'x9x9', '日本', '🦙', '\u2581', '\u2581\u2581dog', 'USER:', '<image>', '12345']
+    const gaps = [' ', '  ', '\u2581', '\u2581 ', ' \u2581', '\n', '']
+    let seed = 7
+    const random = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647
+    const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)] as T
+    for (let n = 0; n < 2_000; n++) {
+      let text = ''
+      for (let w = Math.floor(random() * 12); w >= 0; w--) text += pick(gaps) + pick(words)
+      const opts = { bos: random() < 0.5, precedingSpace: random() < 0.5 }
+      expect(await counter.count(text, opts), JSON.stringify({ text, opts })).toBe(countTextTokensWhole(text, opts))
+    }
+  }, 60_000)
+
   it('gives the same counts as the synchronous count and the library, long pieces included', async () => {
     const long = 'x9'.repeat(2_000) // one 4,000-character piece: counted on the worker thread
     const texts = [

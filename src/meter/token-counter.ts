@@ -10,19 +10,30 @@ const WORKER_PIECE_CHARS = 256
 const isSpace = (code: number) => code === 0x20 || code === 0x2581
 
 /**
- * The pieces of `text` (see pieces.ts), produced lazily so a long text is never split all at once.
- * The first piece carries the dummy-prefix ▁ when `precedingSpace` is set.
+ * The pieces of `text` (see pieces.ts), produced lazily so a long text is never split all at once,
+ * still spelled with spaces: the first piece carries the dummy-prefix ▁ when `precedingSpace` is
+ * set. Turning the spaces into ▁ is left to a memo miss: see countPiece.
  */
-export function* pieces(text: string, precedingSpace: boolean): Generator<string> {
-  let start = 0
-  let prefix = precedingSpace ? SPACE : ''
-  for (let i = 1; i <= text.length; i++) {
-    if (i < text.length && !(isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1)))) continue
-    yield prefix + text.slice(start, i).replaceAll(' ', SPACE)
-    prefix = ''
-    start = i
+export function* rawPieces(text: string, precedingSpace: boolean): Generator<string> {
+  if (text.length === 0 && precedingSpace) yield SPACE
+  for (let start = 0; start < text.length;) {
+    const end = pieceEnd(text, start)
+    yield start === 0 && precedingSpace ? SPACE + text.slice(0, end) : text.slice(start, end)
+    start = end
   }
-  if (text.length === 0 && prefix) yield prefix
+}
+
+/** Where the piece that starts at `start` ends: at the next space after a character other than a space, or at the end. */
+function pieceEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1))) return i
+  }
+  return text.length
+}
+
+/** The pieces as the tokenizer sees them: rawPieces with every space written ▁. */
+export function* pieces(text: string, precedingSpace: boolean): Generator<string> {
+  for (const raw of rawPieces(text, precedingSpace)) yield raw.replaceAll(' ', SPACE)
 }
 
 /**
@@ -38,10 +49,15 @@ export class TokenCounter {
     if (text === '') return count
     let sliceStarted = performance.now()
     const offThread: Array<Promise<number>> = []
+    const precedingSpace = opts.precedingSpace ?? true
     let n = 0
-    for (const piece of pieces(text, opts.precedingSpace ?? true)) {
-      if (piece.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(piece))
-      else count += countPiece(piece)
+    // rawPieces' loop, written out: a generator's step costs as much as a memo hit.
+    for (let start = 0; start < text.length;) {
+      const end = pieceEnd(text, start)
+      const raw = start === 0 && precedingSpace ? SPACE + text.slice(0, end) : text.slice(start, end)
+      start = end
+      if (raw.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(raw.replaceAll(' ', SPACE)))
+      else count += countPiece(raw)
       if (++n % 64 === 0 && performance.now() - sliceStarted > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve))
         sliceStarted = performance.now()
