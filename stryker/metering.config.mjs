@@ -12,5 +12,6 @@ export default groupConfig({
     'src/meter/to-prompt-messages.ts',
     'src/cache/key.ts',
   ],
-  tests: ['src/meter/', 'src/cache/key.test.ts', 'test/app/metering.test.ts'],
+  // context-window.test.ts: the admission bounds in prompt-tokens.ts are tested through the app.
+  tests: ['src/meter/', 'src/cache/key.test.ts', 'test/app/metering.test.ts', 'test/app/context-window.test.ts'],
 })
