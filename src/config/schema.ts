@@ -66,7 +66,7 @@ const ServerSchema = z.strictObject({
   /** API requests handled at once (streams until their last byte); past it: 503 overloaded with Retry-After. Probes are exempt. */
   maxInFlightRequests: count(1).default(1_024),
   /**
-   * Large CPU jobs (a body or an image over 1 MiB: scanned, decoded, hashed) run this many at a time;
+   * Large CPU jobs (a body or an image over 4 MiB: scanned, decoded, hashed) run this many at a time;
    * small requests never wait for this. One keeps small requests' latency flat under large ones.
    */
   largeWorkConcurrency: count(1).default(1),
