@@ -174,4 +174,25 @@ describe('WeightedSemaphore', () => {
     await settle()
     expect(sem.inUse).toBe(0)
   })
+
+  it('answers undefined to a waiter whose signal aborts, drops its timer, and lets the waiters behind it in', async () => {
+    const sem = new WeightedSemaphore(10)
+    await sem.acquire(6, 0)
+    const controller = new AbortController()
+    const large = track(sem.acquire(8, 1_000, controller.signal))
+    const small = track(sem.acquire(3, 1_000))
+    await settle()
+    expect([large.state, small.state]).toEqual(['pending', 'pending'])
+    controller.abort()
+    await settle()
+    expect([large.state, small.state]).toEqual(['refused', 'granted'])
+    expect(sem.inUse).toBe(9)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('answers undefined at once to a signal already aborted, even when there is room', async () => {
+    const sem = new WeightedSemaphore(10)
+    expect(await sem.acquire(1, 1_000, AbortSignal.abort())).toBeUndefined()
+    expect(sem.inUse).toBe(0)
+  })
 })

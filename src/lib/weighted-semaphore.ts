@@ -4,8 +4,8 @@ type Waiter = { amount: number; grant: () => void }
 
 /**
  * A capacity shared by everyone (bytes held, downloads running). `acquire` resolves with a release
- * function once `amount` fits, in arrival order; a caller who cannot be served within `waitMs`
- * gets `undefined` and should shed load instead of queueing without bound.
+ * function once `amount` fits, in arrival order; a caller who cannot be served within `waitMs`, or
+ * whose `signal` aborts first, gets `undefined` and should shed load instead of queueing without bound.
  */
 export class WeightedSemaphore {
   private used = 0
@@ -17,7 +17,8 @@ export class WeightedSemaphore {
     return this.used
   }
 
-  acquire(amount: number, waitMs: number): Promise<Release | undefined> {
+  acquire(amount: number, waitMs: number, signal?: AbortSignal): Promise<Release | undefined> {
+    if (signal?.aborted) return Promise.resolve(undefined)
     const need = Math.min(Math.max(0, amount), this.capacity)
     if (this.waiters.length === 0 && this.used + need <= this.capacity) return Promise.resolve(this.take(need))
     if (waitMs <= 0) return Promise.resolve(undefined)
@@ -26,14 +27,19 @@ export class WeightedSemaphore {
         amount: need,
         grant: () => {
           clearTimeout(timer)
+          signal?.removeEventListener('abort', giveUp)
           resolve(this.take(need))
         },
       }
-      const timer = setTimeout(() => {
+      const giveUp = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', giveUp)
         this.waiters.splice(this.waiters.indexOf(waiter), 1)
         resolve(undefined)
         this.grantWaiting() // a large waiter giving up may let smaller ones behind it in
-      }, waitMs)
+      }
+      const timer = setTimeout(giveUp, waitMs)
+      signal?.addEventListener('abort', giveUp, { once: true })
       this.waiters.push(waiter)
     })
   }

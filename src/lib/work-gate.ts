@@ -1,4 +1,5 @@
 import { gatewayError } from '../errors/gateway-error.js'
+import { WeightedSemaphore } from './weighted-semaphore.js'
 
 /**
  * Large CPU work (scanning a 32 MiB body, decoding and hashing a 20 MiB image), taken in turn. Each
@@ -9,66 +10,29 @@ import { gatewayError } from '../errors/gateway-error.js'
  * turn (then 503 overloaded, Retry-After), and no longer than its client stays.
  */
 export class WorkGate {
-  private running = 0
-  private readonly queue: Array<() => void> = []
+  private readonly slots: WeightedSemaphore
 
   constructor(
-    private readonly slots: number,
+    slots: number,
     private readonly maxWaitMs: number,
-  ) {}
+  ) {
+    this.slots = new WeightedSemaphore(slots)
+  }
 
   async run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquire(signal)
+    const release = await this.slots.acquire(1, this.maxWaitMs, signal)
+    if (!release) {
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('The client left.')
+      throw gatewayError('overloaded', {
+        message: `Large requests are queued for the gateway's CPU; this one waited ${this.maxWaitMs} ms. Retry shortly.`,
+        headers: { 'retry-after': '1' },
+      })
+    }
     try {
       return await work()
     } finally {
-      this.release()
+      release()
     }
-  }
-
-  private acquire(signal?: AbortSignal): Promise<void> {
-    if (this.running < this.slots) {
-      this.running++
-      return Promise.resolve()
-    }
-    return new Promise((resolve, reject) => {
-      const leave = (err: Error) => {
-        const at = this.queue.indexOf(turn)
-        if (at >= 0) this.queue.splice(at, 1)
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        reject(err)
-      }
-      const turn = () => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }
-      const onAbort = () => leave(signal?.reason instanceof Error ? signal.reason : new Error('The client left.'))
-      const timer = setTimeout(
-        () =>
-          leave(
-            gatewayError('overloaded', {
-              message: `Large requests are queued for the gateway's CPU; this one waited ${this.maxWaitMs} ms. Retry shortly.`,
-              headers: { 'retry-after': '1' },
-            }),
-          ),
-        this.maxWaitMs,
-      )
-      if (signal?.aborted) {
-        onAbort()
-        return
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.queue.push(turn)
-    })
-  }
-
-  private release(): void {
-    const next = this.queue.shift()
-    // The slot passes straight to the next job in line: nobody can slip in between.
-    if (next) next()
-    else this.running--
   }
 }
 
