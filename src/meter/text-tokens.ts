@@ -24,7 +24,7 @@ const memo = new Map<string, number>()
 
 /**
  * One piece's token count (see pieces.ts): the library's own encode, remembered for short pieces.
- * The piece may be spelled with ▁ (toPieces) or still with spaces (rawPieces: a memo hit then
+ * The piece may be spelled with ▁ (toPieces) or still with spaces (rawPiece: a memo hit then
  * costs no ▁ copy). Both spellings share the memo and agree: a key with a space is never a ▁
  * spelling, and a key without one is the same piece either way.
  */

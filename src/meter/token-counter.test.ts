@@ -1,19 +1,22 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { pieces, TokenCounter } from './token-counter.js'
-import { toPieces } from './pieces.js'
+import { pieceEnd, rawPiece, TokenCounter } from './token-counter.js'
+import { SPACE, toPieces } from './pieces.js'
 import { countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 const counter = new TokenCounter()
 afterAll(() => counter.close())
 
-describe('pieces', () => {
-  it('cuts lazily exactly where toPieces cuts', () => {
-    for (const text of ['', ' ', 'a', ' a', 'a ', 'a  big cat', '  leading', 'x\u2581y z', 'tab\tand\nnew line  ', '日本 語']) {
+describe('pieceEnd and rawPiece', () => {
+  it('cut exactly where toPieces cuts, one piece at a time', () => {
+    for (const text of [' ', 'a', ' a', 'a ', 'a  big cat', '  leading', 'x\u2581y z', 'tab\tand\nnew line  ', '日本 語']) {
       for (const precedingSpace of [true, false]) {
-        const lazy = [...pieces(text, precedingSpace)]
-        expect(lazy, JSON.stringify({ text, precedingSpace })).toEqual(
-          text === '' ? (precedingSpace ? ['\u2581'] : []) : toPieces(text, precedingSpace),
-        )
+        const cut: string[] = []
+        for (let start = 0; start < text.length;) {
+          const end = pieceEnd(text, start)
+          cut.push(rawPiece(text, start, end, precedingSpace).replaceAll(' ', SPACE))
+          start = end
+        }
+        expect(cut, JSON.stringify({ text, precedingSpace })).toEqual(toPieces(text, precedingSpace))
       }
     }
   })

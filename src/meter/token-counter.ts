@@ -10,30 +10,23 @@ const WORKER_PIECE_CHARS = 256
 const isSpace = (code: number) => code === 0x20 || code === 0x2581
 
 /**
- * The pieces of `text` (see pieces.ts), produced lazily so a long text is never split all at once,
- * still spelled with spaces: the first piece carries the dummy-prefix ▁ when `precedingSpace` is
- * set. Turning the spaces into ▁ is left to a memo miss: see countPiece.
+ * Where the piece of `text` (see pieces.ts) that starts at `start` ends: at the next space after a
+ * character other than a space, or at the end. Pieces are cut one at a time, so a long text is
+ * never split all at once.
  */
-export function* rawPieces(text: string, precedingSpace: boolean): Generator<string> {
-  if (text.length === 0 && precedingSpace) yield SPACE
-  for (let start = 0; start < text.length;) {
-    const end = pieceEnd(text, start)
-    yield start === 0 && precedingSpace ? SPACE + text.slice(0, end) : text.slice(start, end)
-    start = end
-  }
-}
-
-/** Where the piece that starts at `start` ends: at the next space after a character other than a space, or at the end. */
-function pieceEnd(text: string, start: number): number {
+export function pieceEnd(text: string, start: number): number {
   for (let i = start + 1; i < text.length; i++) {
     if (isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1))) return i
   }
   return text.length
 }
 
-/** The pieces as the tokenizer sees them: rawPieces with every space written ▁. */
-export function* pieces(text: string, precedingSpace: boolean): Generator<string> {
-  for (const raw of rawPieces(text, precedingSpace)) yield raw.replaceAll(' ', SPACE)
+/**
+ * The piece from `start` to `end`, still spelled with spaces (turning them into ▁ is left to a
+ * memo miss: see countPiece); the first carries the dummy-prefix ▁ when `precedingSpace` is set.
+ */
+export function rawPiece(text: string, start: number, end: number, precedingSpace: boolean): string {
+  return start === 0 && precedingSpace ? SPACE + text.slice(0, end) : text.slice(start, end)
 }
 
 /**
@@ -51,10 +44,10 @@ export class TokenCounter {
     const offThread: Array<Promise<number>> = []
     const precedingSpace = opts.precedingSpace ?? true
     let n = 0
-    // rawPieces' loop, written out: a generator's step costs as much as a memo hit.
+    // A plain loop, not a generator: a generator's step costs as much as a memo hit.
     for (let start = 0; start < text.length;) {
       const end = pieceEnd(text, start)
-      const raw = start === 0 && precedingSpace ? SPACE + text.slice(0, end) : text.slice(start, end)
+      const raw = rawPiece(text, start, end, precedingSpace)
       start = end
       if (raw.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(raw.replaceAll(' ', SPACE)))
       else count += countPiece(raw)
