@@ -1,13 +1,15 @@
 import { IncomingMessage } from 'node:http'
 import { finished, Readable } from 'node:stream'
+import { dropStream } from './drop-stream.js'
 
 /** Bytes copied between two turns of the event loop when the chunks are joined. */
 const JOIN_STEP_BYTES = 4 * 1024 * 1024
 
 /**
  * Every byte of `source`, or `undefined` as soon as more than `maxBytes` have arrived: the rest is
- * never read, and the source is ended (a Node stream is destroyed, a web stream cancelled), so an
- * oversized body is refused without being held. Errors of the source propagate.
+ * never read, and the source is ended (a Node stream is destroyed, a web stream cancelled; a
+ * server's request is left unread, see below), so an oversized body is refused without being held.
+ * Errors of the source propagate.
  */
 export async function readCapped(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Buffer | undefined> {
   const read = source instanceof Readable ? await readNodeStream(source, maxBytes) : await readIterable(source, maxBytes)
@@ -37,9 +39,7 @@ function readNodeStream(stream: Readable, maxBytes: number): Promise<Read | unde
       // A server's request is left unread, not destroyed: that would destroy its socket, and the
       // 413 must still go out on it (Node discards the rest of the body once the response is sent).
       if (stream instanceof IncomingMessage) return void stream.pause()
-      // What ends the stream now is expected: nobody listens to it any more.
-      stream.on('error', () => undefined)
-      stream.destroy()
+      dropStream(stream)
     }
     const stopWatching = finished(stream, (err) => {
       stopWatching()

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { classifyMidResponseFailure } from '../backends/classify-failure.js'
 import { toOpenAIError } from '../backends/error-body.js'
 import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
+import { dropStream, ignoreErrors } from '../lib/drop-stream.js'
 import { isRecord } from '../lib/is-record.js'
 import { StreamAssembler } from './assemble.js'
 import { dataFrame, DONE_FRAME, errorFrame, joinFrames } from './frames.js'
@@ -53,11 +54,11 @@ export function relayStream(body: Readable, options: RelayOptions): FrameSource 
     {
       stop: () => {
         state.cancelled = true
-        drop(body)
+        dropStream(body)
       },
       end: () => {
         if (state.outcome === 'completed') readOutAfterDone(body)
-        else drop(body)
+        else dropStream(body)
         options.onEnd(state.result())
       },
     },
@@ -98,18 +99,10 @@ async function* relayFrames(body: Readable, state: RelayState): AsyncGenerator<U
  */
 function readOutAfterDone(body: Readable): void {
   if (body.readableEnded || body.destroyed) return
-  body.once('data', () => drop(body))
-  body.on('error', ignore)
+  body.once('data', () => dropStream(body))
+  ignoreErrors(body)
   body.resume()
 }
-
-/** The body is dropped: the error its destruction emits is expected, and nobody reads it any more. */
-function drop(body: Readable): void {
-  body.on('error', ignore)
-  body.destroy()
-}
-
-const ignore = () => undefined
 
 class RelayState {
   readonly parser: SseParser
