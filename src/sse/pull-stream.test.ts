@@ -2,7 +2,7 @@ import { getEventListeners } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { encode } from '../../test/helpers/sse.js'
 import { settle } from '../../test/helpers/step-app.js'
-import { pullStream } from './pull-stream.js'
+import { FrameSource } from './pull-stream.js'
 
 /**
  * A source of byte chunks that records what happened to it: how many chunks were asked for,
@@ -57,11 +57,11 @@ async function readAll(reader: ReadableStreamDefaultReader<Uint8Array>): Promise
   }
 }
 
-describe('pullStream: the end is told exactly once', () => {
+describe('FrameSource: the end is told exactly once', () => {
   it('read to the end: every chunk in order, then end(false) once; stop is not called', async () => {
     const { frames, seen } = source(['a', 'b', 'c'])
     const { calls, hooks: h } = hooks()
-    const reader = pullStream(frames, h).getReader()
+    const reader = new FrameSource(frames, h).toWebStream().getReader()
     expect(await readAll(reader)).toBe('abc')
     expect(calls).toEqual({ ends: [false], stops: 0 })
     expect(seen.closed).toBe(true)
@@ -70,7 +70,7 @@ describe('pullStream: the end is told exactly once', () => {
   it('a cancel after the end changes nothing', async () => {
     const { frames } = source(['a'])
     const { calls, hooks: h } = hooks()
-    const reader = pullStream(frames, h).getReader()
+    const reader = new FrameSource(frames, h).toWebStream().getReader()
     await readAll(reader)
     await reader.cancel()
     expect(calls).toEqual({ ends: [false], stops: 0 })
@@ -79,7 +79,7 @@ describe('pullStream: the end is told exactly once', () => {
   it('cancelled mid-stream: stop, then end(true) once, and the source is closed', async () => {
     const { frames, seen } = source(['a', 'b', 'c'])
     const { calls, hooks: h } = hooks()
-    const reader = pullStream(frames, h).getReader()
+    const reader = new FrameSource(frames, h).toWebStream().getReader()
     expect(decoder.decode((await reader.read()).value)).toBe('a')
     await reader.cancel()
     expect(calls).toEqual({ ends: [true], stops: 1 })
@@ -91,7 +91,7 @@ describe('pullStream: the end is told exactly once', () => {
     const controller = new AbortController()
     const { frames } = source(['a', 'b'])
     const { calls, hooks: h } = hooks()
-    const reader = pullStream(frames, h, controller.signal).getReader()
+    const reader = new FrameSource(frames, h, controller.signal).toWebStream().getReader()
     await reader.read()
     await reader.cancel()
     controller.abort()
@@ -102,7 +102,7 @@ describe('pullStream: the end is told exactly once', () => {
   it('cancelled before the first read: end(true) once, and the source never starts', async () => {
     const { frames, seen } = source(['a'])
     const { calls, hooks: h } = hooks()
-    await pullStream(frames, h).cancel()
+    await new FrameSource(frames, h).toWebStream().cancel()
     expect(calls).toEqual({ ends: [true], stops: 1 })
     expect(seen.started).toBe(false)
   })
@@ -111,7 +111,7 @@ describe('pullStream: the end is told exactly once', () => {
     const controller = new AbortController()
     const { frames, seen, unblock } = source(['a', 'b'], { idleAfter: 1 })
     const { calls, hooks: h } = hooks(unblock)
-    const reader = pullStream(frames, h, controller.signal).getReader()
+    const reader = new FrameSource(frames, h, controller.signal).toWebStream().getReader()
     expect(decoder.decode((await reader.read()).value)).toBe('a')
     const pending = reader.read()
     await settle()
@@ -127,7 +127,7 @@ describe('pullStream: the end is told exactly once', () => {
   it('a signal already aborted: end(true) once without any read, and the source never starts', async () => {
     const { frames, seen } = source(['a'])
     const { calls, hooks: h } = hooks()
-    pullStream(frames, h, AbortSignal.abort())
+    new FrameSource(frames, h, AbortSignal.abort()).toWebStream()
     await settle()
     expect(calls).toEqual({ ends: [true], stops: 1 })
     expect(seen.started).toBe(false)
@@ -136,7 +136,7 @@ describe('pullStream: the end is told exactly once', () => {
   it('a source that throws: the reader gets the error, end(false) once, no stop', async () => {
     const { frames } = source(['a', 'b'], { failAfter: 1 })
     const { calls, hooks: h } = hooks()
-    const reader = pullStream(frames, h).getReader()
+    const reader = new FrameSource(frames, h).toWebStream().getReader()
     expect(decoder.decode((await reader.read()).value)).toBe('a')
     await expect(reader.read()).rejects.toThrow('backend reset')
     expect(calls).toEqual({ ends: [false], stops: 0 })
@@ -146,7 +146,7 @@ describe('pullStream: the end is told exactly once', () => {
     const controller = new AbortController()
     const { frames } = source(['a'])
     const { calls, hooks: h } = hooks()
-    const reader = pullStream(frames, h, controller.signal).getReader()
+    const reader = new FrameSource(frames, h, controller.signal).toWebStream().getReader()
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1)
     await readAll(reader)
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
@@ -156,11 +156,11 @@ describe('pullStream: the end is told exactly once', () => {
   })
 })
 
-describe('pullStream: no read-ahead (highWaterMark 0)', () => {
+describe('FrameSource as a web stream: no read-ahead (highWaterMark 0)', () => {
   it('asks the source for nothing until the first read, then for one chunk per read', async () => {
     const { frames, seen } = source(['a', 'b', 'c', 'd'])
     const { hooks: h } = hooks()
-    const reader = pullStream(frames, h).getReader()
+    const reader = new FrameSource(frames, h).toWebStream().getReader()
     await settle()
     expect(seen.started).toBe(false)
     for (const expected of ['a', 'b', 'c']) {
@@ -173,7 +173,7 @@ describe('pullStream: no read-ahead (highWaterMark 0)', () => {
   it('keeps each chunk as the source gave it (no merging or splitting)', async () => {
     const { frames } = source(['data: 1\n\n', 'data: 2\n\ndata: 3\n\n'])
     const { hooks: h } = hooks()
-    const reader = pullStream(frames, h).getReader()
+    const reader = new FrameSource(frames, h).toWebStream().getReader()
     const chunks: string[] = []
     for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(decoder.decode(r.value))
     expect(chunks).toEqual(['data: 1\n\n', 'data: 2\n\ndata: 3\n\n'])

@@ -74,12 +74,3 @@ export class FrameSource implements ChunkSource {
     this.hooks.end(cancelled)
   }
 }
-
-/** The source as a web stream: see FrameSource. */
-export function pullStream(
-  frames: AsyncGenerator<Uint8Array, unknown>,
-  hooks: PullStreamHooks,
-  signal?: AbortSignal,
-): ReadableStream<Uint8Array> {
-  return new FrameSource(frames, hooks, signal).toWebStream()
-}
