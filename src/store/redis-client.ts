@@ -1,4 +1,5 @@
 import { Cluster, Redis } from 'ioredis'
+import type { Corkable } from './phase-write-batch.js'
 import { CHARGE, DELETE_IF_EQUALS, EXTEND_IF_EQUALS, LOOKUP, READ, RENEW, RESERVE, SETTLE, STORE_AND_RELEASE } from './redis-scripts.js'
 
 const SCRIPTS = {
@@ -61,6 +62,12 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
   for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua })
   // defineCommand adds the methods at run time; the type above names them.
   return client as RedisClient
+}
+
+/** The connections the client's commands go out on: its one socket, or one per cluster node. */
+export function socketsOf(client: RedisClient): Array<Corkable | undefined> {
+  // `stream` is unset until a node first connects.
+  return client instanceof Cluster ? client.nodes().map((node) => node.stream as Corkable | undefined) : [client.stream]
 }
 
 /** A cluster's nodes share one password: taken from the first node's URL, as `redis://:password@host:port`. */

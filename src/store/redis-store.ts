@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
 import { LATE_SETTLE_WINDOW_MS } from './budget-ledger.js'
 import { withDeadline } from './deadline.js'
-import { createRedisClient, type RedisClient, type RedisClientOptions } from './redis-client.js'
+import { PhaseWriteBatch } from './phase-write-batch.js'
+import { createRedisClient, socketsOf, type RedisClient, type RedisClientOptions } from './redis-client.js'
 import { counterKeys } from './redis-scripts.js'
 import {
   amountAt,
@@ -32,6 +33,7 @@ export type RedisStoreOptions = Omit<RedisClientOptions, 'commandTimeoutMs' | 'c
 export class RedisStore implements Store {
   readonly kind = 'redis'
   readonly client: RedisClient
+  private readonly writes: PhaseWriteBatch
   private failing = false
 
   constructor(private readonly options: RedisStoreOptions) {
@@ -42,6 +44,7 @@ export class RedisStore implements Store {
       // ioredis's own timeout is only a backstop, so replies to a frozen server do not pile up for ever.
       commandTimeoutMs: Math.max(1_000, 20 * options.commandTimeoutMs),
     })
+    this.writes = new PhaseWriteBatch(() => socketsOf(this.client))
     // One log line per episode of trouble, not one per failed command.
     this.client.on('error', (err: Error) => {
       this.noteFailure(err)
@@ -52,22 +55,24 @@ export class RedisStore implements Store {
     })
   }
 
-  private bounded<T>(call: Promise<T>, step: 'cache' | 'budget' | 'health', operation: string): Promise<T> {
+  /** Issues one call (held for this phase's write, see PhaseWriteBatch) and bounds its wait. */
+  private bounded<T>(issue: () => Promise<T>, step: 'cache' | 'budget' | 'health', operation: string): Promise<T> {
     this.options.onRoundTrip?.(step, operation)
-    return withDeadline(call, this.options.commandTimeoutMs)
+    const sent = this.writes.hold()
+    return withDeadline(issue(), this.options.commandTimeoutMs, sent)
   }
 
   async get(key: string): Promise<string | null> {
-    return this.bounded(this.client.get(key), 'cache', 'get')
+    return this.bounded(() => this.client.get(key), 'cache', 'get')
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs)), 'cache', 'set')
+    await this.bounded(() => this.client.set(key, value, 'PX', millis(ttlMs)), 'cache', 'set')
   }
 
   async lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }> {
     const reply = (await this.bounded(
-      lock ? this.client.cacheLookup(2, key, lock.key, lock.token, millis(lock.ttlMs)) : this.client.cacheLookup(1, key),
+      () => (lock ? this.client.cacheLookup(2, key, lock.key, lock.token, millis(lock.ttlMs)) : this.client.cacheLookup(1, key)),
       'cache',
       lock ? 'lookup_or_lock' : 'lookup',
     )) as [number, string, number]
@@ -77,22 +82,23 @@ export class RedisStore implements Store {
   async storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void> {
     const args = [value === undefined ? '0' : '1', value ?? '', millis(ttlMs)]
     await this.bounded(
-      lock ? this.client.cacheStoreAndRelease(2, key, lock.key, ...args, lock.token) : this.client.cacheStoreAndRelease(1, key, ...args),
+      () =>
+        lock ? this.client.cacheStoreAndRelease(2, key, lock.key, ...args, lock.token) : this.client.cacheStoreAndRelease(1, key, ...args),
       'cache',
       lock ? 'store_and_unlock' : 'store',
     )
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.bounded(this.client.set(key, value, 'PX', millis(ttlMs), 'NX'), 'cache', 'lock')) === 'OK'
+    return (await this.bounded(() => this.client.set(key, value, 'PX', millis(ttlMs), 'NX'), 'cache', 'lock')) === 'OK'
   }
 
   async extendIfEquals(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.bounded(this.client.lockExtend(1, key, value, millis(ttlMs)), 'cache', 'lock_renew')) === 1
+    return (await this.bounded(() => this.client.lockExtend(1, key, value, millis(ttlMs)), 'cache', 'lock_renew')) === 1
   }
 
   async deleteIfEquals(key: string, value: string): Promise<void> {
-    await this.bounded(this.client.lockDelete(1, key, value), 'cache', 'unlock')
+    await this.bounded(() => this.client.lockDelete(1, key, value), 'cache', 'unlock')
   }
 
   async reserve(leaseId: string, counters: readonly BudgetCounter[], amounts: Amounts, leaseMs: number): Promise<ReserveResult> {
@@ -103,7 +109,7 @@ export class RedisStore implements Store {
       LATE_SETTLE_WINDOW_MS,
       ...counters.flatMap((c, i) => [Math.round(amountAt(amounts, i)), c.limit, millis(c.ttlMs)]),
     ]
-    const result = (await this.bounded(this.client.budgetReserve(keys.length, ...keys, ...args), 'budget', 'reserve')) as number[]
+    const result = (await this.bounded(() => this.client.budgetReserve(keys.length, ...keys, ...args), 'budget', 'reserve')) as number[]
     if (result[0] === 1) return { ok: true, totals: result.slice(1).map(Number) }
     return { ok: false, index: Number(result[1]), used: Number(result[2]) }
   }
@@ -112,7 +118,7 @@ export class RedisStore implements Store {
     if (lease.counterKeys.length === 0) return
     const keys = lease.counterKeys.flatMap(counterKeys)
     const actuals = lease.counterKeys.map((_key, i) => Math.round(amountAt(actual, i)))
-    await this.bounded(this.client.budgetSettle(keys.length, ...keys, lease.id, ...actuals), 'budget', 'settle')
+    await this.bounded(() => this.client.budgetSettle(keys.length, ...keys, lease.id, ...actuals), 'budget', 'settle')
   }
 
   async renew(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -125,7 +131,7 @@ export class RedisStore implements Store {
       }
     }
     await Promise.all(
-      [...idsBySet].map(([set, ids]) => this.bounded(this.client.budgetRenew(1, set, millis(leaseMs), ...ids), 'budget', 'renew')),
+      [...idsBySet].map(([set, ids]) => this.bounded(() => this.client.budgetRenew(1, set, millis(leaseMs), ...ids), 'budget', 'renew')),
     )
   }
 
@@ -133,19 +139,23 @@ export class RedisStore implements Store {
     if (charges.length === 0) return
     const keys = charges.map((c) => c.counter.key)
     const args = charges.flatMap((c) => [Math.round(c.amount), millis(c.counter.ttlMs)])
-    await this.bounded(this.client.budgetCharge(keys.length, ...keys, ...args), 'budget', 'charge')
+    await this.bounded(() => this.client.budgetCharge(keys.length, ...keys, ...args), 'budget', 'charge')
   }
 
   async read(keys: readonly string[]): Promise<CounterState[]> {
     if (keys.length === 0) return []
     const all = keys.flatMap(counterKeys)
-    const values = (await this.bounded(this.client.budgetRead(all.length, ...all, LATE_SETTLE_WINDOW_MS), 'budget', 'read')) as number[]
+    const values = (await this.bounded(
+      () => this.client.budgetRead(all.length, ...all, LATE_SETTLE_WINDOW_MS),
+      'budget',
+      'read',
+    )) as number[]
     return keys.map((_key, i) => ({ settled: Number(values[2 * i]), reserved: Number(values[2 * i + 1]) }))
   }
 
   async ping(): Promise<boolean> {
     try {
-      await this.bounded(this.client.ping(), 'health', 'ping')
+      await this.bounded(() => this.client.ping(), 'health', 'ping')
       return true
     } catch (err) {
       this.noteFailure(err as Error)

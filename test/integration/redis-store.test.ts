@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../../src/lib/logger.js'
 import { createMetrics } from '../../src/metrics/metrics.js'
+import { socketsOf } from '../../src/store/redis-client.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { startBlackhole } from '../helpers/blackhole.js'
 import { ready } from '../helpers/redis.js'
@@ -39,6 +40,31 @@ describe('RedisStore against a real redis-server', () => {
     const key = `test:${crypto.randomUUID()}`
     await a.set(key, 'from a', 60_000)
     expect(await b.get(key)).toBe('from a')
+  })
+})
+
+describe('RedisStore writes', () => {
+  it('sends the commands issued in one phase of the event loop as one write, and answers each', async () => {
+    const store = open(inject('redisUrl'))
+    await ready(store)
+    const key = `test:${crypto.randomUUID()}`
+    await store.set(key, 'value', 60_000)
+    // Each call of _write or _writev is one system call on the socket.
+    const socket = socketsOf(store.client)[0] as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void }
+    const writes: number[] = []
+    const write = socket._write.bind(socket)
+    const writev = socket._writev.bind(socket)
+    socket._write = (...args) => {
+      writes.push(1)
+      write(...args)
+    }
+    socket._writev = (chunks, ...rest) => {
+      writes.push((chunks as unknown[]).length)
+      writev(chunks, ...rest)
+    }
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => store.get(i % 2 ? key : `${key}:missing`)))
+    expect(answers).toEqual(Array.from({ length: 8 }, (_, i) => (i % 2 ? 'value' : null)))
+    expect(writes).toEqual([8])
   })
 })
 
