@@ -136,4 +136,28 @@ describe('decodeCanonicalBase64Sliced', () => {
       expect(await decodeCanonicalBase64Sliced(text)).toBeUndefined()
     }
   })
+
+  it('decodes a payload read as bytes (the request body) the same, and refuses the same junk in any piece', async () => {
+    const bytes = Buffer.alloc(3 * (1 << 16) * 5 + 2).map((_, i) => (i * 7919) & 0xff)
+    const valid = bytes.toString('base64') // six pieces, the last one padded
+    expect((await decodeCanonicalBase64Sliced(Buffer.from(valid, 'latin1')))?.equals(bytes)).toBe(true)
+    const pieceStarts = [0, 1 << 16, 5 << 16]
+    for (const start of pieceStarts) {
+      for (const [offset, junk] of [
+        [0, '-'],
+        [7, '_'],
+        [100, '='],
+        [(1 << 16) - 1, '='],
+        [3, '*'],
+        [5, '\n'],
+        [9, '\u00c1'], // a valid letter's code plus 128
+        [11, '\u0000'],
+      ] as const) {
+        const at = Math.min(start + offset, valid.length - 3)
+        const text = `${valid.slice(0, at)}${junk}${valid.slice(at + 1)}`
+        expect(decodeCanonicalBase64(text), `${junk} at ${at}`).toBeUndefined()
+        expect(await decodeCanonicalBase64Sliced(Buffer.from(text, 'latin1')), `${junk} at ${at}`).toBeUndefined()
+      }
+    }
+  })
 })
