@@ -53,14 +53,14 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
       const { backend } = entry
       try {
         const body = req.body
-        const streamed = typeof body === 'object' ? body : undefined
+        const streamedLength = typeof body === 'object' && !Buffer.isBuffer(body) ? body.length : undefined
         // The agent's own request(): undici's top-level one parses the URL again and copies the options.
         const res = await replica.agent.request({
           origin: replica.origin,
           path: joinUrl(req.relativeTo === 'origin' ? '' : replica.basePath, req.path),
           method: req.method,
-          headers: outgoingHeaders(backend, req.headers ?? {}, streamed?.length),
-          body: streamed ? Readable.from(streamed.chunks(), { objectMode: false }) : typeof body === 'string' ? body : null,
+          headers: outgoingHeaders(backend, req.headers ?? {}, streamedLength),
+          body: undiciBody(body),
           signal: req.signal ?? null,
         })
         return { status: res.statusCode, headers: res.headers, body: res.body }
@@ -72,6 +72,13 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
       await Promise.all([...backends.values()].flatMap(({ replicas }) => [...replicas.values()].map(({ agent }) => agent.close())))
     },
   }
+}
+
+/** Text and bytes go as they are (one write with the headers); a body in pieces through a Readable. */
+function undiciBody(body: RequestBody | undefined): string | Buffer | Readable | null {
+  if (body === undefined) return null
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return body
+  return Readable.from(body.chunks(), { objectMode: false })
 }
 
 function agentFor(backend: BackendConfig): Agent {

@@ -6,12 +6,14 @@
  */
 export type StreamedBody = Readonly<{ length: number; chunks(): AsyncIterable<Uint8Array> }>
 
-export type RequestBody = string | StreamedBody
+/** JSON text, the bytes of a small body with inline images, or a large one in pieces. */
+export type RequestBody = string | Buffer | StreamedBody
 
 /** The whole body as text (tests, and small bodies). */
 export async function bodyText(body: RequestBody | undefined): Promise<string> {
   if (body === undefined) return ''
   if (typeof body === 'string') return body
+  if (Buffer.isBuffer(body)) return body.toString('utf8')
   const parts: Uint8Array[] = []
   for await (const chunk of body.chunks()) parts.push(chunk)
   return Buffer.concat(parts).toString('utf8')

@@ -34,6 +34,25 @@ describe('encodeBody', () => {
     }
   })
 
+  it('joins a body up to 256 KiB into one buffer (one socket write), and streams a larger one', async () => {
+    const build = (bytes: Buffer) => (url: (i: ReturnType<typeof image>) => string) => ({
+      model: 'm',
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: url(image(bytes, true)) } }] }],
+    })
+    const overhead = Buffer.byteLength(JSON.stringify(build(Buffer.alloc(0))(() => 'data:image/png;base64,')))
+    // 3 bytes are 4 base64 characters: the largest image whose body still fits 256 KiB, and one more.
+    const largest = Buffer.alloc(Math.floor((256 * 1024 - overhead) / 4) * 3, 7)
+    for (const [bytes, whole] of [
+      [largest, true],
+      [Buffer.alloc(largest.length + 3, 7), false],
+    ] as const) {
+      const body = encodeBody(build(bytes))
+      const expected = JSON.stringify(build(bytes)((img) => `data:${img.mime};base64,${img.bytes.toString('base64')}`))
+      expect(Buffer.isBuffer(body)).toBe(whole)
+      expect((await bodyText(body)) === expected).toBe(true)
+    }
+  })
+
   it('is not fooled by client text that looks like a marker', async () => {
     const body = encodeBody((inline) => ({ a: inline(image(Buffer.from('x'), true)), b: 'llava-gateway-inline-0123-0' }))
     expect(JSON.parse(await bodyText(body))).toEqual({ a: 'data:image/png;base64,eA==', b: 'llava-gateway-inline-0123-0' })
