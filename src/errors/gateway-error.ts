@@ -38,8 +38,21 @@ export class GatewayError extends Error {
   }
 }
 
+/**
+ * A GatewayError; a client error (4xx) without a stack trace. Its message already names the field
+ * and the limit, so a stack says nothing an operator needs, and capturing one is most of the cost
+ * of refusing a request (about 7 µs, paid on every 400, 401 and 429 of a flood of bad requests).
+ * A 5xx keeps its stack: that one is ours to debug.
+ */
 export function gatewayError(code: ErrorCode, options?: GatewayErrorOptions): GatewayError {
-  return new GatewayError(code, options)
+  if (CATALOGUE[code][0] >= 500) return new GatewayError(code, options)
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new GatewayError(code, options)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
 }
 
 /** OpenAI's `type`: 4xx are the client's to fix, 5xx are ours or the backend's. */
