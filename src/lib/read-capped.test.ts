@@ -10,6 +10,17 @@ describe('readCapped', () => {
     expect(bytes).toEqual(Buffer.concat(chunks(3, 4, 3)))
   })
 
+  it('hands back a body that came in one chunk as that chunk, without copying it', async () => {
+    const [only] = chunks(60_000)
+    const bytes = await readCapped(Readable.from([only]), 60_000)
+    expect(bytes?.buffer).toBe(only?.buffer)
+    expect(bytes?.equals(only as Buffer)).toBe(true)
+    const web = new Uint8Array([1, 2, 3])
+    const fromWeb = await readCapped(new Blob([web]).stream(), 3)
+    expect([...(fromWeb ?? [])]).toEqual([1, 2, 3])
+    expect(Buffer.isBuffer(fromWeb)).toBe(true)
+  })
+
   it('gives undefined one byte past the limit, and stops reading there', async () => {
     let pulled = 0
     async function* source() {
