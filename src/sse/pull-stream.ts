@@ -1,4 +1,5 @@
 import type { ChunkSource } from '../lib/direct-body.js'
+import { type ClientSignal } from '../lib/client-signal.js'
 
 export type PullStreamHooks = {
   /** Unblock the source at once (destroy the backend body): a pending read must not wait for more data. */
@@ -21,7 +22,7 @@ export class FrameSource implements ChunkSource {
   constructor(
     private readonly frames: AsyncGenerator<Uint8Array, unknown>,
     private readonly hooks: PullStreamHooks,
-    private readonly signal?: AbortSignal,
+    private readonly signal?: ClientSignal,
   ) {
     if (signal?.aborted) queueMicrotask(this.abort)
     else signal?.addEventListener('abort', this.abort, { once: true })

@@ -8,6 +8,7 @@ import { StreamAssembler } from './assemble.js'
 import { dataFrame, DONE_FRAME, errorFrame, joinFrames } from './frames.js'
 import { SseLimitError, SseParser, type SseEvent, type SseLimits } from './parse.js'
 import { FrameSource } from './pull-stream.js'
+import { type ClientSignal } from '../lib/client-signal.js'
 
 export type RelayOutcome = 'completed' | 'upstream_error' | 'client_aborted'
 
@@ -34,7 +35,7 @@ export type RelayOptions = {
   /** The model id the client asked for: chunks naming the backend's own name for it are rewritten. */
   model?: string
   /** The client's request signal: when it aborts, the backend request is dropped at once. */
-  signal?: AbortSignal
+  signal?: ClientSignal
   /** The first content chunk is on its way to the client. */
   onFirstContent?(): void
   onEnd(result: RelayResult): void

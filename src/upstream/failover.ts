@@ -8,6 +8,7 @@ import type { ChatRequest } from '../validate/index.js'
 import { encodeBody } from './encode-body.js'
 import { sendToPool } from './pool-attempts.js'
 import { upstreamBody } from './upstream-body.js'
+import { type ClientSignal } from '../lib/client-signal.js'
 
 export type Attempt = { backend: string; replica: string; res: UpstreamResponse }
 
@@ -16,7 +17,7 @@ export type FailoverRequest = {
   images: readonly RequestImage[]
   model: ModelConfig
   headers: Readonly<Record<string, string>>
-  signal: AbortSignal
+  signal: ClientSignal
   /** The first image's SHA-256 (or the first message's), for backends routed by affinity. */
   affinityKey?: HashKey | undefined
   /** Told of each backend given up on, for the failover metric. */

@@ -8,6 +8,7 @@ import type { Ctx, Exchange } from './exchange.js'
 import { answerWhole } from './json-answer.js'
 import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
+import { clientSignal } from '../lib/client-signal.js'
 
 /** The request sent to the model's backend (a replica of it, or its fallbacks), its answer relayed as a stream or returned whole. */
 export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>) {
@@ -16,7 +17,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     const request = c.get('chatRequest')
     const model = c.get('model')
     const finish = c.get('finish')
-    const signal = c.req.raw.signal
+    const signal = clientSignal(c)
     const sent = clock.now()
     const elapsed = () => clock.now() - sent
     let backend: string | undefined = undefined

@@ -6,6 +6,7 @@ import type { RequestBody } from '../backends/request-body.js'
 import { retryAfterMs } from '../backends/retry-after.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import { errorCode } from '../lib/network-errors.js'
+import { type ClientSignal } from '../lib/client-signal.js'
 
 /**
  * Answers that mean "this server cannot take the request now", before it did any work for it:
@@ -28,7 +29,7 @@ export type PoolOutcome =
 export type PoolRequest = Readonly<{
   body: RequestBody
   headers: Readonly<Record<string, string>>
-  signal: AbortSignal
+  signal: ClientSignal
   affinityKey: HashKey | undefined
   /** The request's last backend: with no healthy replica, try an unhealthy one rather than fail unasked. */
   lastResort: boolean

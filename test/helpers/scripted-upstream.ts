@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../../src/backends/client.js'
 import { classifyUpstreamFailure } from '../../src/backends/classify-failure.js'
+import type { ClientSignal } from '../../src/lib/client-signal.js'
 
 /** One request the gateway sent, as the scripted client saw it. */
 export type ScriptedCall = {
@@ -12,7 +13,7 @@ export type ScriptedCall = {
   headers: Readonly<Record<string, string>>
   /** The request body parsed as JSON; `{}` when there was none. */
   body: Record<string, unknown>
-  signal: AbortSignal | undefined
+  signal: ClientSignal | undefined
   /** Resolves when the gateway aborts the request (the client went away), never otherwise. */
   aborted: Promise<void>
   /** What the call was answered with; undefined while it is held, or when it failed. */
@@ -203,13 +204,13 @@ async function* toBuffers(chunks: Chunks): AsyncGenerator<Buffer> {
   for await (const chunk of chunks) yield typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk)
 }
 
-function abortedOf(signal: AbortSignal): Promise<void> {
+function abortedOf(signal: ClientSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve()
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
 /** `answer`, unless `signal` aborts first: then the call fails as undici's does (UND_ERR_ABORTED, 502). */
-function unlessAborted(answer: Promise<UpstreamResponse>, signal: AbortSignal, backend: string): Promise<UpstreamResponse> {
+function unlessAborted(answer: Promise<UpstreamResponse>, signal: ClientSignal, backend: string): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(classifyUpstreamFailure(undiciError('UND_ERR_ABORTED', 'Request aborted'), backend))
     signal.addEventListener('abort', onAbort, { once: true })
