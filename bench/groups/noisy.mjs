@@ -12,13 +12,14 @@ export const NOISY_CLIENTS = 8
 
 /**
  * The ninth client: one connection, a small unique chat request then GET /healthz, one at a time,
- * for `seconds`. Latencies of each kind apart, ms.
+ * for `seconds` (chat alone when `health` is false: the floors have no health route). Latencies of
+ * each kind apart, ms.
  */
-async function probe(port, seconds) {
+async function probe(port, seconds, { health = true } = {}) {
   const client = new Client(`http://127.0.0.1:${port}`, { keepAliveTimeout: 60_000 })
   const body = bodies.text()
   const chat = []
-  const health = []
+  const healthz = []
   let errors = 0
   const timed = async (list, options) => {
     const start = performance.now()
@@ -39,11 +40,50 @@ async function probe(port, seconds) {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
       body: body.next(),
     })
-    await timed(health, { method: 'GET', path: '/healthz' })
+    if (health) await timed(healthz, { method: 'GET', path: '/healthz' })
   }
   await client.close()
   const q = (list) => ({ n: list.length, p50: quantile(list, 0.5), p99: quantile(list, 0.99) })
-  return { chat: q(chat), health: q(health), errors }
+  return { chat: q(chat), health: q(healthz), errors }
+}
+
+/** The noisy clients, loading `port` until stopped; stop() resolves with their per-kind stats. */
+async function startNoise(port) {
+  const noise = await forkServer('noisy-clients.mjs', {
+    NOISY_PORT: String(port),
+    NOISY_CLIENTS: String(NOISY_CLIENTS),
+    NOISY_BODY_LIMIT: String(NOISY_LIMITS.bodyLimitBytes),
+    NOISY_MAX_IMAGE: String(NOISY_LIMITS.maxBytesPerImage),
+  })
+  await sleep(1_000) // let the noise reach its steady state
+  return {
+    async stop() {
+      const done = new Promise((resolve) => noise.child.once('message', resolve))
+      noise.child.send('stop')
+      const { stats } = await done
+      await noise.stop()
+      return stats
+    },
+  }
+}
+
+/**
+ * A floor (bench/thin-forwarder.mjs, bench/parsing-floor.mjs) under the same noise: the ninth
+ * client's chat latency alone and loaded. The floors refuse nothing (no limits of their own), so
+ * they forward or parse every noisy body.
+ */
+async function floorUnderNoise(script, upstreamPort) {
+  const floor = await forkServer(script, { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstreamPort}` })
+  try {
+    await probe(floor.port, Math.min(1, SECONDS), { health: false }) // warm-up
+    const unloaded = await probe(floor.port, SECONDS, { health: false })
+    const noise = await startNoise(floor.port)
+    const loaded = await probe(floor.port, SECONDS, { health: false })
+    await noise.stop()
+    return { unloaded: unloaded.chat, loaded: loaded.chat }
+  } finally {
+    await floor.stop()
+  }
 }
 
 export async function runNoisy(servers) {
@@ -52,29 +92,25 @@ export async function runNoisy(servers) {
     server: { bodyLimitBytes: NOISY_LIMITS.bodyLimitBytes },
     images: { maxBytesPerImage: NOISY_LIMITS.maxBytesPerImage },
   })
+  let row
   try {
     await probe(gateway.port, Math.min(1, SECONDS)) // warm-up
     const idle = memoryMiB(gateway.pid).rss
     const unloaded = await probe(gateway.port, SECONDS)
-    const noise = await forkServer('noisy-clients.mjs', {
-      NOISY_PORT: String(gateway.port),
-      NOISY_CLIENTS: String(NOISY_CLIENTS),
-      NOISY_BODY_LIMIT: String(NOISY_LIMITS.bodyLimitBytes),
-      NOISY_MAX_IMAGE: String(NOISY_LIMITS.maxBytesPerImage),
-    })
-    await sleep(1_000) // let the noise reach its steady state
+    const noise = await startNoise(gateway.port)
     const loaded = await probe(gateway.port, SECONDS)
-    const done = new Promise((resolve) => noise.child.once('message', resolve))
-    noise.child.send('stop')
-    const { stats } = await done
-    await noise.stop()
+    const stats = await noise.stop()
     const peak = memoryMiB(gateway.pid).hwm
-    const row = { unloaded, loaded, idle, peak, noise: stats, seconds: SECONDS + 1 }
-    console.log(
-      `noisy: chat p99 ${unloaded.chat.p99.toFixed(2)} -> ${loaded.chat.p99.toFixed(2)} ms, health p99 ${loaded.health.p99.toFixed(2)} ms, RSS ${idle.toFixed(0)} -> peak ${peak.toFixed(0)} MiB`,
-    )
-    return row
+    row = { unloaded, loaded, idle, peak, noise: stats, seconds: SECONDS + 1 }
   } finally {
     await gateway.stop()
   }
+  row.floors = {
+    thin: await floorUnderNoise('thin-forwarder.mjs', servers.upstream.port),
+    parsing: await floorUnderNoise('parsing-floor.mjs', servers.upstream.port),
+  }
+  console.log(
+    `noisy: chat p99 ${row.unloaded.chat.p99.toFixed(2)} -> ${row.loaded.chat.p99.toFixed(2)} ms, health p99 ${row.loaded.health.p99.toFixed(2)} ms, RSS ${row.idle.toFixed(0)} -> peak ${row.peak.toFixed(0)} MiB; floors' chat p99: thin ${row.floors.thin.unloaded.p99.toFixed(2)} -> ${row.floors.thin.loaded.p99.toFixed(2)}, parsing ${row.floors.parsing.unloaded.p99.toFixed(2)} -> ${row.floors.parsing.loaded.p99.toFixed(2)} ms`,
+  )
+  return row
 }

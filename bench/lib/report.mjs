@@ -203,10 +203,25 @@ function noisySection(n) {
     line('chat, under load', n.loaded.chat),
     line('GET /healthz, alone', n.unloaded.health),
     line('GET /healthz, under load', n.loaded.health),
+    ...(n.floors
+      ? [
+          line('chat through the thin floor, alone', n.floors.thin.unloaded),
+          line('chat through the thin floor, under load', n.floors.thin.loaded),
+          line('chat through the parsing floor, alone', n.floors.parsing.unloaded),
+          line('chat through the parsing floor, under load', n.floors.parsing.loaded),
+        ]
+      : []),
     '',
     `Errors seen by the ninth client: ${n.unloaded.errors} alone, ${n.loaded.errors} under load. Gateway RSS: idle ${f(n.idle, 0)} MiB,`,
     `peak (VmHWM) ${f(n.peak, 0)} MiB (+${f(n.peak - n.idle, 0)} MiB).`,
     '',
+    ...(n.floors
+      ? [
+          'The floors ran under the same noise, each started on its own after the gateway. They have no limits, so they forward',
+          '(thin) or parse and forward (parsing) every noisy body, where the gateway refuses the oversized text and the deep JSON.',
+          '',
+        ]
+      : []),
     '| noisy body | sent | answers by status | mean time ms |',
     '|---|---|---|---|',
     ...n.noise.map(

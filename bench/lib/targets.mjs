@@ -46,7 +46,11 @@ export function targets(r) {
     const n = r.noisy
     out.push([
       'noisy neighbour: small client chat p99 within 2x unloaded',
-      `${f(n.loaded.chat.p99 / n.unloaded.chat.p99)}x`,
+      `${f(n.loaded.chat.p99 / n.unloaded.chat.p99)}x${
+        n.floors
+          ? ` (${f(n.loaded.chat.p99)} ms; under the same noise the thin floor's p99 is ${f(n.floors.thin.loaded.p99)} ms, ${f(n.floors.thin.loaded.p99 / n.floors.thin.unloaded.p99)}x its own, the parsing floor's ${f(n.floors.parsing.loaded.p99)} ms)`
+          : ''
+      }`,
       n.loaded.chat.p99 <= 2 * n.unloaded.chat.p99,
     ])
     out.push(['noisy neighbour: health p99 under 50 ms', `${f(n.loaded.health.p99)} ms`, n.loaded.health.p99 < 50])
