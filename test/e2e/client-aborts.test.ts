@@ -52,48 +52,25 @@ describe('a client that leaves, over a real socket', () => {
     }
   })
 
-  /** Sends a whole chat request and resolves with it once the response's first bytes (headers) arrive, or at once. */
-  function send(url: string, body: object, { waitForHeaders }: { waitForHeaders: boolean }) {
-    const req = request(`${url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
-    })
-    req.on('error', () => undefined) // the socket is destroyed on purpose
-    const headers = new Promise<void>((resolve) => req.once('response', () => resolve()))
-    req.end(JSON.stringify({ model: 'llava-hf/llava-1.5-7b-hf', messages: [{ role: 'user', content: 'hi' }], ...body }))
-    return waitForHeaders ? headers.then(() => req) : Promise.resolve(req)
-  }
-
-  it('while the backend works: the backend request is dropped, 499 at info', async () => {
+  /**
+   * Sends a whole chat request over a real socket and leaves once the backend has it (and, when
+   * `afterHeaders`, once the gateway's answer has begun); then the gateway must drop the backend's
+   * request and log a 499 at info.
+   */
+  async function leave(body: object, { afterHeaders }: { afterHeaders: boolean }) {
     const { app, logged } = gatewayWithLog()
-    upstream.holdAnswers(() => undefined) // never answers
-    const server = await listen(app)
-    try {
-      const req = await send(server.url, {}, { waitForHeaders: false })
-      await upstream.untilCalls(upstream.calls.length + 1)
-      req.destroy()
-      await upstream.calls.at(-1)?.aborted
-      await until(() => logged.some((l) => l['path'] === '/v1/chat/completions'), { timeoutMs: 5_000, what: 'the access log line' })
-      expect(logged.find((l) => l['path'] === '/v1/chat/completions')).toMatchObject({ status: 499, level: 30 })
-    } finally {
-      await server.close()
-    }
-  })
-
-  it('mid-stream: the backend stream is dropped, 499 at info', async () => {
-    const { app, logged } = gatewayWithLog()
-    upstream.handle((_call, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
-      res.write(
-        `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'Hel' }, finish_reason: null }] })}\n\n`,
-      )
-      // and nothing more: the stream stays open until the gateway drops it
-    })
     const server = await listen(app)
     try {
       const calls = upstream.calls.length
-      const req = await send(server.url, { stream: true }, { waitForHeaders: true })
+      const req = request(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      })
+      req.on('error', () => undefined) // the socket is destroyed on purpose
+      const answered = new Promise<void>((resolve) => req.once('response', () => resolve()))
+      req.end(JSON.stringify({ model: 'llava-hf/llava-1.5-7b-hf', messages: [{ role: 'user', content: 'hi' }], ...body }))
       await upstream.untilCalls(calls + 1)
+      if (afterHeaders) await answered
       req.destroy()
       await upstream.calls.at(-1)?.aborted
       await until(() => logged.some((l) => l['path'] === '/v1/chat/completions'), { timeoutMs: 5_000, what: 'the access log line' })
@@ -101,5 +78,25 @@ describe('a client that leaves, over a real socket', () => {
     } finally {
       await server.close()
     }
+  }
+
+  it('while the backend works: the backend request is dropped, 499 at info', async () => {
+    upstream.holdAnswers(() => undefined) // never answers
+    await leave({}, { afterHeaders: false })
+  })
+
+  it('mid-stream: the backend stream is dropped, 499 at info', async () => {
+    upstream.handle((_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      const chunk = {
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, delta: { content: 'Hel' }, finish_reason: null }],
+      }
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`) // and nothing more: the stream stays open until the gateway drops it
+    })
+    await leave({ stream: true }, { afterHeaders: true })
   })
 })
