@@ -21,7 +21,11 @@ export type ImageIdentity = Readonly<{
 }>
 
 /** Where an image part sits in the request, for errors and for rewriting it. */
-export type ImageLocation = Readonly<{ messageIndex: number; partIndex: number }>
+/**
+ * Where an image part is: `partIndex` in the request as it goes on (images moved first, when the
+ * model reorders), `clientPartIndex` where the client put it, when that differs (what errors name).
+ */
+export type ImageLocation = Readonly<{ messageIndex: number; partIndex: number; clientPartIndex?: number }>
 
 export type RequestImage = ImageLocation & Readonly<{ url: string; identity: ImageIdentity }>
 

@@ -3,6 +3,7 @@ import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { WeightedSemaphore, type Release } from '../lib/weighted-semaphore.js'
+import type { NormalizeVariables } from '../normalize/index.js'
 import type { ValidateVariables } from '../validate/index.js'
 import type { RequestImage } from './image-identity.js'
 import { findImageParts, partRef, resolveImages } from './resolve-images.js'
@@ -23,13 +24,13 @@ export const images = ({
   metrics,
   largeWork,
 }: Pick<AppDeps, 'config' | 'imageFetcher' | 'metrics'> & Partial<Pick<AppDeps, 'largeWork'>>): MiddlewareHandler<{
-  Variables: FinishVariables & ValidateVariables & ImagesVariables
+  Variables: FinishVariables & ValidateVariables & Partial<Pick<NormalizeVariables, 'clientPartOrder'>> & ImagesVariables
 }> => {
   const limits = config.images
   const bytes = new WeightedSemaphore(limits.maxInFlightBytes)
 
   return async function resolveRequestImages(c, next) {
-    const parts = findImageParts(c.get('chatRequest').messages)
+    const parts = findImageParts(c.get('chatRequest').messages, c.get('clientPartOrder'))
     if (parts.length > limits.maxImagesPerRequest) {
       const extra = parts[limits.maxImagesPerRequest]
       throw gatewayError('too_many_images', {

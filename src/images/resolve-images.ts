@@ -20,20 +20,24 @@ export type ImagePartRef = ImageLocation & { url: string }
  */
 export const MEMORY_PER_IMAGE_BYTE = 5
 
-export function findImageParts(messages: readonly ChatMessage[]): ImagePartRef[] {
+export function findImageParts(messages: readonly ChatMessage[], clientPartOrder?: ReadonlyMap<number, readonly number[]>): ImagePartRef[] {
   const found: ImagePartRef[] = []
   messages.forEach((message, messageIndex) => {
     if (!Array.isArray(message.content)) return
+    const order = clientPartOrder?.get(messageIndex)
     message.content.forEach((part, partIndex) => {
-      if (part.type === 'image_url') found.push({ messageIndex, partIndex, url: part.image_url.url })
+      if (part.type !== 'image_url') return
+      const clientPartIndex = order?.[partIndex]
+      found.push({ messageIndex, partIndex, url: part.image_url.url, ...(clientPartIndex === undefined ? {} : { clientPartIndex }) })
     })
   })
   return found
 }
 
-export const partRef = ({ messageIndex, partIndex }: ImageLocation): PartRef => ({
-  param: `messages[${messageIndex}].content[${partIndex}].image_url.url`,
-  label: `messages[${messageIndex}].content[${partIndex}]`,
+/** The part as the client sent it: `param` for an error body, `label` for its message. */
+export const partRef = ({ messageIndex, partIndex, clientPartIndex = partIndex }: ImageLocation): PartRef => ({
+  param: `messages[${messageIndex}].content[${clientPartIndex}].image_url.url`,
+  label: `messages[${messageIndex}].content[${clientPartIndex}]`,
 })
 
 export type ResolveContext = {

@@ -15,6 +15,11 @@ describe('imagesFirst', () => {
     expect(reordered).toEqual([0])
   })
 
+  it('tells where the client had put each part of a reordered message, and nothing of the others', () => {
+    const { clientPartOrder } = imagesFirst([user(image('i0'), text('t')), user(text('t0'), image('i1'), text('t2'), image('i3'))])
+    expect([...clientPartOrder]).toEqual([[1, [1, 3, 0, 2]]])
+  })
+
   it("keeps the message's other fields and the part objects themselves", () => {
     const parts = [text('t'), image('i')] as const
     const message: ChatMessage = { role: 'user', name: 'alice', content: [...parts] }
@@ -95,7 +100,7 @@ describe('imagesFirst', () => {
   })
 
   it('handles an empty list', () => {
-    expect(imagesFirst([])).toEqual({ messages: [], reordered: [] })
+    expect(imagesFirst([])).toEqual({ messages: [], reordered: [], clientPartOrder: new Map() })
   })
 })
 

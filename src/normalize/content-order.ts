@@ -19,18 +19,27 @@ function hasTextBeforeImage(parts: readonly ContentPart[]): boolean {
 /**
  * LLaVA's chat template renders images first, and the model was trained that way: move each user
  * message's image parts ahead of its text, keeping the order within each group. Returns the new
- * messages and the indexes of those it changed; untouched messages are the same objects.
+ * messages, the indexes of those it changed (untouched messages are the same objects), and for each
+ * changed one where the client had put each part, in the new order (errors name the client's places).
  */
-export function imagesFirst(messages: readonly ChatMessage[]): { messages: ChatMessage[]; reordered: number[] } {
+export function imagesFirst(messages: readonly ChatMessage[]): {
+  messages: ChatMessage[]
+  reordered: number[]
+  clientPartOrder: Map<number, number[]>
+} {
   const reordered: number[] = []
+  const clientPartOrder = new Map<number, number[]>()
   const out = messages.map((message, i) => {
     if (message.role !== 'user' || !Array.isArray(message.content) || !hasTextBeforeImage(message.content)) {
       return message
     }
     reordered.push(i)
-    const images = message.content.filter((p) => p.type === 'image_url')
-    const texts = message.content.filter((p) => p.type !== 'image_url')
-    return { ...message, content: [...images, ...texts] }
+    const parts = message.content
+    const isImage = (at: number) => parts[at]?.type === 'image_url'
+    const places = parts.map((_part, at) => at)
+    const order = [...places.filter(isImage), ...places.filter((at) => !isImage(at))]
+    clientPartOrder.set(i, order)
+    return { ...message, content: order.map((at) => parts[at] as ContentPart) }
   })
-  return { messages: out, reordered }
+  return { messages: out, reordered, clientPartOrder }
 }

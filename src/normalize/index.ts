@@ -9,6 +9,8 @@ export const REORDERED_HEADER = 'x-gateway-reordered-messages'
 export type NormalizeVariables = {
   /** Indexes of messages whose image parts were moved ahead of their text. */
   reorderedMessages: readonly number[]
+  /** For each reordered message, the client's index of each of its parts, in their new order. */
+  clientPartOrder: ReadonlyMap<number, readonly number[]>
 }
 
 /** Step 3: apply the model's content order policy; say in a header which messages were reordered. */
@@ -20,6 +22,7 @@ export const normalize = ({
     const request = c.get('chatRequest')
     const model = c.get('model')
     let reordered: number[] = []
+    let clientPartOrder: ReadonlyMap<number, readonly number[]> = new Map()
     if (model.contentOrder === 'reject') {
       const index = findTextBeforeImage(request.messages)
       if (index >= 0) {
@@ -31,9 +34,11 @@ export const normalize = ({
     } else if (model.contentOrder === 'reorder') {
       const result = imagesFirst(request.messages)
       reordered = result.reordered
+      clientPartOrder = result.clientPartOrder
       if (reordered.length > 0) c.set('chatRequest', { ...request, messages: result.messages })
     }
     c.set('reorderedMessages', reordered)
+    c.set('clientPartOrder', clientPartOrder)
     if (reordered.length > 0) {
       c.header(REORDERED_HEADER, reordered.join(','))
       metrics.contentReorders.inc({ model: labels.modelLabel(model) }, reordered.length)

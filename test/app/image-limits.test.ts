@@ -212,6 +212,24 @@ describe('dimensions', () => {
 })
 
 describe('data URLs', () => {
+  it('names the part where the client put it, though the model moves images ahead of text', async () => {
+    const { app } = appWith()
+    const body = chatRequest({
+      model: MODEL,
+      messages: [
+        {
+          role: 'user',
+          content: [{ type: 'text', text: 'Compare.' }, image(dataUrl(PNG, 'image/png')), image('data:image/png;base64,@@@@')],
+        },
+      ],
+    })
+    // Sent on as [image, image, text]: the bad image is second there, third as the client sent it.
+    const error = await errorOf(await app.request('/v1/chat/completions', body), 400, 'invalid_image_data')
+    expect(error.param).toBe('messages[0].content[2].image_url.url')
+    expect(error.message).toContain('messages[0].content[2]')
+    expect(upstream.calls).toHaveLength(0)
+  })
+
   it.each([
     ['invalid base64', 'data:image/png;base64,iVBORw0K!!!*', /invalid base64/],
     ['no media type', `data:;base64,${PNG.toString('base64')}`, /missing media type/],
