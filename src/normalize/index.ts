@@ -13,6 +13,8 @@ export type NormalizeVariables = {
   clientPartOrder: ReadonlyMap<number, readonly number[]>
 }
 
+const NOTHING_REORDERED: ReadonlyMap<number, readonly number[]> = new Map()
+
 /** Step 3: apply the model's content order policy; say in a header which messages were reordered. */
 export const normalize = ({
   metrics,
@@ -22,7 +24,7 @@ export const normalize = ({
     const request = c.get('chatRequest')
     const model = c.get('model')
     let reordered: number[] = []
-    let clientPartOrder: ReadonlyMap<number, readonly number[]> = new Map()
+    let clientPartOrder = NOTHING_REORDERED
     if (model.contentOrder === 'reject') {
       const index = findTextBeforeImage(request.messages)
       if (index >= 0) {
