@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
-import { ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import type { Context } from 'hono'
+import { nodeResponseOf } from './node-env.js'
 
 /**
  * The client's leaving, for the calls a request makes on its behalf (the backend request, the
@@ -40,17 +41,12 @@ export class ClientGone extends EventEmitter {
   }
 }
 
-const signals = new WeakMap<ServerResponse, ClientGone>()
-
 /**
- * The request's ClientSignal: a ClientGone under @hono/node-server, one per response; the web
- * request's own signal where there is no Node response (`app.request()` in tests).
+ * The request's ClientSignal: a ClientGone on its Node response under @hono/node-server; the web
+ * request's own signal where there is no Node response (`app.request()` in tests). Each call makes
+ * a new one: ask once per request and pass it on.
  */
 export function clientSignal(c: Context): ClientSignal {
-  const env: unknown = (c.env as { outgoing?: unknown } | undefined)?.outgoing
-  if (!(env instanceof ServerResponse)) return c.req.raw.signal
-  const outgoing = env as ServerResponse
-  let gone = signals.get(outgoing)
-  if (!gone) signals.set(outgoing, (gone = new ClientGone(outgoing)))
-  return gone
+  const outgoing = nodeResponseOf(c)
+  return outgoing ? new ClientGone(outgoing) : c.req.raw.signal
 }

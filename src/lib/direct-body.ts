@@ -1,6 +1,7 @@
-import { ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
+import { nodeResponseOf } from './node-env.js'
 
 /** A streamed body: chunks until done, a way to stop early, and the same as a web stream. */
 export interface ChunkSource {
@@ -43,7 +44,7 @@ export function withDirectBodies(fetch: Fetch): (req: Request, env: unknown) => 
  */
 export function streamedBody(c: Context, source: ChunkSource): Response {
   const env = c.env as NodeEnv | undefined
-  if (!env?.[WRITES_DIRECT] || !(env.outgoing instanceof ServerResponse)) return c.body(source.toWebStream(), 200)
+  if (!env?.[WRITES_DIRECT] || !nodeResponseOf(c)) return c.body(source.toWebStream(), 200)
   const response = c.body(null, 200)
   response.headers.set(DIRECT_HEADER, '1')
   env[DIRECT] = { response, contentType: response.headers.get('content-type'), source }

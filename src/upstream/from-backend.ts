@@ -62,7 +62,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
           accept: request.stream === true ? 'text/event-stream' : 'application/json',
           'x-request-id': c.get('requestId'),
         },
-        // @hono/node-server aborts this signal when the client disconnects; undici then drops the backend request.
+        // Fires when the client disconnects (ClientGone); undici then drops the backend request.
         signal,
         onFailover: (failed) => metrics.backendFailovers.inc({ model: labels.modelLabel(model), backend: failed }),
       },
@@ -85,7 +85,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     const isEventStream = String(res.headers['content-type'] ?? '')
       .toLowerCase()
       .startsWith('text/event-stream')
-    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) return answerStream(c, exchange, deps)
+    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) return answerStream(c, exchange, deps, signal)
     return answerWhole(c, exchange, deps)
   }
 }

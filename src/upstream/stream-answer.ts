@@ -6,13 +6,14 @@ import { setStreamHeaders } from '../sse/frames.js'
 import { relayStream } from '../sse/relay.js'
 import type { Ctx, Exchange } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
-import { clientSignal } from '../lib/client-signal.js'
+import type { ClientSignal } from '../lib/client-signal.js'
 
 /** The backend's event stream relayed to the client; the request ends when the stream does, however it does. */
 export function answerStream(
   c: Ctx,
   exchange: Exchange,
   { clock, tokens, config }: Pick<AppDeps, 'clock' | 'tokens' | 'config'>,
+  signal: ClientSignal,
 ): Response {
   const backend = config.backends[exchange.backend]
   const prompt = c.get('prompt')
@@ -27,7 +28,7 @@ export function answerStream(
     fillUsage: async (text) => (await settleUsage(prompt, undefined, () => text, tokens)).usage,
     // Lines are measured in characters (one to four bytes each): the bound on memory holds all the same.
     limits: { maxLineChars: backend?.maxStreamLineBytes ?? 1024 * 1024, maxTotalBytes: backend?.maxStreamBytes ?? 64 * 1024 * 1024 },
-    signal: clientSignal(c),
+    signal,
     onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
     // settleUsage does not reject (a dead tokenizer worker falls back to an upper bound), so the
     // request always completes and its lease is always settled.

@@ -1,9 +1,10 @@
 import { isUtf8 } from 'node:buffer'
-import { IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
 import { formatPath } from '../lib/json-path.js'
 import { bytesOutside, parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
+import { nodeRequestOf } from '../lib/node-env.js'
 import { readCapped } from '../lib/read-capped.js'
 import { LARGE_WORK_BYTES, type WorkGate } from '../lib/work-gate.js'
 
@@ -45,6 +46,8 @@ export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: W
       message: `The request body must be UTF-8 JSON; got charset "${charset.slice(0, 40)}".`,
     })
   }
+  // The Node request itself where there is one: reading it skips the web ReadableStream and Request
+  // the adapter would otherwise build around it (a fifth of a small request's cost).
   const bytes = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
   if (largeWork && bytes.length > LARGE_WORK_BYTES) return largeWork.run(() => parseBody(bytes, limits), c.req.raw.signal)
@@ -84,16 +87,6 @@ async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
     throw gatewayError('invalid_request', { message: `Request body must be a JSON object, got ${got}.` })
   }
   return { body: body as Record<string, unknown>, payloads }
-}
-
-/**
- * Under @hono/node-server the Node request is on `c.env.incoming`: reading it directly skips the
- * web ReadableStream and Request the adapter would otherwise build around it (a fifth of a small
- * request's cost). `app.request()` in tests has no Node request and uses the web body.
- */
-function nodeRequestOf(c: Context): IncomingMessage | undefined {
-  const incoming: unknown = (c.env as { incoming?: unknown } | undefined)?.incoming
-  return incoming instanceof IncomingMessage ? incoming : undefined
 }
 
 async function readLimited(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<Buffer> {
