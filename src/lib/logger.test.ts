@@ -1,18 +1,6 @@
-import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { createLogger, flatLineLogger, isoTime } from './logger.js'
-
-/** A logger writing into `lines`, one parsed object per line. */
-function capture() {
-  const lines: Array<Record<string, unknown>> = []
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { log: createLogger('info', destination), lines }
-}
+import { flatLineLogger, isoTime } from './logger.js'
+import { capturedLog } from '../../test/helpers/captured-log.js'
 
 describe('isoTime', () => {
   it('is the ISO 8601 time of each line, formatted again only when the millisecond changes', () => {
@@ -27,7 +15,7 @@ describe('isoTime', () => {
 
 describe('createLogger', () => {
   it('blanks secret keys at the top level and one level down', () => {
-    const { log, lines } = capture()
+    const { log, lines } = capturedLog()
     log.info({ authorization: 'Bearer a', apiKey: 'b', secret: 'c', backend: { apiKey: 'd', headers: { authorization: 'e' } } }, 'x')
     expect(JSON.stringify(lines)).not.toMatch(/Bearer a|"b"|"c"|"d"|"e"/)
     expect(lines[0]).toMatchObject({
@@ -40,7 +28,7 @@ describe('createLogger', () => {
   })
 
   it('gives flat lines a logger that still blanks top-level secret keys', () => {
-    const { log, lines } = capture()
+    const { log, lines } = capturedLog()
     flatLineLogger(log).info({ requestId: 'r1', secret: 'c', status: 200 }, 'request')
     expect(lines[0]).toMatchObject({ requestId: 'r1', secret: '[redacted]', status: 200, msg: 'request' })
   })

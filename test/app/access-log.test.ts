@@ -1,25 +1,18 @@
-import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { createLogger } from '../../src/lib/logger.js'
 import { formatLine } from '../../src/lib/pretty-log.js'
 import { png } from '../fixtures/images.js'
 import { completionChunks } from '../helpers/fake-upstream.js'
 import { failure, ScriptedUpstream, sse } from '../helpers/scripted-upstream.js'
 import { buildTestApp, chatRequest, MODEL, testConfig, userText } from '../helpers/test-app.js'
 import { until } from '../helpers/wait.js'
+import { capturedLog } from '../helpers/captured-log.js'
 
 // One access-log line per request, with what an operator needs to debug it from the line alone.
 
 function gateway(level = 'debug') {
   const upstream = new ScriptedUpstream()
-  const lines: Array<Record<string, unknown>> = []
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  const built = buildTestApp(testConfig('http://127.0.0.1:9/v1'), { upstreamClient: upstream, log: createLogger(level, destination) })
+  const { log, lines } = capturedLog(level)
+  const built = buildTestApp(testConfig('http://127.0.0.1:9/v1'), { upstreamClient: upstream, log })
   const requestLine = async (path: string) => {
     await until(() => lines.some((l) => l['msg'] !== undefined && l['path'] === path), { timeoutMs: 2_000, what: `the line for ${path}` })
     return lines.find((l) => l['path'] === path) as Record<string, unknown>

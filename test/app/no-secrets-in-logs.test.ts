@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createLogger } from '../../src/lib/logger.js'
 import { FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, OTHER_KEY, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
+import { capturedLog } from '../helpers/captured-log.js'
 
 // No secret ever appears in a log line: not the client's key, not a wrong key, not the backend's
 // credential, whatever happens to the request.
@@ -16,20 +15,9 @@ beforeAll(async () => {
 })
 afterAll(() => upstream.close())
 
-function capturingLog() {
-  const lines: string[] = []
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString())
-      done()
-    },
-  })
-  return { log: createLogger('trace', destination), lines }
-}
-
 describe('logs', () => {
   it('carry no key, credential or token through success, refusal and failure', async () => {
-    const { log, lines } = capturingLog()
+    const { log, raw: lines } = capturedLog('trace')
     const config = { ...testConfig(upstream.baseUrl), backends: { main: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_TOKEN } } }
     const { app } = buildTestApp(config, { log })
     await app.request('/v1/chat/completions', chatRequest(userText('hi')))

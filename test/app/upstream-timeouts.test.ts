@@ -1,6 +1,4 @@
-import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { createLogger } from '../../src/lib/logger.js'
 import { countTextTokens } from '../../src/meter/text-tokens.js'
 import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, completionChunks } from '../helpers/fake-upstream.js'
@@ -9,6 +7,7 @@ import { failure, held, json, openStream, ScriptedUpstream, streamed, undiciErro
 import { dataFrames } from '../helpers/sse.js'
 import { buildTestApp, chatRequest, MODEL, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
 import { until } from '../helpers/wait.js'
+import { capturedLog } from '../helpers/captured-log.js'
 
 // A backend that runs out of time, at each stage, and a client that leaves mid-stream. The backend
 // is scripted: a timeout is the error undici raises when its timer fires, so no test waits for one
@@ -17,14 +16,8 @@ import { until } from '../helpers/wait.js'
 /** An app with one backend, `main`, scripted; its access-log lines are parsed into `logged`. */
 function gateway() {
   const upstream = new ScriptedUpstream()
-  const logged: Array<Record<string, unknown>> = []
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  const built = buildTestApp(testConfig('http://127.0.0.1:9/v1'), { upstreamClient: upstream, log: createLogger('info', destination) })
+  const { log, lines: logged } = capturedLog('info')
+  const built = buildTestApp(testConfig('http://127.0.0.1:9/v1'), { upstreamClient: upstream, log })
   const send = (body: Record<string, unknown>, init: RequestInit = {}) =>
     built.app.request('/v1/chat/completions', { ...chatRequest(body), ...init })
   return { ...built, upstream, logged, send }

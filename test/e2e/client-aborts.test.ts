@@ -1,12 +1,11 @@
 import { request } from 'node:http'
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createLogger } from '../../src/lib/logger.js'
 import { FakeUpstream } from '../helpers/fake-upstream.js'
 import { listen } from '../helpers/gateway-server.js'
 import { counterSum } from '../helpers/metric-values.js'
 import { buildTestApp, TEST_KEY, testConfig } from '../helpers/test-app.js'
 import { until } from '../helpers/wait.js'
+import { capturedLog } from '../helpers/captured-log.js'
 
 // A client that leaves is the client's doing, over a real socket too: logged at info and counted
 // as 499, never as an unhandled 500 or a 5xx an operator would be paged for.
@@ -18,14 +17,8 @@ beforeAll(async () => {
 afterAll(() => upstream.close())
 
 function gatewayWithLog() {
-  const logged: Array<Record<string, unknown>> = []
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { ...buildTestApp(testConfig(upstream.baseUrl), { log: createLogger('info', destination) }), logged }
+  const { log, lines: logged } = capturedLog('info')
+  return { ...buildTestApp(testConfig(upstream.baseUrl), { log }), logged }
 }
 
 describe('a client that leaves, over a real socket', () => {
