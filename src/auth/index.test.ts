@@ -60,6 +60,12 @@ describe('auth: a valid key', () => {
     })
   })
 
+  it('accepts a key whose SHA-256 is written in capitals', async () => {
+    const { app, reached } = authApp({ keys: [{ alias: 'upper', sha256: sha256Hex(KEY_B).toUpperCase() }] })
+    expect((await send(app, `Bearer ${KEY_B}`)).status).toBe(200)
+    expect(reached[0]?.principal?.keyAlias).toBe('upper')
+  })
+
   it('reads the scheme case-insensitively and ignores spaces around the token', async () => {
     const { app, reached } = authApp()
     expect((await send(app, `bearer   ${KEY_A}  `)).status).toBe(200)

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Deps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { bearerToken, digestsEqual, secretDigest } from '../lib/bearer.js'
+import { bearerToken, secretDigest } from '../lib/bearer.js'
 import { ANONYMOUS, scopeBudgets, type Principal } from './principal.js'
 
 export type AuthVariables = { principal: Principal }
@@ -9,16 +9,21 @@ export type AuthVariables = { principal: Principal }
 /** Step 1: the bearer key → `principal` on the context. */
 export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Variables: AuthVariables }> => {
   const teamBudgets = new Map(config.teams.map((team) => [team.name, team.budgets]))
-  const keys = config.keys.map((key) => ({
-    digest: Buffer.from(key.sha256, 'hex'),
-    principal: {
+  // Keyed by digest, never by secret: a lookup's timing can only tell about the digest of a guess,
+  // which says nothing about any key's secret. Two keys with one secret: the first is the one used
+  // (config loading warns about the second).
+  const keys = new Map<string, Principal>()
+  for (const key of config.keys) {
+    const digest = key.sha256.toLowerCase()
+    if (keys.has(digest)) continue
+    keys.set(digest, {
       keyAlias: key.alias,
       team: key.team,
       role: key.role,
       models: key.models,
       budgets: [...scopeBudgets(key.budgets, 'key', key.alias), ...scopeBudgets(teamBudgets.get(key.team) ?? [], 'team', key.team)],
-    } satisfies Principal,
-  }))
+    })
+  }
   const allowAnonymous = config.auth.allowAnonymous
 
   return async function authenticate(c, next) {
@@ -30,23 +35,11 @@ export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Vari
     }
     const token = bearerToken(header)
     if (!token) throw gatewayError('invalid_api_key', { message: 'Authorization must be "Bearer <key>".' })
-    const principal = findKey(keys, secretDigest(token))
+    const principal = keys.get(secretDigest(token))
     if (!principal) throw gatewayError('invalid_api_key')
     c.set('principal', principal)
     return next()
   }
-}
-
-/**
- * Compare digests, never raw secrets, and look at every key without stopping early, so the time
- * taken says nothing about which key (or how much of one) matched. Config-file key counts keep this cheap.
- */
-function findKey(keys: ReadonlyArray<{ digest: Buffer; principal: Principal }>, digest: Buffer): Principal | undefined {
-  let found: Principal | undefined
-  for (const key of keys) {
-    if (digestsEqual(key.digest, digest) && !found) found = key.principal
-  }
-  return found
 }
 
 // What later steps use of this one: who is calling.

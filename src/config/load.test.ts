@@ -162,6 +162,16 @@ describe('loadConfig: interpolation', () => {
     expect(config.backends['local']?.kind).toBe('openai')
   })
 
+  it('disables a second key with the same secret, naming both, so a secret always means one key', () => {
+    const keys = [
+      { alias: 'first', secret: SECRET },
+      { alias: 'again', sha256: sha256(SECRET).toUpperCase() },
+    ]
+    const { config, warnings } = loadConfig({}, { ...minimal(), keys })
+    expect(config.keys.map((k) => k.alias)).toEqual(['first'])
+    expect(warnings).toContain('key "again" is disabled: it has the same secret as key "first"')
+  })
+
   it('coerces numbers that arrive as strings', () => {
     const { config } = loadConfig({ PORT: '0' }, { ...minimal(), server: { port: '${PORT}' } })
     expect(config.server.port).toBe(0)

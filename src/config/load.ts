@@ -63,12 +63,19 @@ export function loadConfigFile(env: Env, path: string): LoadedConfig {
 
 function hashKeys(config: ParsedConfig, warnings: string[]): KeyConfig[] {
   const keys: KeyConfig[] = []
+  const aliasOf = new Map<string, string>()
   for (const key of config.keys) {
     const sha256 = key.sha256?.toLowerCase() ?? (key.secret ? sha256Hex(key.secret) : undefined)
     if (!sha256) {
       warnings.push(`key "${key.alias}" is disabled: its secret is empty`)
       continue
     }
+    const first = aliasOf.get(sha256)
+    if (first !== undefined) {
+      warnings.push(`key "${key.alias}" is disabled: it has the same secret as key "${first}"`)
+      continue
+    }
+    aliasOf.set(sha256, key.alias)
     keys.push({ alias: key.alias, team: key.team, role: key.role, sha256, models: key.models, budgets: key.budgets })
   }
   return keys
