@@ -3,30 +3,24 @@ import { describe, expect, it } from 'vitest'
 import { dataFrames } from '../../test/helpers/sse.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { SseParser } from './parse.js'
-import { dataFrame, DONE_FRAME, errorFrame, joinFrames, setStreamHeaders } from './frames.js'
-
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+import { dataFrame, DONE_FRAME, errorFrame, frameBytes, setStreamHeaders } from './frames.js'
 
 describe('dataFrame and DONE_FRAME', () => {
   it('frames data as one `data:` line and a blank line', () => {
-    expect(text(dataFrame('{"a":1}'))).toBe('data: {"a":1}\n\n')
-    expect(text(DONE_FRAME)).toBe('data: [DONE]\n\n')
-  })
-
-  it('encodes as UTF-8', () => {
-    expect(dataFrame('🐱')).toEqual(new Uint8Array([...new TextEncoder().encode('data: '), 0xf0, 0x9f, 0x90, 0xb1, 10, 10]))
+    expect(dataFrame('{"a":1}')).toBe('data: {"a":1}\n\n')
+    expect(DONE_FRAME).toBe('data: [DONE]\n\n')
   })
 
   it('parses back to the same data (JSON text never holds a raw newline)', () => {
     const data = JSON.stringify({ content: 'line one\nline two\r\n' })
-    expect(new SseParser().push(dataFrame(data))).toEqual([{ event: undefined, data }])
+    expect(new SseParser().push(frameBytes(dataFrame(data)))).toEqual([{ event: undefined, data }])
   })
 })
 
 describe('errorFrame', () => {
   it("is a data frame holding the OpenAI error body, all four keys, as openai-node's stream reader raises it", () => {
     const error = gatewayError('upstream_stream_interrupted', { message: 'Backend "main" ended the stream before [DONE].' })
-    const frame = text(errorFrame(error.toBody()))
+    const frame = errorFrame(error.toBody())
     const [data] = dataFrames(frame)
     expect(JSON.parse(data ?? '')).toEqual({
       error: {
@@ -40,19 +34,23 @@ describe('errorFrame', () => {
   })
 })
 
-describe('joinFrames', () => {
-  it('gives the frames back to back, in order', () => {
-    const joined = joinFrames([dataFrame('1'), dataFrame('2'), DONE_FRAME])
-    expect(text(joined)).toBe('data: 1\n\ndata: 2\n\ndata: [DONE]\n\n')
-  })
-
-  it('returns a single frame as it is, without copying', () => {
-    const frame = dataFrame('only')
-    expect(joinFrames([frame])).toBe(frame)
+describe('frameBytes', () => {
+  it('encodes frames back to back as UTF-8, in order', () => {
+    const bytes = frameBytes(dataFrame('🐱') + DONE_FRAME)
+    expect([...bytes]).toEqual([
+      ...new TextEncoder().encode('data: '),
+      0xf0,
+      0x9f,
+      0x90,
+      0xb1,
+      10,
+      10,
+      ...new TextEncoder().encode(DONE_FRAME),
+    ])
   })
 
   it('gives no bytes for no frames', () => {
-    expect(joinFrames([]).byteLength).toBe(0)
+    expect(frameBytes('').byteLength).toBe(0)
   })
 })
 

@@ -5,7 +5,7 @@ import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
 import { dropStream, ignoreErrors } from '../lib/drop-stream.js'
 import { isRecord } from '../lib/is-record.js'
 import { StreamAssembler } from './assemble.js'
-import { dataFrame, DONE_FRAME, errorFrame, joinFrames } from './frames.js'
+import { dataFrame, DONE_FRAME, errorFrame, frameBytes } from './frames.js'
 import { SseLimitError, SseParser, type SseEvent, type SseLimits } from './parse.js'
 import { FrameSource } from './pull-stream.js'
 import { type ClientSignal } from '../lib/client-signal.js'
@@ -78,7 +78,9 @@ async function* relayFrames(body: Readable, state: RelayState): AsyncGenerator<U
     const frames = await state.handle(state.parser.end())
     if (frames) yield frames
     if (state.outcome) return
-    yield state.fail(gatewayError('upstream_stream_interrupted', { message: `Backend "${state.backend}" ended the stream before [DONE].` }))
+    yield frameBytes(
+      state.fail(gatewayError('upstream_stream_interrupted', { message: `Backend "${state.backend}" ended the stream before [DONE].` })),
+    )
   } catch (err) {
     if (state.cancelled) return
     const error =
@@ -87,7 +89,7 @@ async function* relayFrames(body: Readable, state: RelayState): AsyncGenerator<U
             message: `Backend "${state.backend}" sent a stream past the gateway's limit: ${err.message}.`,
           })
         : classifyMidResponseFailure(err, state.backend)
-    yield state.fail(error)
+    yield frameBytes(state.fail(error))
   }
 }
 
@@ -133,39 +135,38 @@ class RelayState {
   }
 
   /** The error frame that ends the stream. */
-  fail(error: { code: string; toBody(): OpenAIErrorBody }): Uint8Array {
+  fail(error: { code: string; toBody(): OpenAIErrorBody }): string {
     this.outcome = 'upstream_error'
     this.error = { ...error.toBody(), code: error.code }
     return errorFrame(error.toBody())
   }
 
-  /** The frames for these events, joined; sets `outcome` when one of them ends the stream. */
+  /** The frames for these events, as one chunk of bytes; sets `outcome` when one of them ends the stream. */
   async handle(events: readonly SseEvent[]): Promise<Uint8Array | undefined> {
-    const frames: Uint8Array[] = []
+    const frames: string[] = []
     for (const event of events) {
       if (event.data === '[DONE]') {
-        frames.push(...(await this.done()))
+        frames.push(await this.done())
         break
       }
       this.handleEvent(event, frames)
       if (this.outcome) break
     }
-    return frames.length > 0 ? joinFrames(frames) : undefined
+    return frames.length > 0 ? frameBytes(frames.join('')) : undefined
   }
 
   /** [DONE], preceded by the usage chunk the gateway counted when the client asked and the backend sent none. */
-  private async done(): Promise<Uint8Array[]> {
-    const frames: Uint8Array[] = []
+  private async done(): Promise<string> {
+    let frames = ''
     if (!this.reported && this.options.clientWantsUsage) {
       const usage = await this.options.fillUsage(this.text.join(''))
-      frames.push(dataFrame(JSON.stringify({ ...this.envelope, object: 'chat.completion.chunk', choices: [], usage })))
+      frames = dataFrame(JSON.stringify({ ...this.envelope, object: 'chat.completion.chunk', choices: [], usage }))
     }
-    frames.push(DONE_FRAME)
     this.outcome = 'completed'
-    return frames
+    return frames + DONE_FRAME
   }
 
-  private handleEvent(event: SseEvent, frames: Uint8Array[]): void {
+  private handleEvent(event: SseEvent, frames: string[]): void {
     let parsed: unknown
     try {
       parsed = JSON.parse(event.data)

@@ -1,5 +1,5 @@
 import type { WholeCompletion } from '../completion/whole-completion.js'
-import { dataFrame, DONE_FRAME, joinFrames } from './frames.js'
+import { dataFrame, DONE_FRAME, frameBytes } from './frames.js'
 import { FrameSource } from './pull-stream.js'
 
 /**
@@ -31,7 +31,9 @@ export function replayFrames(whole: WholeCompletion, includeUsage: boolean): Uin
     chunks.push(chunk([{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finish_reason }]))
   }
   if (includeUsage) chunks.push({ ...base, choices: [], usage: whole.usage })
-  return joinFrames([...chunks.map((c) => dataFrame(JSON.stringify(c))), DONE_FRAME])
+  let frames = ''
+  for (const c of chunks) frames += dataFrame(JSON.stringify(c))
+  return frameBytes(frames + DONE_FRAME)
 }
 
 /** The replay as a stream; `onEnd` is told once, when the client has read it all (false) or left (true). */
