@@ -58,7 +58,7 @@ export const images = ({
       limits,
       fetcher: imageFetcher,
       bytes,
-      signal: c.req.raw.signal,
+      signal: () => c.req.raw.signal,
       payloads: c.get('dataUrlPayloads'),
       held,
       ...(largeWork ? { largeWork } : {}),

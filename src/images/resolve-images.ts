@@ -45,7 +45,11 @@ export type ResolveContext = {
   fetcher: ImageFetcher
   /** Gateway-wide image bytes in flight. */
   bytes: WeightedSemaphore
-  signal: AbortSignal
+  /**
+   * The client's request signal, asked for only when something can wait on it (a download, a turn
+   * at large work): building one costs more than decoding a small data URL.
+   */
+  signal(): AbortSignal
   /** Every reservation made is pushed here; the caller releases them when the request is done. */
   held: Release[]
   /** Decoding and checking an image over LARGE_WORK_BYTES waits its turn here. */
@@ -65,7 +69,8 @@ export async function resolveImages(parts: readonly ImagePartRef[], ctx: Resolve
   for (const part of parts) if (!firstPartOf.has(part.url)) firstPartOf.set(part.url, part)
   const unique = [...firstPartOf.values()]
   const stop = new AbortController()
-  const signal = AbortSignal.any([ctx.signal, stop.signal])
+  let combined: AbortSignal | undefined
+  const signal = () => (combined ??= AbortSignal.any([ctx.signal(), stop.signal]))
   const results = new Map<string, ImageIdentity>()
   let failure: GatewayError | undefined
 
@@ -94,7 +99,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     return release
   }
   const inTurn = <T>(size: number, work: () => Promise<T>): Promise<T> =>
-    ctx.largeWork && size > LARGE_WORK_BYTES ? ctx.largeWork.run(work, ctx.signal) : work()
+    ctx.largeWork && size > LARGE_WORK_BYTES ? ctx.largeWork.run(work, ctx.signal()) : work()
   let bytes: Buffer
   let source: ImageIdentity['source']
   let base64: string | Buffer | undefined
@@ -120,7 +125,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     source = 'data'
   } else {
     try {
-      const fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal, reserveBytes })
+      const fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal(), reserveBytes })
       bytes = fetched.bytes
       fetchedUrl = fetched.url
     } catch (err) {

@@ -122,7 +122,7 @@ describe('identity', () => {
       { messageIndex: 2, partIndex: 1, url: server.url('/png') }, // same URL again: resolved once
     ]
     try {
-      const resolved = await resolveImages(parts, { limits, fetcher, bytes, signal: new AbortController().signal, held })
+      const resolved = await resolveImages(parts, { limits, fetcher, bytes, signal: () => new AbortController().signal, held })
       const [fromUrl, fromData, other, again] = resolved.map((r) => r.identity)
       expect({ sha256: fromUrl?.sha256, mime: fromUrl?.mime, width: fromUrl?.width, height: fromUrl?.height }).toEqual({
         sha256: sha256(PNG),
@@ -155,6 +155,60 @@ describe('identity', () => {
     } finally {
       await fetcher.close()
     }
+  })
+})
+
+describe('resolveImages: stopping downloads', () => {
+  /** A route that answers nothing and reports when the gateway drops its connection. */
+  const hanging = (path: string) => {
+    let arrived = () => {}
+    let dropped = () => {}
+    const reached = new Promise<void>((resolve) => (arrived = resolve))
+    const closed = new Promise<void>((resolve) => (dropped = resolve))
+    server.route(path, (req, res) => {
+      res.on('close', () => dropped())
+      req.resume()
+      arrived()
+    })
+    return { reached, closed }
+  }
+  const resolveWith = async (parts: ImagePartRef[], signal: AbortSignal) => {
+    const { config } = loadConfig({}, { ...testConfig(upstream.baseUrl), images: imageConfig(server) })
+    const fetcher = createImageFetcher(config.images, new LoopbackNetwork())
+    const held: Release[] = []
+    const bytes = new WeightedSemaphore(config.images.maxInFlightBytes)
+    try {
+      return await resolveImages(parts, { limits: config.images, fetcher, bytes, signal: () => signal, held })
+    } finally {
+      for (const release of held) release()
+      await fetcher.close()
+    }
+  }
+
+  it('drops the other downloads once one image fails, and reports the failure', async () => {
+    const slow = hanging('/never')
+    // Fails only once the other download is under way, so there is one to drop.
+    server.route('/late-404', (_req, res) => void slow.reached.then(() => res.writeHead(404).end()))
+    const parts: ImagePartRef[] = [
+      { messageIndex: 0, partIndex: 0, url: server.url('/never') },
+      { messageIndex: 0, partIndex: 1, url: server.url('/late-404') },
+    ]
+    await expect(resolveWith(parts, new AbortController().signal)).rejects.toMatchObject({
+      code: 'image_fetch_failed',
+      param: 'messages[0].content[1].image_url.url',
+    })
+    await slow.closed
+  })
+
+  it('drops a download when the client leaves', async () => {
+    const slow = hanging('/forever')
+    const client = new AbortController()
+    const resolving = resolveWith([{ messageIndex: 0, partIndex: 0, url: server.url('/forever') }], client.signal)
+    const outcome = expect(resolving).rejects.toBeDefined()
+    await slow.reached
+    client.abort()
+    await outcome
+    await slow.closed
   })
 })
 
