@@ -1,5 +1,6 @@
 import type { RequestIdVariables } from 'hono/request-id'
 import type { AuthVariables } from './auth/index.js'
+import type { AnswerCapVariables } from './budget/answer-cap.js'
 import type { CacheVariables } from './cache/index.js'
 import type { FinishVariables } from './completion/finish-line.js'
 import type { ImagesVariables } from './images/index.js'
@@ -14,6 +15,7 @@ export type ChatVariables = FinishVariables &
   NormalizeVariables &
   ImagesVariables &
   MeterVariables &
+  AnswerCapVariables &
   CacheVariables
 
 /**

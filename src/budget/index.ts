@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import type { AuthVariables, Principal } from '../auth/index.js'
+import type { AnswerCapVariables } from './answer-cap.js'
 import type { CacheVariables } from '../cache/index.js'
 import type { Completion } from '../completion/completion.js'
 import type { FinishVariables } from '../completion/finish-line.js'
@@ -19,7 +20,7 @@ import { setRateLimitHeaders } from './rate-limit-headers.js'
 import { budgetExceeded } from './refusal.js'
 import { Settler } from './settler.js'
 
-type Reads = FinishVariables & AuthVariables & ValidateVariables & MeterVariables & CacheVariables
+type Reads = FinishVariables & AuthVariables & ValidateVariables & MeterVariables & Partial<AnswerCapVariables> & CacheVariables
 
 export type BudgetStep = MiddlewareHandler<{ Variables: Reads }> & {
   /** Renewing leases and settling: for shutdown (wait for settlements) and tests. */
@@ -113,7 +114,8 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
       })
       const resetsIn = Math.max(1, Math.ceil(((resetsAt[result.index] ?? now) - now) / 1000))
       const { defaultCompletionTokens } = policy
-      throw budgetExceeded({ principal, budget: refusing, used: result.used, worst, request, defaultCompletionTokens, resetsIn })
+      const answerCap = c.get('answerCap')
+      throw budgetExceeded({ principal, budget: refusing, used: result.used, worst, request, defaultCompletionTokens, answerCap, resetsIn })
     }
 
     leases.hold(lease)

@@ -13,15 +13,17 @@ export type Refusal = Readonly<{
   worst: Cost
   request: ChatRequest
   defaultCompletionTokens: number
+  /** The max_tokens the gateway set on the request, when it set one. */
+  answerCap?: number | undefined
   /** Seconds until the budget's window ends. */
   resetsIn: number
 }>
 
 /** The 429 for a request that would pass a budget: whose budget, how much is used, what this one needs, when it resets. */
 export function budgetExceeded(refusal: Refusal): GatewayError {
-  const { principal, budget, used, worst, request, defaultCompletionTokens, resetsIn } = refusal
+  const { principal, budget, used, worst, request, defaultCompletionTokens, answerCap, resetsIn } = refusal
   const owner = budget?.scope === 'team' ? `Team "${budget.name}"` : `Key "${principal.keyAlias}"`
-  const why = reservedFor(request, defaultCompletionTokens)
+  const why = reservedFor(request, defaultCompletionTokens, answerCap)
   const window = budget?.window
   const message =
     budget && 'usd' in budget

@@ -36,4 +36,10 @@ describe('reservedFor', () => {
       'its prompt plus 1024 for the answer x n=2, budget.defaultCompletionTokens: the request sets no max_tokens',
     ])
   })
+
+  it('says the gateway set max_tokens itself when it capped the answer', () => {
+    expect(reservedFor(request({ max_tokens: 300, n: 2 }), 1024, 300)).toBe(
+      'its prompt plus 300 for the answer x n=2: the request sets no max_tokens, so the gateway sends max_tokens 300 (budget.defaultCompletionTokens, or what the context window leaves)',
+    )
+  })
 })

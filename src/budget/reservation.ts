@@ -10,10 +10,15 @@ export function reservationFor(promptTokens: number, request: ChatRequest, defau
   return promptTokens + completion * (request.n ?? 1)
 }
 
-/** Where a reservation's answer part came from, in words, for the 429 message. */
-export function reservedFor(request: ChatRequest, defaultCompletionTokens: number): string {
+/**
+ * Where a reservation's answer part came from, in words, for the 429 message. `cap` is the
+ * max_tokens the gateway set itself (see answer-cap.ts), when it did.
+ */
+export function reservedFor(request: ChatRequest, defaultCompletionTokens: number, cap?: number): string {
   const n = request.n ?? 1
   const times = n > 1 ? ` x n=${n}` : ''
+  if (cap !== undefined)
+    return `its prompt plus ${cap} for the answer${times}: the request sets no max_tokens, so the gateway sends max_tokens ${cap} (budget.defaultCompletionTokens, or what the context window leaves)`
   if (request.max_completion_tokens != null) return `its prompt plus its max_completion_tokens${times}`
   if (request.max_tokens != null) return `its prompt plus its max_tokens${times}`
   return `its prompt plus ${defaultCompletionTokens} for the answer${times}, budget.defaultCompletionTokens: the request sets no max_tokens`

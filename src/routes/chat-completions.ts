@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import { auth } from '../auth/index.js'
+import { capAnswer } from '../budget/answer-cap.js'
 import { budget } from '../budget/index.js'
 import { cache } from '../cache/index.js'
 import { finishLine } from '../completion/finish-line.js'
@@ -21,6 +22,7 @@ export const chatCompletions = (deps: AppDeps) =>
     normalize(deps),
     images(deps),
     countTokens(deps),
+    capAnswer(deps),
     cache(deps),
     budget(deps),
     upstream(deps),

@@ -59,12 +59,60 @@ describe('token budgets', () => {
     expect(await counterSum(deps.metrics.budgetRejections, { key_alias: 'limited', window: 'day' })).toBe(1)
   })
 
-  it('says where the reservation came from when the request set no max_tokens', async () => {
-    const { app } = appWith([{ window: 'day', tokens: 100 }])
-    const error = await errorOf(await app.request('/v1/chat/completions', chatRequest(userText('hi'))), 429, 'budget_exceeded')
+  it('sends max_tokens budget.defaultCompletionTokens for a budgeted request that sets none, and says so when it refuses', async () => {
+    const { app } = appWith([{ window: 'day', tokens: 5_000 }])
+    expect((await app.request('/v1/chat/completions', chatRequest(userText('hi')))).status).toBe(200)
+    expect(upstream.calls[0]?.body['max_tokens']).toBe(1024)
+    // A request that sets its own limit is sent as it is.
+    expect((await app.request('/v1/chat/completions', chatRequest(ask(70)))).status).toBe(200)
+    expect((await app.request('/v1/chat/completions', chatRequest({ ...userText('hi'), max_completion_tokens: 60 }))).status).toBe(200)
+    expect(upstream.calls.slice(1).map((call) => [call.body['max_tokens'], call.body['max_completion_tokens']])).toEqual([
+      [70, undefined],
+      [undefined, 60],
+    ])
+    // A key without a budget has nothing to protect: its answer is not capped.
+    expect((await app.request('/v1/chat/completions', chatRequest(userText('hi'), OTHER_KEY))).status).toBe(200)
+    expect(upstream.calls[3]?.body).not.toHaveProperty('max_tokens')
+
+    const { app: small } = appWith([{ window: 'day', tokens: 100 }])
+    const error = await errorOf(await small.request('/v1/chat/completions', chatRequest(userText('hi'))), 429, 'budget_exceeded')
     expect(error.message).toContain(
-      `may need ${PROMPT + 1024} (its prompt plus 1024 for the answer, budget.defaultCompletionTokens: the request sets no max_tokens)`,
+      `may need ${PROMPT + 1024} (its prompt plus 1024 for the answer: the request sets no max_tokens, so the gateway sends max_tokens 1024`,
     )
+  })
+
+  it('caps at what the context window leaves when that is less than budget.defaultCompletionTokens', async () => {
+    const long = 'word '.repeat(3_500)
+    const prompt = countPromptTokens([{ role: 'user', content: long }], {
+      template: 'llava-1.5',
+      imagePolicy: { policy: 'fixed', tokensPerImage: 576 },
+    }).total
+    const { app, deps } = appWith([{ window: 'day', tokens: 10_000 }])
+    const room = (deps.config.models[0]?.contextWindow ?? 0) - prompt
+    expect(room).toBeGreaterThan(0)
+    expect(room).toBeLessThan(1024)
+    expect((await app.request('/v1/chat/completions', chatRequest(userText(long)))).status).toBe(200)
+    expect(upstream.calls[0]?.body['max_tokens']).toBe(room)
+  })
+
+  it('keeps concurrent budgeted requests without max_tokens within the budget, however long the backend would write', async () => {
+    // A backend that writes until max_tokens, or 3,000 tokens when it is not given one.
+    upstream.handle((call, res) => {
+      const written = typeof call.body['max_tokens'] === 'number' ? call.body['max_tokens'] : 3_000
+      replyJson(res, 200, chatCompletion({ usage: used(PROMPT + written) }))
+    })
+    const { app } = appWith([{ window: 'day', tokens: 5_000 }])
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, async () => (await app.request('/v1/chat/completions', chatRequest(userText('hi')))).status),
+    )
+    const admitted = statuses.filter((status) => status === 200).length
+    expect(admitted).toBe(Math.floor(5_000 / (PROMPT + 1024)))
+    expect(statuses.filter((status) => status === 429)).toHaveLength(12 - admitted)
+    const usage = (await (await app.request('/v1/usage', { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as {
+      key: { budgets: Array<{ used: number; reserved: number }> }
+    }
+    expect(usage.key.budgets[0]).toMatchObject({ used: admitted * (PROMPT + 1024), reserved: 0 })
+    expect(usage.key.budgets[0]?.used).toBeLessThanOrEqual(5_000)
   })
 
   it('settles to the actual usage, so the unused part of a reservation is spent again', async () => {
