@@ -10,6 +10,7 @@ export default groupConfig({
   name: 'budget',
   mutate: [
     'src/budget/index.ts',
+    'src/budget/answer-cap.ts',
     'src/budget/charge.ts',
     'src/budget/charge-batcher.ts',
     'src/budget/cost.ts',

@@ -39,7 +39,7 @@ describe('reservedFor', () => {
 
   it('says the gateway set max_tokens itself when it capped the answer', () => {
     expect(reservedFor(request({ max_tokens: 300, n: 2 }), 1024, 300)).toBe(
-      'its prompt plus 300 for the answer x n=2: the request sets no max_tokens, so the gateway sends max_tokens 300 (budget.defaultCompletionTokens, or what the context window leaves)',
+      'its prompt plus 300 for the answer x n=2; the request sets no max_tokens, so the gateway sends max_tokens 300: budget.defaultCompletionTokens, or what the context window leaves',
     )
   })
 })

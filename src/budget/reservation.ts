@@ -18,7 +18,7 @@ export function reservedFor(request: ChatRequest, defaultCompletionTokens: numbe
   const n = request.n ?? 1
   const times = n > 1 ? ` x n=${n}` : ''
   if (cap !== undefined)
-    return `its prompt plus ${cap} for the answer${times}: the request sets no max_tokens, so the gateway sends max_tokens ${cap} (budget.defaultCompletionTokens, or what the context window leaves)`
+    return `its prompt plus ${cap} for the answer${times}; the request sets no max_tokens, so the gateway sends max_tokens ${cap}: budget.defaultCompletionTokens, or what the context window leaves`
   if (request.max_completion_tokens != null) return `its prompt plus its max_completion_tokens${times}`
   if (request.max_tokens != null) return `its prompt plus its max_tokens${times}`
   return `its prompt plus ${defaultCompletionTokens} for the answer${times}, budget.defaultCompletionTokens: the request sets no max_tokens`

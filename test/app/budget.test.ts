@@ -77,7 +77,7 @@ describe('token budgets', () => {
     const { app: small } = appWith([{ window: 'day', tokens: 100 }])
     const error = await errorOf(await small.request('/v1/chat/completions', chatRequest(userText('hi'))), 429, 'budget_exceeded')
     expect(error.message).toContain(
-      `may need ${PROMPT + 1024} (its prompt plus 1024 for the answer: the request sets no max_tokens, so the gateway sends max_tokens 1024`,
+      `may need ${PROMPT + 1024} (its prompt plus 1024 for the answer; the request sets no max_tokens, so the gateway sends max_tokens 1024: budget.defaultCompletionTokens`,
     )
   })
 
