@@ -4,6 +4,7 @@ import type { FetchLimits, ImageFetcherLimits } from './fetch-limits.js'
 import type { Release } from '../lib/weighted-semaphore.js'
 import { WeightedSemaphore } from '../lib/weighted-semaphore.js'
 import { timeoutStage } from '../lib/network-errors.js'
+import { dropStream } from '../lib/drop-stream.js'
 import { readCapped } from '../lib/read-capped.js'
 import { guardedConnector } from './guarded-connector.js'
 import { createHostPolicy } from './host-policy.js'
@@ -65,8 +66,10 @@ export function createImageFetcher(config: ImageFetcherLimits, network: ImageNet
       } catch (err) {
         throw toFetchError(err, deadline)
       }
+      // Bodies not read are dropped with their errors ignored: undici turns destroying an unfinished
+      // body into an 'error' event, which unheard would be an uncaught exception taking the gateway down.
       if (REDIRECTS.has(res.statusCode)) {
-        discard(res.body)
+        dropStream(res.body)
         if (hop >= limits.maxRedirects) {
           throw new ImageFetchError('failed', `more than ${limits.maxRedirects} redirects (images.fetch.maxRedirects)`)
         }
@@ -74,7 +77,7 @@ export function createImageFetcher(config: ImageFetcherLimits, network: ImageNet
         continue
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {
-        discard(res.body)
+        dropStream(res.body)
         throw new ImageFetchError('failed', `the image host answered HTTP ${res.statusCode}`)
       }
       const bytes = await readImageBody(res.body, res.headers['content-length'], config.maxBytesPerImage, options, deadline)
@@ -125,12 +128,12 @@ async function readImageBody(
 ): Promise<Buffer> {
   const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN
   if (declared > maxBytes) {
-    discard(body)
+    dropStream(body)
     throw new ImageFetchError('too_large', `the image is ${declared} bytes; the limit is ${maxBytes} bytes (images.maxBytesPerImage)`)
   }
   const release = await options.reserveBytes(Number.isFinite(declared) ? declared : maxBytes)
   if (!release) {
-    discard(body)
+    dropStream(body)
     throw new ImageFetchError('busy', 'the gateway holds too many image bytes')
   }
   let bytes: Buffer | undefined
@@ -145,15 +148,6 @@ async function readImageBody(
     throw new ImageFetchError('too_large', `the image is larger than the limit of ${maxBytes} bytes (images.maxBytesPerImage)`)
   }
   return bytes
-}
-
-/**
- * Drops a body that will not be read. undici's body turns a bare destroy() of an unfinished body
- * into an 'error' event (RequestAbortedError); with no listener that is an uncaught exception,
- * which would take the whole gateway down on any redirect or non-2xx image response.
- */
-function discard(body: Readable): void {
-  body.on('error', () => {}).destroy()
 }
 
 function toFetchError(err: unknown, deadline: AbortSignal): ImageFetchError {
