@@ -10,20 +10,19 @@ export type AuthVariables = { principal: Principal }
 export const auth = ({ config }: Pick<Deps, 'config'>): MiddlewareHandler<{ Variables: AuthVariables }> => {
   const teamBudgets = new Map(config.teams.map((team) => [team.name, team.budgets]))
   // Keyed by digest, never by secret: a lookup's timing can only tell about the digest of a guess,
-  // which says nothing about any key's secret. Two keys with one secret: the first is the one used
-  // (config loading warns about the second).
-  const keys = new Map<string, Principal>()
-  for (const key of config.keys) {
-    const digest = key.sha256.toLowerCase()
-    if (keys.has(digest)) continue
-    keys.set(digest, {
-      keyAlias: key.alias,
-      team: key.team,
-      role: key.role,
-      models: key.models,
-      budgets: [...scopeBudgets(key.budgets, 'key', key.alias), ...scopeBudgets(teamBudgets.get(key.team) ?? [], 'team', key.team)],
-    })
-  }
+  // which says nothing about any key's secret. Config loading makes digests lowercase and unique.
+  const keys = new Map<string, Principal>(
+    config.keys.map((key) => [
+      key.sha256,
+      {
+        keyAlias: key.alias,
+        team: key.team,
+        role: key.role,
+        models: key.models,
+        budgets: [...scopeBudgets(key.budgets, 'key', key.alias), ...scopeBudgets(teamBudgets.get(key.team) ?? [], 'team', key.team)],
+      },
+    ]),
+  )
   const allowAnonymous = config.auth.allowAnonymous
 
   return async function authenticate(c, next) {

@@ -308,6 +308,7 @@ export type KeyConfig = Readonly<{
   alias: string
   team: string
   role: 'user' | 'admin'
+  /** Lowercase hex, and no two keys share one (loading disables the second, with a warning). */
   sha256: string
   models: readonly string[] | undefined
   budgets: readonly BudgetConfig[]
