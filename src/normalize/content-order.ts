@@ -27,13 +27,11 @@ export function imagesFirst(messages: readonly ChatMessage[]): {
   reordered: number[]
   clientPartOrder: Map<number, number[]>
 } {
-  const reordered: number[] = []
   const clientPartOrder = new Map<number, number[]>()
   const out = messages.map((message, i) => {
     if (message.role !== 'user' || !Array.isArray(message.content) || !hasTextBeforeImage(message.content)) {
       return message
     }
-    reordered.push(i)
     const parts = message.content
     const isImage = (at: number) => parts[at]?.type === 'image_url'
     const places = parts.map((_part, at) => at)
@@ -41,5 +39,6 @@ export function imagesFirst(messages: readonly ChatMessage[]): {
     clientPartOrder.set(i, order)
     return { ...message, content: order.map((at) => parts[at] as ContentPart) }
   })
-  return { messages: out, reordered, clientPartOrder }
+  // Messages are visited in order, so the map's keys are the changed indexes, ascending.
+  return { messages: out, reordered: [...clientPartOrder.keys()], clientPartOrder }
 }
