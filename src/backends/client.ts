@@ -5,7 +5,7 @@ import type { BackendConfig, Config } from '../config/schema.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { classifyUpstreamFailure } from './classify-failure.js'
 import type { RequestBody } from './request-body.js'
-import { type ClientSignal } from '../lib/client-signal.js'
+import type { ClientSignal } from '../lib/client-signal.js'
 
 export type UpstreamRequest = {
   /** Which of the backend's replicas (by name); its first when absent. */

@@ -20,7 +20,6 @@ export type ImageIdentity = Readonly<{
   fetchedUrl?: string
 }>
 
-/** Where an image part sits in the request, for errors and for rewriting it. */
 /**
  * Where an image part is: `partIndex` in the request as it goes on (images moved first, when the
  * model reorders), `clientPartIndex` where the client put it, when that differs (what errors name).

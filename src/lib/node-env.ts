@@ -13,5 +13,5 @@ export function nodeRequestOf(c: Context): IncomingMessage | undefined {
 /** The Node response behind a hono context (`c.env.outgoing`), as nodeRequestOf. */
 export function nodeResponseOf(c: Context): ServerResponse | undefined {
   const outgoing: unknown = (c.env as { outgoing?: unknown } | undefined)?.outgoing
-  return outgoing instanceof ServerResponse ? (outgoing as ServerResponse) : undefined
+  return outgoing instanceof ServerResponse ? outgoing : undefined
 }

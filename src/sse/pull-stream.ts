@@ -1,5 +1,5 @@
 import type { ChunkSource } from '../lib/direct-body.js'
-import { type ClientSignal } from '../lib/client-signal.js'
+import type { ClientSignal } from '../lib/client-signal.js'
 
 export type PullStreamHooks = {
   /** Unblock the source at once (destroy the backend body): a pending read must not wait for more data. */

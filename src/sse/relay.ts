@@ -8,7 +8,7 @@ import { StreamAssembler } from './assemble.js'
 import { dataFrame, DONE_FRAME, errorFrame, frameBytes } from './frames.js'
 import { SseLimitError, SseParser, type SseEvent, type SseLimits } from './parse.js'
 import { FrameSource } from './pull-stream.js'
-import { type ClientSignal } from '../lib/client-signal.js'
+import type { ClientSignal } from '../lib/client-signal.js'
 
 export type RelayOutcome = 'completed' | 'upstream_error' | 'client_aborted'
 

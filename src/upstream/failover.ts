@@ -8,7 +8,7 @@ import type { ChatRequest } from '../validate/index.js'
 import { encodeBody } from './encode-body.js'
 import { sendToPool } from './pool-attempts.js'
 import { upstreamBody } from './upstream-body.js'
-import { type ClientSignal } from '../lib/client-signal.js'
+import type { ClientSignal } from '../lib/client-signal.js'
 
 export type Attempt = { backend: string; replica: string; res: UpstreamResponse }
 

@@ -6,7 +6,7 @@ import type { RequestBody } from '../backends/request-body.js'
 import { retryAfterMs } from '../backends/retry-after.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import { errorCode } from '../lib/network-errors.js'
-import { type ClientSignal } from '../lib/client-signal.js'
+import type { ClientSignal } from '../lib/client-signal.js'
 
 /**
  * Answers that mean "this server cannot take the request now", before it did any work for it:
