@@ -22,6 +22,20 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      // Responses are built from the headers setHeader collects (src/lib/reply.ts); reply() never sees c.header()'s.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='header'][arguments.length>=2]",
+          message: 'Set response headers with setHeader() from src/lib/reply.ts: reply() does not see c.header().',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: {
       // In a test, `x!` on a value the test just built fails loudly if the assumption breaks.

@@ -1,5 +1,4 @@
 import { Hono } from 'hono'
-import { requestId } from 'hono/request-id'
 import type { AppDeps, Deps } from './deps.js'
 import type { AppEnv } from './env.js'
 import { cors } from './server/cors.js'
@@ -17,9 +16,8 @@ import { usage } from './routes/usage.js'
 import type { Lifecycle } from './server/lifecycle.js'
 import { limitInFlight } from './server/in-flight.js'
 import { observe } from './server/observe.js'
-
-/** Client-supplied request ids are kept only when short and plain, so logs cannot be forged through them. */
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+import { requestId } from './server/request-id.js'
+import { carryReplyHeaders } from './lib/reply.js'
 
 /** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */
 export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }, adminOps?: Admin): Hono<AppEnv> {
@@ -45,12 +43,9 @@ export function createGateway(
   const app = new Hono<AppEnv>()
   const admission = limitInFlight(built)
   app.use(
-    requestId({
-      generator: (c) => {
-        const given = c.req.header('x-request-id')
-        return given && SAFE_REQUEST_ID.test(given) ? given : crypto.randomUUID()
-      },
-    }),
+    // First: whatever answers, a route's c.json() included, carries the headers the steps set.
+    carryReplyHeaders(),
+    requestId(),
     observe(built),
     // Ahead of admission and auth: a preflight carries no key and does no work.
     cors(deps.config.server.cors),

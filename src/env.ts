@@ -1,4 +1,5 @@
 import type { RequestIdVariables } from 'hono/request-id'
+import type { ReplyVariables } from './lib/reply.js'
 import type { AuthVariables } from './auth/index.js'
 import type { AnswerCapVariables } from './budget/answer-cap.js'
 import type { CacheVariables } from './cache/index.js'
@@ -22,6 +23,6 @@ export type ChatVariables = FinishVariables &
  * The app as a whole: the request id on every route; the chat steps' variables only where the chat
  * route set them (a 404, a health probe or an early refusal has none of them).
  */
-export type AppEnv = { Variables: RequestIdVariables & Partial<ChatVariables> }
+export type AppEnv = { Variables: RequestIdVariables & Partial<ReplyVariables> & Partial<ChatVariables> }
 
-export type ChatEnv = { Variables: RequestIdVariables & ChatVariables }
+export type ChatEnv = { Variables: RequestIdVariables & Partial<ReplyVariables> & ChatVariables }

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import type { BudgetCounter } from '../store/store.js'
+import { reply } from '../lib/reply.js'
 import { openAiDuration, setRateLimitHeaders } from './rate-limit-headers.js'
 
 const NOW = 1_000_000
@@ -10,7 +11,7 @@ const counter = (key: string, limit: number): BudgetCounter => ({ key, limit, tt
 async function headersFor(counters: BudgetCounter[], totals: number[], resetsAt: number[]) {
   const app = new Hono().get('/', (c) => {
     setRateLimitHeaders(c, counters, totals, resetsAt, NOW)
-    return c.text('ok')
+    return reply(c, 'ok', 200)
   })
   const res = await app.request('/')
   return {

@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import type { BudgetUnit } from '../config/schema.js'
 import type { BudgetCounter } from '../store/store.js'
+import { setHeader } from '../lib/reply.js'
 
 /**
  * OpenAI's rate-limit headers for tokens, from the same atomic step that reserved (so they cannot
@@ -27,9 +28,9 @@ export function setRateLimitHeaders(
   })
   const counter = counters[tightest]
   if (!counter) return
-  c.header('x-ratelimit-limit-tokens', String(counter.limit))
-  c.header('x-ratelimit-remaining-tokens', String(Math.max(0, remaining)))
-  c.header('x-ratelimit-reset-tokens', openAiDuration((resetsAt[tightest] ?? now) - now))
+  setHeader(c, 'x-ratelimit-limit-tokens', String(counter.limit))
+  setHeader(c, 'x-ratelimit-remaining-tokens', String(Math.max(0, remaining)))
+  setHeader(c, 'x-ratelimit-reset-tokens', openAiDuration((resetsAt[tightest] ?? now) - now))
 }
 
 /** `1h2m3s`, `6m0s`, `42s`: the duration format of OpenAI's `x-ratelimit-reset-*` headers. */

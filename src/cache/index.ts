@@ -12,6 +12,7 @@ import { decideCache } from './policy.js'
 import { ReplicaLock, type Claim } from './replica-lock.js'
 import { ResponseCache } from './response-cache.js'
 import { SingleFlight, unlessAborted } from './single-flight.js'
+import { setHeader } from '../lib/reply.js'
 
 export const CACHE_HEADER = 'x-cache'
 
@@ -61,7 +62,7 @@ export const cache = ({
     const decision = decideCache(request, c.req.header('cache-control'), config.cache)
     const found = (lookup: CacheLookup) => {
       metrics.cacheLookups.inc({ result: lookup.result })
-      c.header(CACHE_HEADER, lookup.result.toUpperCase())
+      setHeader(c, CACHE_HEADER, lookup.result.toUpperCase())
       c.set('cacheLookup', lookup)
       return next()
     }

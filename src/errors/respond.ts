@@ -3,11 +3,12 @@ import { HTTPException } from 'hono/http-exception'
 import type { Logger } from 'pino'
 import { GatewayError, gatewayError, type OpenAIErrorBody } from './gateway-error.js'
 import { UpstreamHttpError } from './upstream-http-error.js'
+import { replyJson, setHeader } from '../lib/reply.js'
 
 /** The one place that turns a thrown error into an HTTP response. Never echoes an unknown error's message. */
 export function onError(log: Logger): ErrorHandler {
   return function renderError(err, c) {
-    if (err instanceof UpstreamHttpError && !c.req.raw.signal.aborted) return c.json(err.body, err.status)
+    if (err instanceof UpstreamHttpError && !c.req.raw.signal.aborted) return replyJson(c, err.body, err.status)
     const gateway = clientError(err, c)
     if (gateway.code === 'internal') log.error({ err, requestId: requestIdOf(c) }, 'unhandled error')
     return errorResponse(c, gateway)
@@ -28,8 +29,8 @@ export const notFound: NotFoundHandler = (c) =>
   errorResponse(c, gatewayError('not_found', { message: `No route for ${c.req.method} ${c.req.path}.` }))
 
 export function errorResponse(c: Context, error: GatewayError): Response {
-  for (const [name, value] of Object.entries(error.headers)) c.header(name, value)
-  return c.json(error.toBody(), error.status)
+  for (const [name, value] of Object.entries(error.headers)) setHeader(c, name, value)
+  return replyJson(c, error.toBody(), error.status)
 }
 
 export function toGatewayError(err: unknown): GatewayError {

@@ -3,6 +3,7 @@ import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { listen } from '../../test/helpers/gateway-server.js'
 import { streamedBody, type ChunkSource } from './direct-body.js'
+import { setHeader } from './reply.js'
 
 const encoder = new TextEncoder()
 
@@ -65,20 +66,38 @@ describe('streamedBody served through withDirectBodies', () => {
   it('writes the status, every header the steps set and every chunk to the socket', async () => {
     const { chunks, seen } = source(3)
     const app = new Hono()
-    app.use('*', async (c, next) => {
-      c.header('x-outer', 'set before')
+    app.use(async (c, next) => {
+      setHeader(c, 'x-outer', 'set before')
+      await next()
+    })
+    app.get('/', (c) => {
+      setHeader(c, 'content-type', 'text/event-stream')
+      return streamedBody(c, chunks)
+    })
+    const res = await get(`${await serve(app)}/`)
+    expect(res.status).toBe(200)
+    expect(res.headers).toMatchObject({ 'content-type': 'text/event-stream', 'x-outer': 'set before' })
+    expect(res.text).toBe('chunk 0\nchunk 1\nchunk 2\n')
+    expect(seen.read).toBe(3)
+    expect(Object.keys(res.headers).filter((name) => name.startsWith('x-llava'))).toEqual([])
+  })
+
+  it("keeps a header a step sets with hono's c.header() after the handler (hono then copies the response)", async () => {
+    const { chunks } = source(2)
+    const app = new Hono()
+    app.use(async (c, next) => {
+      setHeader(c, 'x-outer', 'set before')
       await next()
       c.header('x-after', 'set after the handler')
     })
     app.get('/', (c) => {
-      c.header('content-type', 'text/event-stream')
+      setHeader(c, 'content-type', 'text/event-stream')
       return streamedBody(c, chunks)
     })
     const res = await get(`${await serve(app)}/`)
     expect(res.status).toBe(200)
     expect(res.headers).toMatchObject({ 'content-type': 'text/event-stream', 'x-outer': 'set before', 'x-after': 'set after the handler' })
-    expect(res.text).toBe('chunk 0\nchunk 1\nchunk 2\n')
-    expect(seen.read).toBe(3)
+    expect(res.text).toBe('chunk 0\nchunk 1\n')
     expect(Object.keys(res.headers).filter((name) => name.startsWith('x-llava'))).toEqual([])
   })
 

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
 import { nodeResponseOf } from './node-env.js'
+import { reply, replyHeaders } from './reply.js'
 
 /** A streamed body: chunks until done, a way to stop early, and the same as a web stream. */
 export interface ChunkSource {
@@ -14,12 +15,13 @@ const DIRECT = Symbol('llava.directBody')
 const WRITES_DIRECT = Symbol('llava.writesDirect')
 
 /**
- * Marks the response that stands for a direct body. A header, not the object's identity: hono
- * builds a new Response (headers copied) when a step sets a header after the handler returned.
+ * Marks the response that stands for a direct body. A header as well as the object's identity:
+ * hono builds a new Response (headers copied) when a step sets a header after the handler returned.
  */
 const DIRECT_HEADER = 'x-llava-direct-body'
+const DIRECT_MARK = { [DIRECT_HEADER]: '1' } as const
 
-type Pending = { response: Response; contentType: string | null; source: ChunkSource }
+type Pending = { response: Response; headers: Readonly<Record<string, string>>; source: ChunkSource }
 type NodeEnv = { outgoing?: unknown; [DIRECT]?: Pending; [WRITES_DIRECT]?: true }
 type Fetch = (req: Request, env: unknown) => Response | Promise<Response>
 
@@ -44,10 +46,9 @@ export function withDirectBodies(fetch: Fetch): (req: Request, env: unknown) => 
  */
 export function streamedBody(c: Context, source: ChunkSource): Response {
   const env = c.env as NodeEnv | undefined
-  if (!env?.[WRITES_DIRECT] || !nodeResponseOf(c)) return c.body(source.toWebStream(), 200)
-  const response = c.body(null, 200)
-  response.headers.set(DIRECT_HEADER, '1')
-  env[DIRECT] = { response, contentType: response.headers.get('content-type'), source }
+  if (!env?.[WRITES_DIRECT] || !nodeResponseOf(c)) return reply(c, source.toWebStream(), 200)
+  const response = reply(c, null, 200, DIRECT_MARK)
+  env[DIRECT] = { response, headers: replyHeaders(c), source }
   return response
 }
 
@@ -67,11 +68,7 @@ function writeDirectBody(response: Response, env: unknown): boolean {
     void source.cancel()
     return false
   }
-  const headers: Record<string, string | string[]> = {}
-  for (const [name, value] of response.headers) if (name !== DIRECT_HEADER) headers[name] = value
-  const cookies = response.headers.getSetCookie()
-  if (cookies.length > 0) headers['set-cookie'] = cookies
-  outgoing.writeHead(response.status, headers)
+  outgoing.writeHead(response.status, response === pending.response ? pending.headers : copiedHeaders(response))
   void pipe(source, outgoing)
   return true
 }
@@ -85,7 +82,20 @@ function writeDirectBody(response: Response, env: unknown): boolean {
 function isStill(pending: Pending, response: Response): boolean {
   if (response === pending.response) return true
   const { headers } = response
-  return response.status === 200 && headers.get(DIRECT_HEADER) === '1' && headers.get('content-type') === pending.contentType
+  return (
+    response.status === 200 &&
+    headers.get(DIRECT_HEADER) === '1' &&
+    headers.get('content-type') === (pending.headers['content-type'] ?? null)
+  )
+}
+
+/** The headers of hono's copy of the direct body's response, but the mark. */
+function copiedHeaders(response: Response): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of response.headers) if (name !== DIRECT_HEADER) headers[name] = value
+  const cookies = response.headers.getSetCookie()
+  if (cookies.length > 0) headers['set-cookie'] = cookies
+  return headers
 }
 
 /**

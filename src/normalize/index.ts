@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import { setHeader } from '../lib/reply.js'
 import type { ValidateVariables } from '../validate/index.js'
 import { findTextBeforeImage, imagesFirst } from './content-order.js'
 
@@ -42,7 +43,7 @@ export const normalize = ({
     c.set('reorderedMessages', reordered)
     c.set('clientPartOrder', clientPartOrder)
     if (reordered.length > 0) {
-      c.header(REORDERED_HEADER, reordered.join(','))
+      setHeader(c, REORDERED_HEADER, reordered.join(','))
       metrics.contentReorders.inc({ model: labels.modelLabel(model) }, reordered.length)
     }
     await next()

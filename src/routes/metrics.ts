@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import type { Deps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { bearerToken, digestsEqual, secretDigest } from '../lib/bearer.js'
+import { reply } from '../lib/reply.js'
 
 /** `GET /metrics` in Prometheus text format, behind a bearer token when config sets one. */
 export const metricsRoute = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>) => {
@@ -11,7 +12,6 @@ export const metricsRoute = ({ config, metrics }: Pick<Deps, 'config' | 'metrics
       const token = bearerToken(c.req.header('authorization'))
       if (!token || !digestsEqual(secretDigest(token), expected)) throw gatewayError('invalid_api_key')
     }
-    c.header('content-type', metrics.registry.contentType)
-    return c.body(await metrics.registry.metrics())
+    return reply(c, await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType })
   })
 }

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { CorsConfig } from '../config/cors-schema.js'
 import { CACHE_HEADER } from '../cache/index.js'
+import { appendHeader, reply, setHeader } from '../lib/reply.js'
 
 /** The methods the gateway answers; a preflight is told these, whatever it asks for. */
 const ALLOW_METHODS = 'GET, POST, OPTIONS'
@@ -37,29 +38,27 @@ export const cors = (config: CorsConfig): MiddlewareHandler => {
     const origin = c.req.header('origin')
     if (origin === undefined) return next()
     const granted = allowOrigin(origin)
-    // Set on `c.res`, not through c.header(): hono copies these onto whatever response comes
-    // next, a backend's stream or an error's body alike, which prepared headers would miss.
-    const headers = c.res.headers
     // The answer depends on Origin (unless every origin gets the same one): shared caches must key on it.
-    if (!anyOrigin) headers.append('vary', 'Origin')
+    if (!anyOrigin) appendHeader(c, 'vary', 'Origin')
 
     if (c.req.method === 'OPTIONS' && c.req.header('access-control-request-method') !== undefined) {
-      if (!granted) return new Response(null, { status: 204, headers })
-      headers.set('access-control-allow-origin', granted)
-      headers.set('access-control-allow-methods', ALLOW_METHODS)
+      if (!granted) return reply(c, null, 204)
+      setHeader(c, 'access-control-allow-origin', granted)
+      setHeader(c, 'access-control-allow-methods', ALLOW_METHODS)
       // `*` in Allow-Headers does not cover Authorization (Fetch standard), so the configured `*`
       // echoes what the browser asked for instead.
       const asked = c.req.header('access-control-request-headers')
       const requestHeaders = allowHeaders ?? asked
-      if (requestHeaders) headers.set('access-control-allow-headers', requestHeaders)
-      if (allowHeaders === undefined) headers.append('vary', 'Access-Control-Request-Headers')
-      headers.set('access-control-max-age', String(config.maxAgeSeconds))
-      return new Response(null, { status: 204, headers })
+      if (requestHeaders) setHeader(c, 'access-control-allow-headers', requestHeaders)
+      if (allowHeaders === undefined) appendHeader(c, 'vary', 'Access-Control-Request-Headers')
+      setHeader(c, 'access-control-max-age', String(config.maxAgeSeconds))
+      return reply(c, null, 204)
     }
 
+    // The request's headers: every response carries them, a backend's stream or an error's body alike.
     if (granted) {
-      headers.set('access-control-allow-origin', granted)
-      headers.set('access-control-expose-headers', EXPOSE_HEADERS)
+      setHeader(c, 'access-control-allow-origin', granted)
+      setHeader(c, 'access-control-expose-headers', EXPOSE_HEADERS)
     }
     return next()
   }

@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { dataFrames } from '../../test/helpers/sse.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import { reply } from '../lib/reply.js'
 import { SseParser } from './parse.js'
 import { dataFrame, DONE_FRAME, errorFrame, frameBytes, setStreamHeaders } from './frames.js'
 
@@ -58,7 +59,7 @@ describe('setStreamHeaders', () => {
   it('sets the event-stream type and turns off caching and proxy buffering', async () => {
     const app = new Hono().get('/', (c) => {
       setStreamHeaders(c)
-      return c.body('data: [DONE]\n\n')
+      return reply(c, 'data: [DONE]\n\n', 200)
     })
     const res = await app.request('/')
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')

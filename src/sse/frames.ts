@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import type { OpenAIErrorBody } from '../errors/gateway-error.js'
+import { setHeader } from '../lib/reply.js'
 
 // Frames are text until they leave: the frames made from one backend chunk are joined as a string
 // and encoded once (frameBytes), a quarter of the cost of encoding each and concatenating bytes.
@@ -22,7 +23,7 @@ export function frameBytes(frames: string): Uint8Array {
 
 /** Headers of every event stream the gateway sends, relayed, replayed or converted. */
 export function setStreamHeaders(c: Context): void {
-  c.header('content-type', 'text/event-stream; charset=utf-8')
-  c.header('cache-control', 'no-cache')
-  c.header('x-accel-buffering', 'no') // nginx in front must not buffer the stream
+  setHeader(c, 'content-type', 'text/event-stream; charset=utf-8')
+  setHeader(c, 'cache-control', 'no-cache')
+  setHeader(c, 'x-accel-buffering', 'no') // nginx in front must not buffer the stream
 }

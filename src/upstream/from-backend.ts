@@ -9,6 +9,7 @@ import { answerWhole } from './json-answer.js'
 import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
 import { clientSignal } from '../lib/client-signal.js'
+import { setHeader } from '../lib/reply.js'
 
 /** The request sent to the model's backend (a replica of it, or its fallbacks), its answer relayed as a stream or returned whole. */
 export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>) {
@@ -69,7 +70,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
       () => clock.now(),
     ).catch(fail)
     backend = attempt.backend
-    for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) c.header(name, value)
+    for (const [name, value] of Object.entries(forwardedHeaders(res.headers))) setHeader(c, name, value)
 
     const exchange: Exchange = {
       backend,

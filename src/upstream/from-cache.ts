@@ -5,6 +5,7 @@ import type { Clock } from '../lib/clock.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
 import { replayStream } from '../sse/replay.js'
+import { replyJson, setHeader } from '../lib/reply.js'
 import type { UpstreamReads } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
@@ -21,11 +22,11 @@ export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry:
       usage: { usage: entry.usage, source: entry.usageSource, imageTokens: c.get('prompt').imageTokens },
       ...(outcome === 'completed' ? { answer: entry } : {}),
     })
-  c.header('age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
-  c.header(USAGE_SOURCE_HEADER, entry.usageSource)
+  setHeader(c, 'age', String(Math.max(0, Math.floor((clock.now() - entry.storedAt) / 1000))))
+  setHeader(c, USAGE_SOURCE_HEADER, entry.usageSource)
   if (request.stream !== true) {
     complete('completed')
-    return c.json(toChatCompletionBody(entry))
+    return replyJson(c, toChatCompletionBody(entry))
   }
   finish.handOff()
   setStreamHeaders(c)

@@ -8,6 +8,7 @@ import { findTooDeep } from '../lib/json-scan.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
+import { replyJson, setHeader } from '../lib/reply.js'
 import { replayStream } from '../sse/replay.js'
 import type { Ctx, Exchange } from './exchange.js'
 import { parseJson, readUpstreamBody } from './read-body.js'
@@ -48,10 +49,10 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   const answer = toWholeCompletion(answered, usage.usage, clock.now())
   const complete = (outcome: 'completed' | 'client_aborted') =>
     exchange.complete({ outcome, status: res.status, usage, ...(answer && outcome === 'completed' ? { answer } : {}) })
-  c.header(USAGE_SOURCE_HEADER, usage.source)
+  setHeader(c, USAGE_SOURCE_HEADER, usage.source)
   if (request.stream !== true) {
     complete('completed')
-    return c.json(answered, res.status as 200)
+    return replyJson(c, answered, res.status)
   }
   if (!answer) {
     return exchange.fail(

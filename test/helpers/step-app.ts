@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config/load.js'
 import type { Config, ConfigInput } from '../../src/config/schema.js'
 import { onError } from '../../src/errors/respond.js'
 import { createLogger } from '../../src/lib/logger.js'
+import { reply } from '../../src/lib/reply.js'
 import { ChatRequestSchema, type ChatRequest } from '../../src/validate/chat-request-schema.js'
 
 export const STEP_MODEL = 'llava-1.5-7b'
@@ -48,7 +49,8 @@ export function stepApp<V extends object>(
   })
   app.post('/', step, (c) => {
     reached.push({ ...c.var } as Reached<V>) // c.var's type is hono's generic mapping of V, not V itself
-    return c.text('reached')
+    // reply(), as every gateway answer is built: it carries the headers the step set.
+    return reply(c, 'reached', 200)
   })
   app.onError(onError(createLogger('silent')))
   return { app, reached }
