@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { batchedCounter } from './batched-counter.js'
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 const BYTE_BUCKETS = [1_024, 16_384, 131_072, 524_288, 1_048_576, 4_194_304, 16_777_216]
@@ -29,7 +30,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
   }
   return {
     registry,
-    requests: new Counter({
+    requests: batchedCounter({
       name: 'llava_gateway_requests_total',
       help: 'HTTP requests answered, by route, status class, key alias, team and model',
       labelNames: ['route', 'status_class', ...WHO, 'cache'] as const,
@@ -56,25 +57,25 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    backendFailovers: new Counter({
+    backendFailovers: batchedCounter({
       name: 'llava_gateway_backend_failovers_total',
       help: 'Backends given up on (unreachable, or 429/502/503/504) in favour of the next fallback',
       labelNames: ['model', 'backend'] as const,
       registers,
     }),
-    replicaRequests: new Counter({
+    replicaRequests: batchedCounter({
       name: 'llava_gateway_replica_requests_total',
       help: 'Attempts sent to each replica of a backend pool, retries included',
       labelNames: ['backend', 'replica'] as const,
       registers,
     }),
-    replicaFailures: new Counter({
+    replicaFailures: batchedCounter({
       name: 'llava_gateway_replica_failures_total',
       help: 'Attempts a replica failed, by kind: unreachable, timeout, http_5xx, http_429, error',
       labelNames: ['backend', 'replica', 'kind'] as const,
       registers,
     }),
-    replicaEjections: new Counter({
+    replicaEjections: batchedCounter({
       name: 'llava_gateway_replica_ejections_total',
       help: 'Times a replica was taken out of rotation after failing (passive health)',
       labelNames: ['backend', 'replica'] as const,
@@ -86,7 +87,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       labelNames: ['backend', 'replica'] as const,
       registers,
     }),
-    backendRetries: new Counter({
+    backendRetries: batchedCounter({
       name: 'llava_gateway_backend_retries_total',
       help: 'Retries on another replica of the same backend: sent, or denied by the retry budget',
       labelNames: ['backend', 'result'] as const,
@@ -97,61 +98,61 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       help: 'Requests being handled now, streams until their last byte',
       registers,
     }),
-    promptTokens: new Counter({
+    promptTokens: batchedCounter({
       name: 'llava_gateway_prompt_tokens_total',
       help: 'Prompt tokens (text and image) by who used them and where the count came from',
       labelNames: [...WHO, 'source', 'cache'] as const,
       registers,
     }),
-    imageTokens: new Counter({
+    imageTokens: batchedCounter({
       name: 'llava_gateway_image_tokens_total',
       help: 'The image part of prompt tokens, by the model image token policy',
       labelNames: [...WHO, 'cache'] as const,
       registers,
     }),
-    completionTokens: new Counter({
+    completionTokens: batchedCounter({
       name: 'llava_gateway_completion_tokens_total',
       help: 'Completion tokens by who used them and where the count came from',
       labelNames: [...WHO, 'source', 'cache'] as const,
       registers,
     }),
-    chargedTokens: new Counter({
+    chargedTokens: batchedCounter({
       name: 'llava_gateway_charged_tokens_total',
       help: 'Tokens charged to a key: all tokens, less cache hits unless cache.hitsCountTowardUsage',
       labelNames: WHO,
       registers,
     }),
-    spendUsd: new Counter({
+    spendUsd: batchedCounter({
       name: 'llava_gateway_spend_usd_total',
       help: 'What charged requests cost at their model pricing, in US dollars: hits only if cache.hitsCountTowardUsage',
       labelNames: WHO,
       registers,
     }),
-    budgetRejections: new Counter({
+    budgetRejections: batchedCounter({
       name: 'llava_gateway_budget_rejections_total',
       help: 'Requests refused because a budget would be passed, by the window and scope (key or team) that refused them',
       labelNames: ['key_alias', 'team', 'window', 'scope'] as const,
       registers,
     }),
-    budgetStoreFailures: new Counter({
+    budgetStoreFailures: batchedCounter({
       name: 'llava_gateway_budget_store_failures_total',
       help: 'Budget checks the store could not answer, by what the request got (budget.whenStoreFails)',
       labelNames: ['outcome'] as const,
       registers,
     }),
-    usageMismatches: new Counter({
+    usageMismatches: batchedCounter({
       name: 'llava_gateway_usage_mismatches_total',
       help: 'Backend-reported prompt tokens differing from the gateway count by more than the tolerance',
       labelNames: ['model'] as const,
       registers,
     }),
-    images: new Counter({
+    images: batchedCounter({
       name: 'llava_gateway_images_total',
       help: 'Images accepted in requests, by how they arrived',
       labelNames: ['model', 'source'] as const,
       registers,
     }),
-    imageFetches: new Counter({
+    imageFetches: batchedCounter({
       name: 'llava_gateway_image_fetches_total',
       help: 'Image URL downloads by result',
       labelNames: ['result'] as const,
@@ -163,25 +164,25 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       buckets: BYTE_BUCKETS,
       registers,
     }),
-    cacheLookups: new Counter({
+    cacheLookups: batchedCounter({
       name: 'llava_gateway_cache_lookups_total',
       help: 'Response cache lookups by result; error counts failed store reads and writes',
       labelNames: ['result'] as const,
       registers,
     }),
-    storeRoundTrips: new Counter({
+    storeRoundTrips: batchedCounter({
       name: 'llava_gateway_store_round_trips_total',
       help: 'Round trips to Redis, by the step that made them and what it asked (divide by requests_total for the cost per request)',
       labelNames: ['step', 'operation'] as const,
       registers,
     }),
-    configReloads: new Counter({
+    configReloads: batchedCounter({
       name: 'llava_gateway_config_reloads_total',
       help: 'Config reloads (SIGHUP or POST /admin/reload) by result: applied, or invalid (the running config kept)',
       labelNames: ['result'] as const,
       registers,
     }),
-    contentReorders: new Counter({
+    contentReorders: batchedCounter({
       name: 'llava_gateway_content_reorders_total',
       help: 'User messages whose image parts were moved ahead of their text',
       labelNames: ['model'] as const,
