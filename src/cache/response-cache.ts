@@ -2,9 +2,13 @@ import type { Logger } from 'pino'
 import type { CacheConfig } from '../config/schema.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { CacheStore, LockRef } from '../store/store.js'
-import { parseCachedCompletion, type CachedCompletion } from './entry.js'
+import type { CachedCompletion } from './entry.js'
+import { ParsedEntries } from './parsed-entries.js'
 
 export type Lookup = { entry: CachedCompletion | undefined; locked: boolean }
+
+/** Parsed entries kept for hits to come: their texts add up to at most this many characters. */
+const PARSED_ENTRIES_MAX_CHARS = 4 * 1024 * 1024
 
 /**
  * The cache's view of the store. Store trouble (Redis down, slow, hung) is never the request's
@@ -14,6 +18,7 @@ export type Lookup = { entry: CachedCompletion | undefined; locked: boolean }
  */
 export class ResponseCache {
   private failing = false
+  private readonly parsed = new ParsedEntries(PARSED_ENTRIES_MAX_CHARS)
 
   constructor(
     private readonly store: CacheStore & { readonly kind: string },
@@ -27,7 +32,7 @@ export class ResponseCache {
     try {
       const { value, locked } = await this.store.lookup(key, lock)
       this.recovered()
-      return { entry: value === null ? undefined : parseCachedCompletion(value), locked }
+      return { entry: value === null ? undefined : this.parsed.parse(key, value), locked }
     } catch (err) {
       this.failed(err, 'read')
       throw err

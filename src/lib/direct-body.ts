@@ -21,7 +21,8 @@ const WRITES_DIRECT = Symbol('llava.writesDirect')
 const DIRECT_HEADER = 'x-llava-direct-body'
 const DIRECT_MARK = { [DIRECT_HEADER]: '1' } as const
 
-type Pending = { response: Response; headers: Readonly<Record<string, string>>; source: ChunkSource }
+/** `headers`: the request's record (lib/reply.ts), the mark among them. */
+type Pending = { response: Response; headers: Record<string, string>; source: ChunkSource }
 type NodeEnv = { outgoing?: unknown; [DIRECT]?: Pending; [WRITES_DIRECT]?: true }
 type Fetch = (req: Request, env: unknown) => Response | Promise<Response>
 
@@ -68,7 +69,7 @@ function writeDirectBody(response: Response, env: unknown): boolean {
     void source.cancel()
     return false
   }
-  outgoing.writeHead(response.status, response === pending.response ? pending.headers : copiedHeaders(response))
+  outgoing.writeHead(response.status, response === pending.response ? unmarked(pending.headers) : copiedHeaders(response))
   void pipe(source, outgoing)
   return true
 }
@@ -87,6 +88,13 @@ function isStill(pending: Pending, response: Response): boolean {
     headers.get(DIRECT_HEADER) === '1' &&
     headers.get('content-type') === (pending.headers['content-type'] ?? null)
   )
+}
+
+/** The record without the mark: it was set last, and V8 deletes a last-added property cheaply. */
+function unmarked(headers: Record<string, string>): Record<string, string> {
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the one key that must not leave
+  delete headers[DIRECT_HEADER]
+  return headers
 }
 
 /** The headers of hono's copy of the direct body's response, but the mark. */
