@@ -11,7 +11,14 @@ export default groupConfig({
     'src/meter/completion-tokens.ts',
     'src/meter/to-prompt-messages.ts',
     'src/cache/key.ts',
+    'src/metrics/batched-counter.ts',
   ],
   // context-window.test.ts: the admission bounds in prompt-tokens.ts are tested through the app.
-  tests: ['src/meter/', 'src/cache/key.test.ts', 'test/app/metering.test.ts', 'test/app/context-window.test.ts'],
+  tests: [
+    'src/meter/',
+    'src/cache/key.test.ts',
+    'src/metrics/batched-counter.test.ts',
+    'test/app/metering.test.ts',
+    'test/app/context-window.test.ts',
+  ],
 })

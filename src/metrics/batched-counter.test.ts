@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { Counter, Registry } from 'prom-client'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { batchedCounter } from './batched-counter.js'
 
 const LABELS = ['route', 'status_class', 'model'] as const
@@ -63,7 +63,27 @@ describe('batchedCounter', () => {
     const { batched } = pair()
     expect(() => batched.inc({ route: 'chat', colour: 'red' } as never)).toThrow(/colour/)
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => batched.inc({ route: 'chat' }, bad)).toThrow(TypeError)
+      expect(() => batched.inc({ route: 'chat' }, bad)).toThrow(new TypeError(`Value is not a valid counter increment: ${bad}`))
+    }
+  })
+
+  it('shows a series incremented by 0, at 0', async () => {
+    const { batched } = pair()
+    batched.inc({ route: 'chat' }, 0)
+    expect((await batched.get()).values).toEqual([{ labels: { route: 'chat' }, value: 0 }])
+  })
+
+  it('hands prom-client one sum per label set at each read, however many increments it had', async () => {
+    const handed = vi.spyOn(Counter.prototype as unknown as { incWithoutExemplar: () => void }, 'incWithoutExemplar')
+    try {
+      const { batched } = pair()
+      for (let i = 0; i < 1_000; i++) batched.inc({ route: 'chat', model: i % 2 === 0 ? 'a' : 'b' })
+      expect(handed).not.toHaveBeenCalled()
+      await batched.get()
+      expect(handed).toHaveBeenCalledTimes(2)
+      expect((await batched.get()).values.map((v) => v.value)).toEqual([500, 500])
+    } finally {
+      handed.mockRestore()
     }
   })
 

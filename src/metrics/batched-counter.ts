@@ -1,7 +1,7 @@
 import { Counter, type CounterConfiguration, type LabelValues } from 'prom-client'
 
-/** Increments not yet handed to prom-client; `shown` once prom-client has the series (even at 0). */
-type Pending<T extends string> = { labels: LabelValues<T>; value: number; shown: boolean }
+/** Increments not yet handed to prom-client. */
+type Pending<T extends string> = { labels: LabelValues<T>; value: number }
 type Level<T extends string> = Map<unknown, Level<T> | Pending<T>>
 
 const LEAF = Symbol('leaf')
@@ -23,11 +23,10 @@ export function batchedCounter<T extends string>(config: CounterConfiguration<T>
   const counter = new Counter<T>({
     ...config,
     collect() {
+      // Every label set, even at 0: an inc by 0 shows the series, as it does in prom-client.
       for (const entry of pending) {
-        if (entry.value === 0 && entry.shown) continue
         addNow(entry.labels, entry.value)
         entry.value = 0
-        entry.shown = true
       }
     },
   })
@@ -57,7 +56,7 @@ export function batchedCounter<T extends string>(config: CounterConfiguration<T>
     if (!entry) {
       for (const name of Object.keys(labels))
         if (!known.has(name)) throw new Error(`Added label "${name}" is not included in initial labelset`)
-      entry = { labels: { ...labels }, value: 0, shown: false }
+      entry = { labels: { ...labels }, value: 0 }
       level.set(LEAF, entry)
       pending.push(entry)
     }
