@@ -25,12 +25,12 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      // Responses are built from the headers setHeader collects (src/lib/reply.ts); reply() never sees c.header()'s.
+      // Responses are built from the headers setHeader collects (src/reply/reply.ts); reply() never sees c.header()'s.
       'no-restricted-syntax': [
         'error',
         {
           selector: "CallExpression[callee.property.name='header'][arguments.length>=2]",
-          message: 'Set response headers with setHeader() from src/lib/reply.ts: reply() does not see c.header().',
+          message: 'Set response headers with setHeader() from src/reply/reply.ts: reply() does not see c.header().',
         },
       ],
     },

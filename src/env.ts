@@ -1,5 +1,5 @@
 import type { RequestIdVariables } from 'hono/request-id'
-import type { ReplyVariables } from './lib/reply.js'
+import type { ReplyVariables } from './reply/reply.js'
 import type { AuthVariables } from './auth/index.js'
 import type { AnswerCapVariables } from './budget/answer-cap.js'
 import type { CacheVariables } from './cache/index.js'

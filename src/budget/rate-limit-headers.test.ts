@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import type { BudgetCounter } from '../store/store.js'
-import { reply } from '../lib/reply.js'
+import { reply } from '../reply/reply.js'
 import { openAiDuration, setRateLimitHeaders } from './rate-limit-headers.js'
 
 const NOW = 1_000_000

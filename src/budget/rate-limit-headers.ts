@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import type { BudgetUnit } from '../config/schema.js'
 import type { BudgetCounter } from '../store/store.js'
-import { setHeader } from '../lib/reply.js'
+import { setHeader } from '../reply/reply.js'
 
 /**
  * OpenAI's rate-limit headers for tokens, from the same atomic step that reserved (so they cannot

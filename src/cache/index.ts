@@ -12,7 +12,7 @@ import { decideCache } from './policy.js'
 import { ReplicaLock, type Claim } from './replica-lock.js'
 import { ResponseCache } from './response-cache.js'
 import { SingleFlight, unlessAborted } from './single-flight.js'
-import { setHeader } from '../lib/reply.js'
+import { setHeader } from '../reply/reply.js'
 
 export const CACHE_HEADER = 'x-cache'
 

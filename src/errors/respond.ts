@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { Logger } from 'pino'
 import { GatewayError, gatewayError, type OpenAIErrorBody } from './gateway-error.js'
 import { UpstreamHttpError } from './upstream-http-error.js'
-import { replyJson, setHeader } from '../lib/reply.js'
+import { replyJson, setHeader } from '../reply/reply.js'
 
 /** The one place that turns a thrown error into an HTTP response. Never echoes an unknown error's message. */
 export function onError(log: Logger): ErrorHandler {

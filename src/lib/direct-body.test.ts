@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { listen } from '../../test/helpers/gateway-server.js'
 import { streamedBody, type ChunkSource } from './direct-body.js'
-import { setHeader } from './reply.js'
+import { setHeader } from '../reply/reply.js'
 
 const encoder = new TextEncoder()
 

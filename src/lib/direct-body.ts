@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
 import { nodeResponseOf } from './node-env.js'
-import { reply, replyHeaders } from './reply.js'
+import { reply, replyHeaders } from '../reply/reply.js'
 
 /** A streamed body: chunks until done, a way to stop early, and the same as a web stream. */
 export interface ChunkSource {
@@ -21,7 +21,7 @@ const WRITES_DIRECT = Symbol('llava.writesDirect')
 const DIRECT_HEADER = 'x-llava-direct-body'
 const DIRECT_MARK = { [DIRECT_HEADER]: '1' } as const
 
-/** `headers`: the request's record (lib/reply.ts), the mark among them. */
+/** `headers`: the request's record (reply/reply.ts), the mark among them. */
 type Pending = { response: Response; headers: Record<string, string>; source: ChunkSource }
 type NodeEnv = { outgoing?: unknown; [DIRECT]?: Pending; [WRITES_DIRECT]?: true }
 type Fetch = (req: Request, env: unknown) => Response | Promise<Response>

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { setHeader } from '../lib/reply.js'
+import { setHeader } from '../reply/reply.js'
 import type { ValidateVariables } from '../validate/index.js'
 import { findTextBeforeImage, imagesFirst } from './content-order.js'
 

@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import type { Deps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
 import { bearerToken, digestsEqual, secretDigest } from '../lib/bearer.js'
-import { reply } from '../lib/reply.js'
+import { reply } from '../reply/reply.js'
 
 /** `GET /metrics` in Prometheus text format, behind a bearer token when config sets one. */
 export const metricsRoute = ({ config, metrics }: Pick<Deps, 'config' | 'metrics'>) => {

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { CorsConfig } from '../config/cors-schema.js'
 import { CACHE_HEADER } from '../cache/index.js'
-import { appendHeader, reply, setHeader } from '../lib/reply.js'
+import { appendHeader, reply, setHeader } from '../reply/reply.js'
 
 /** The methods the gateway answers; a preflight is told these, whatever it asks for. */
 const ALLOW_METHODS = 'GET, POST, OPTIONS'

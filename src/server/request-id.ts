@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import type { RequestIdVariables } from 'hono/request-id'
-import { setHeader } from '../lib/reply.js'
+import { setHeader } from '../reply/reply.js'
 
 /** Client-supplied request ids are kept only when short and plain, so logs cannot be forged through them. */
 const SAFE_REQUEST_ID = /^[\w.:=-]{1,128}$/

@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { dataFrames } from '../../test/helpers/sse.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { reply } from '../lib/reply.js'
+import { reply } from '../reply/reply.js'
 import { SseParser } from './parse.js'
 import { dataFrame, DONE_FRAME, errorFrame, frameBytes, setStreamHeaders } from './frames.js'
 

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import type { OpenAIErrorBody } from '../errors/gateway-error.js'
-import { setHeader } from '../lib/reply.js'
+import { setHeader } from '../reply/reply.js'
 
 // Frames are text until they leave: the frames made from one backend chunk are joined as a string
 // and encoded once (frameBytes), a quarter of the cost of encoding each and concatenating bytes.

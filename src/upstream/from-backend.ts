@@ -9,7 +9,7 @@ import { answerWhole } from './json-answer.js'
 import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
 import { clientSignal } from '../lib/client-signal.js'
-import { setHeader } from '../lib/reply.js'
+import { setHeader } from '../reply/reply.js'
 
 /** The request sent to the model's backend (a replica of it, or its fallbacks), its answer relayed as a stream or returned whole. */
 export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>) {

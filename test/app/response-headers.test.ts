@@ -3,7 +3,7 @@ import { listen } from '../helpers/gateway-server.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { buildTestApp, chatRequest, testConfig, userText } from '../helpers/test-app.js'
 
-// Every answer is built from the headers the steps set (src/lib/reply.ts): these check that none
+// Every answer is built from the headers the steps set (src/reply/reply.ts): these check that none
 // is left without them, whichever way it was built, and over a real socket (direct bodies) too.
 
 let upstream: FakeUpstream

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config/load.js'
 import type { Config, ConfigInput } from '../../src/config/schema.js'
 import { onError } from '../../src/errors/respond.js'
 import { createLogger } from '../../src/lib/logger.js'
-import { reply } from '../../src/lib/reply.js'
+import { reply } from '../../src/reply/reply.js'
 import { ChatRequestSchema, type ChatRequest } from '../../src/validate/chat-request-schema.js'
 
 export const STEP_MODEL = 'llava-1.5-7b'

@@ -7,6 +7,9 @@ import type { Context, MiddlewareHandler } from 'hono'
 //
 // Everything the gateway sets goes through setHeader. Headers set with c.header() are not seen by
 // `reply` (eslint refuses c.header in src/): only a response hono built itself gets them.
+//
+// A folder of its own, importing nothing of the gateway's: errors, lib and every step build answers
+// with it, and errors/ is itself imported from lib/.
 
 export type ReplyVariables = { replyHeaders: Record<string, string> }
 
