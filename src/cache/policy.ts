@@ -8,14 +8,20 @@ import type { ChatRequest } from '../validate/index.js'
  */
 export type CacheDecision = 'lookup' | 'refresh' | 'bypass'
 
+/** Most requests send no Cache-Control: they skip the parsing. */
+const NO_DIRECTIVES: ReadonlySet<string | undefined> = new Set()
+
 export function decideCache(request: ChatRequest, cacheControl: string | undefined, config: CacheConfig): CacheDecision {
   if (!config.enabled) return 'bypass'
-  const directives = new Set(
-    (cacheControl ?? '')
-      .toLowerCase()
-      .split(',')
-      .map((d) => d.trim().split('=')[0]),
-  )
+  const directives =
+    cacheControl === undefined
+      ? NO_DIRECTIVES
+      : new Set(
+          cacheControl
+            .toLowerCase()
+            .split(',')
+            .map((d) => d.trim().split('=')[0]),
+        )
   if (directives.has('no-store')) return 'bypass'
   if (config.admit === 'deterministic' && !isDeterministic(request)) return 'bypass'
   return directives.has('no-cache') ? 'refresh' : 'lookup'

@@ -5,10 +5,28 @@ import type { Clock } from '../lib/clock.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
 import { replayStream } from '../sse/replay.js'
-import { replyJson, setHeader } from '../reply/reply.js'
+import { reply, setHeader } from '../reply/reply.js'
 import type { UpstreamReads } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
+
+const JSON_TYPE = { 'content-type': 'application/json' } as const
+
+/**
+ * A hit's JSON body, made once per parsed entry: the cache shares its parsed entries between
+ * requests, frozen (cache/parsed-entries.ts), so a popular answer is serialised once, not per hit.
+ */
+const jsonBodies = new WeakMap<CachedCompletion, string>()
+
+function jsonBodyOf(entry: CachedCompletion): string {
+  let text = jsonBodies.get(entry)
+  if (text === undefined) {
+    text = JSON.stringify(toChatCompletionBody(entry))
+    // An entry parsed for this hit alone (too large to keep parsed) is not worth a WeakMap entry.
+    if (Object.isFrozen(entry)) jsonBodies.set(entry, text)
+  }
+  return text
+}
 
 /** A cache hit, answered as JSON or replayed as a stream, whichever the request asked for. */
 export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry: CachedCompletion, clock: Clock): Response {
@@ -26,7 +44,7 @@ export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry:
   setHeader(c, USAGE_SOURCE_HEADER, entry.usageSource)
   if (request.stream !== true) {
     complete('completed')
-    return replyJson(c, toChatCompletionBody(entry))
+    return reply(c, jsonBodyOf(entry), 200, JSON_TYPE)
   }
   finish.handOff()
   setStreamHeaders(c)

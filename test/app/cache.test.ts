@@ -166,6 +166,8 @@ describe('admission and Cache-Control', () => {
     expect(xCache(await request('no-store'))).toBe('BYPASS')
     expect(xCache(await request())).toBe('MISS') // no-store wrote nothing
     await store.untilWrites(1)
+    // A hit now: its entry parsed and its body made, both kept for the hits to come.
+    expect(await contentOf(await request())).toBe('A red square.')
     expect(xCache(await request('no-store'))).toBe('BYPASS')
     expect(store.writes).toHaveLength(1) // nor does it write over what is there
     upstream.answer('main', json(200, chatCompletion({ content: 'Fresh answer.', usage })))
@@ -173,6 +175,7 @@ describe('admission and Cache-Control', () => {
     expect(xCache(refreshed)).toBe('REFRESH')
     expect(await contentOf(refreshed)).toBe('Fresh answer.')
     await store.untilWrites(2) // a refresh leads no flight to join: wait for its write
+    // The entry was rewritten: a hit parses it afresh, and never answers with the body made before.
     const hit = await request()
     expect(xCache(hit)).toBe('HIT')
     expect(await contentOf(hit)).toBe('Fresh answer.')
