@@ -17,9 +17,14 @@ export type ReplyVariables = { replyHeaders: Record<string, string> }
 const CARRIES_RECORD = Symbol('llava.carriesRecord')
 type Marked = Response & { [CARRIES_RECORD]?: true }
 
+/** The record, if any step has set a header yet. */
+function recordOf(c: Context): Record<string, string> | undefined {
+  return c.get('replyHeaders') as Record<string, string> | undefined
+}
+
 /** The headers every response to this request will carry; steps add to it with setHeader. */
 export function replyHeaders(c: Context): Record<string, string> {
-  let headers = c.get('replyHeaders') as Record<string, string> | undefined
+  let headers = recordOf(c)
   if (!headers) {
     headers = {}
     c.set('replyHeaders', headers)
@@ -61,7 +66,12 @@ const JSON_TYPE = { 'content-type': 'application/json' } as const
 
 /** `value` as a JSON response, as c.json() but with the request's headers. */
 export function replyJson(c: Context, value: unknown, status = 200): Response {
-  return reply(c, JSON.stringify(value), status, JSON_TYPE)
+  return replyJsonText(c, JSON.stringify(value), status)
+}
+
+/** JSON already serialised (a cached answer's body, made once), as a response with the request's headers. */
+export function replyJsonText(c: Context, json: string, status = 200): Response {
+  return reply(c, json, status, JSON_TYPE)
 }
 
 /**
@@ -71,7 +81,7 @@ export function replyJson(c: Context, value: unknown, status = 200): Response {
 export const carryReplyHeaders = (): MiddlewareHandler =>
   async function carryReplyHeaders(c, next) {
     await next()
-    const record = c.get('replyHeaders') as Record<string, string> | undefined
+    const record = recordOf(c)
     if (!record || (c.res as Marked)[CARRIES_RECORD]) return
     const headers = c.res.headers
     for (const [name, value] of Object.entries(record)) if (!headers.has(name)) headers.set(name, value)

@@ -5,12 +5,10 @@ import type { Clock } from '../lib/clock.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
 import { replayStream } from '../sse/replay.js'
-import { reply, setHeader } from '../reply/reply.js'
+import { replyJsonText, setHeader } from '../reply/reply.js'
 import type { UpstreamReads } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
-
-const JSON_TYPE = { 'content-type': 'application/json' } as const
 
 /**
  * A hit's JSON body, made once per parsed entry: the cache shares its parsed entries between
@@ -44,7 +42,7 @@ export function answerFromCache(c: Context<{ Variables: UpstreamReads }>, entry:
   setHeader(c, USAGE_SOURCE_HEADER, entry.usageSource)
   if (request.stream !== true) {
     complete('completed')
-    return reply(c, jsonBodyOf(entry), 200, JSON_TYPE)
+    return replyJsonText(c, jsonBodyOf(entry))
   }
   finish.handOff()
   setStreamHeaders(c)
