@@ -1,6 +1,7 @@
 import llamaTokenizer from 'llama-tokenizer-js'
 import { afterEach, beforeEach, describe, it, expect, vi, type MockInstance } from 'vitest'
-import { countTextTokens, countTextTokensWhole } from './text-tokens.js'
+import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
+import { retainedBySlices } from '../../test/helpers/full-gc.js'
 
 describe('countTextTokens', () => {
   // protocol-notes §3.3, VERIFIED-HERE: encode("Hello world!") → [1, 15043, 3186, 29991].
@@ -173,13 +174,20 @@ describe('countTextTokens: memo of pieces', () => {
     expect(encode).toHaveBeenCalledTimes(3)
   })
 
-  it('holds at most 50,000 pieces, forgetting the oldest first', () => {
+  it('remembers the latest 25,000 pieces at least and 50,000 at most, forgetting the oldest', () => {
     const pieces = Array.from({ length: 50_001 }, (_, i) => `evictpiece${i}`)
     for (const piece of pieces) countTextTokens(piece, { bos: false })
     expect(encode).toHaveBeenCalledTimes(50_001)
-    countTextTokens(pieces[1] ?? '', { bos: false }) // the second oldest is still remembered...
+    for (const i of [50_000, 25_001]) countTextTokens(pieces[i] ?? '', { bos: false }) // the newest, and the 25,000th newest
     expect(encode).toHaveBeenCalledTimes(50_001)
-    countTextTokens(pieces[0] ?? '', { bos: false }) // ...the oldest was forgotten when the 50,001st came in
+    countTextTokens(pieces[0] ?? '', { bos: false }) // forgotten with its whole generation
     expect(encode).toHaveBeenCalledTimes(50_002)
   }, 30_000)
+})
+
+// Outside the block above: the tokenizer's spy keeps every argument it saw, slices included.
+describe('countTextTokens: memory of the memo', () => {
+  it('keeps its pieces, not the prompts they were cut from', () => {
+    expect(retainedBySlices((slice) => countPiece(slice))).toBeLessThan(4 * 2 ** 20)
+  })
 })

@@ -5,6 +5,7 @@
 // that one instance is fine, unlike the module singletons STYLE.md rules out: it is pure and
 // stateless (no I/O, no config, encode() keeps nothing between calls), so no test needs to swap it.
 import llamaTokenizer from 'llama-tokenizer-js'
+import { BoundedMemo } from '../lib/bounded-memo.js'
 import { SPACE, toPieces } from './pieces.js'
 
 export type TextTokenOptions = {
@@ -20,11 +21,11 @@ export type TextTokenOptions = {
  */
 const MEMO_MAX_ENTRIES = 50_000
 const MEMO_MAX_PIECE = 64
-const memo = new Map<string, number>()
+const memo = new BoundedMemo<number>(MEMO_MAX_ENTRIES)
 
 /**
  * One piece's token count (see pieces.ts): the library's own encode, remembered for short pieces.
- * The piece may be spelled with ▁ (toPieces) or still with spaces (rawPiece: a memo hit then
+ * The piece may be spelled with ▁ (toPieces) or still with spaces (TokenCounter: a memo hit then
  * costs no ▁ copy). Both spellings share the memo and agree: a key with a space is never a ▁
  * spelling, and a key without one is the same piece either way.
  */
@@ -33,7 +34,6 @@ export function countPiece(piece: string): number {
   let count = memo.get(piece)
   if (count === undefined) {
     count = llamaTokenizer.encode(piece.replaceAll(' ', SPACE), false, false).length
-    if (memo.size >= MEMO_MAX_ENTRIES) memo.delete(memo.keys().next().value as string) // oldest first
     memo.set(piece, count)
   }
   return count
