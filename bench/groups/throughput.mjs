@@ -11,6 +11,7 @@ export const SCENARIOS = {
   text: [
     { id: 'text', name: 'text, unique prompt (cache bypassed)', body: bodies.text },
     { id: 'text4k', name: 'text, unique ~4 KB prompt', body: bodies.text4k },
+    { id: 'text4knew', name: 'text, ~4 KB prompt of new sentences', body: bodies.text4kNew },
     { id: 'stream', name: 'stream with include_usage', body: bodies.stream, stream: true },
     { id: 'cache', name: 'identical request, temperature 0 (gateway: cache hit; floors: forwarded)', body: bodies.cacheHit },
   ],

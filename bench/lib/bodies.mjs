@@ -27,6 +27,19 @@ function cycled(bodyWithMarker, count) {
   return { next: () => all[n++ % count], sample: all[0], all }
 }
 
+/** Like spliced, for a body with the counter in several places: every one gets the same number. */
+function splicedEverywhere(bodyWithMarkers) {
+  const parts = JSON.stringify(bodyWithMarkers)
+    .split('@@N@@')
+    .map((part) => Buffer.from(part))
+  let n = 0
+  const make = (number) => {
+    const digits = Buffer.from(String(number))
+    return Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part] : [digits, part])))
+  }
+  return { next: () => make(++n), sample: make(0) }
+}
+
 /** A fixed body: every request sends the same bytes. */
 const fixed = (body) => {
   const buf = Buffer.from(JSON.stringify(body))
@@ -40,6 +53,24 @@ const LONG_PROMPT = (() => {
     'a wooden bridge near the bottom left corner, and a small village of stone houses on the far bank. '
   let text = 'Request @@N@@. Describe every detail of the following scene and say what season it is. '
   while (text.length < 4_000) text += sentence
+  return text.slice(0, 4_000)
+})()
+
+/**
+ * The same length of text in sentences no request has sent before: each carries the request's
+ * number. Its words recur (as most words do), its sentences do not, so a memo of sentences finds
+ * nothing here, where LONG_PROMPT's recurring sentence is remembered.
+ */
+const LONG_NEW_PROMPT = (() => {
+  const clauses = [
+    'The photograph @@N@@ shows a wide mountain valley in late afternoon light.',
+    'A river winds between pine forests in picture @@N@@, under a pale sky.',
+    'Near the bottom left corner of view @@N@@ stands a wooden bridge.',
+    'A small village of stone houses, number @@N@@, sits on the far bank!',
+    'Is it autumn or early spring in scene @@N@@?',
+  ]
+  let text = 'Request @@N@@. Describe every detail of the following scene and say what season it is. '
+  for (let i = 0; text.length < 4_000; i++) text += `${clauses[i % clauses.length]} `
   return text.slice(0, 4_000)
 })()
 
@@ -65,6 +96,8 @@ export const bodies = {
   text: () => spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7 })),
   /** A unique ~4 KB prompt: tokenizing and validating cost grow with it. */
   text4k: () => spliced(chat(LONG_PROMPT, { temperature: 0.7 })),
+  /** A ~4 KB prompt of sentences never sent before (their words are not new). */
+  text4kNew: () => splicedEverywhere(chat(LONG_NEW_PROMPT, { temperature: 0.7 })),
   stream: () =>
     spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7, stream: true, stream_options: { include_usage: true } })),
   /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. */

@@ -1,4 +1,5 @@
 import { SPACE } from './pieces.js'
+import { countSentence, MAX_SENTENCE_CHARS, pieceEnd, sentenceEnd } from './sentences.js'
 import { countPiece, type TextTokenOptions } from './text-tokens.js'
 import { TokenizerWorker } from './tokenizer-worker.js'
 
@@ -6,33 +7,14 @@ import { TokenizerWorker } from './tokenizer-worker.js'
 const SLICE_MS = 2
 /** Pieces longer than this are counted on the worker thread (see TokenizerWorker). */
 const WORKER_PIECE_CHARS = 256
-
-const isSpace = (code: number) => code === 0x20 || code === 0x2581
-
-/**
- * Where the piece of `text` (see pieces.ts) that starts at `start` ends: at the next space after a
- * character other than a space, or at the end. Pieces are cut one at a time, so a long text is
- * never split all at once.
- */
-export function pieceEnd(text: string, start: number): number {
-  for (let i = start + 1; i < text.length; i++) {
-    if (isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1))) return i
-  }
-  return text.length
-}
+/** How far one search for the end of a sentence looks: the text is scanned once, this much at a time. */
+const SCAN_CHARS = 4096
 
 /**
- * The piece from `start` to `end`, still spelled with spaces (turning them into ▁ is left to a
- * memo miss: see countPiece); the first carries the dummy-prefix ▁ when `precedingSpace` is set.
- */
-export function rawPiece(text: string, start: number, end: number, precedingSpace: boolean): string {
-  return start === 0 && precedingSpace ? SPACE + text.slice(0, end) : text.slice(start, end)
-}
-
-/**
- * Token counts that never hold the event loop for more than a slice: pieces are counted a couple of
- * milliseconds at a time, with the loop given back in between, and long pieces go to a worker
- * thread. Exact: the same counts as countTextTokens (see pieces.ts for why pieces add up).
+ * Token counts that never hold the event loop for more than a slice: sentences (remembered) and
+ * pieces are counted a couple of milliseconds at a time, with the loop given back in between, and
+ * long pieces go to a worker thread. Exact: the same counts as countTextTokens (see pieces.ts for
+ * why pieces add up, and sentences.ts for why sentences do).
  */
 export class TokenCounter {
   constructor(private readonly worker: Pick<TokenizerWorker, 'count' | 'close'> = new TokenizerWorker()) {}
@@ -43,14 +25,29 @@ export class TokenCounter {
     let sliceStarted = performance.now()
     const offThread: Array<Promise<number>> = []
     const precedingSpace = opts.precedingSpace ?? true
+    let sentenceEnds = -1 // where the sentence that starts at `start` ends, once found
+    let scanned = 0 // no sentence ends after `start` and up to here
     let n = 0
     // A plain loop, not a generator: a generator's step costs as much as a memo hit.
     for (let start = 0; start < text.length;) {
-      const end = pieceEnd(text, start)
-      const raw = rawPiece(text, start, end, precedingSpace)
-      start = end
-      if (raw.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(raw.replaceAll(' ', SPACE)))
-      else count += countPiece(raw)
+      if (sentenceEnds <= start && scanned <= start) {
+        const limit = start + SCAN_CHARS
+        sentenceEnds = sentenceEnd(text, start, limit)
+        scanned = sentenceEnds === -1 ? limit : sentenceEnds
+      }
+      // The dummy-prefix ▁ goes before the first sentence or piece, as SentencePiece puts it.
+      const prefix = start === 0 && precedingSpace ? SPACE : ''
+      if (sentenceEnds > start && prefix.length + sentenceEnds - start <= MAX_SENTENCE_CHARS) {
+        count += countSentence(prefix + text.slice(start, sentenceEnds))
+        start = sentenceEnds
+      } else {
+        // No sentence ends within reach: a piece at a time, until one does.
+        const end = pieceEnd(text, start)
+        const piece = prefix + text.slice(start, end)
+        start = end
+        if (piece.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(piece.replaceAll(' ', SPACE)))
+        else count += countPiece(piece)
+      }
       if (++n % 64 === 0 && performance.now() - sliceStarted > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve))
         sliceStarted = performance.now()
