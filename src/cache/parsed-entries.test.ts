@@ -59,15 +59,16 @@ describe('ParsedEntries', () => {
     }).toThrow(TypeError)
   })
 
-  it('forgets the oldest entries once their texts pass the limit, and keeps none larger than it', () => {
+  it('forgets the least recently used entries once their texts pass the limit, and keeps none larger than it', () => {
     const text = entryText('x')
     const parsed = new ParsedEntries(text.length * 2)
     const a = parsed.parse('a', text)
     const b = parsed.parse('b', text)
-    const c = parsed.parse('c', text) // a is forgotten
-    expect(parsed.parse('b', text)).toBe(b)
+    expect(parsed.parse('a', text)).toBe(a) // a used again: b is now the least recently used
+    const c = parsed.parse('c', text) // b is forgotten
+    expect(parsed.parse('a', text)).toBe(a)
     expect(parsed.parse('c', text)).toBe(c)
-    expect(parsed.parse('a', text)).not.toBe(a)
+    expect(parsed.parse('b', text)).not.toBe(b)
 
     const small = new ParsedEntries(text.length - 1)
     const once = small.parse('k', text)

@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.js'
+import { LruMap } from '../lib/lru-map.js'
 import { BudgetLedger } from './budget-ledger.js'
 import type { Amounts, BudgetCounter, Charge, CounterState, LeaseRef, LockRef, ReserveResult, Store } from './store.js'
 
@@ -11,7 +12,7 @@ type Entry = { value: string; expiresAt: number; bytes: number }
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory'
-  private readonly entries = new Map<string, Entry>() // insertion order = recency order
+  private readonly entries = new LruMap<Entry>()
   private readonly ledger: BudgetLedger
   private usedBytes = 0
 
@@ -63,7 +64,7 @@ export class MemoryStore implements Store {
   }
 
   async deleteIfEquals(key: string, value: string): Promise<void> {
-    const entry = this.entries.get(key)
+    const entry = this.entries.peek(key)
     if (entry?.value === value) this.remove(key, entry)
   }
 
@@ -99,20 +100,19 @@ export class MemoryStore implements Store {
 
   /** The live entry, moved to the most recent end; expired ones are dropped. */
   private live(key: string): Entry | undefined {
-    const entry = this.entries.get(key)
+    const entry = this.entries.peek(key)
     if (!entry) return undefined
     if (entry.expiresAt <= this.clock.now()) {
       this.remove(key, entry)
       return undefined
     }
-    this.entries.delete(key)
-    this.entries.set(key, entry)
+    this.entries.touch(key)
     return entry
   }
 
   private put(key: string, value: string, ttlMs: number): void {
     const bytes = 2 * (key.length + value.length)
-    const previous = this.entries.get(key)
+    const previous = this.entries.peek(key)
     if (previous) this.remove(key, previous)
     if (bytes > this.maxBytes) return
     while (this.usedBytes + bytes > this.maxBytes) this.evictOldest()
@@ -121,9 +121,8 @@ export class MemoryStore implements Store {
   }
 
   private evictOldest(): void {
-    const oldest = this.entries.entries().next()
-    if (oldest.done) return
-    this.remove(oldest.value[0], oldest.value[1])
+    const oldest = this.entries.oldest()
+    if (oldest) this.remove(oldest.key, oldest.value)
   }
 
   private remove(key: string, entry: Entry): void {
