@@ -7,6 +7,9 @@ export default groupConfig({
   mutate: [
     'src/meter/prompt-tokens.ts',
     'src/meter/text-tokens.ts',
+    'src/meter/sentences.ts',
+    'src/meter/token-counter.ts',
+    'src/lib/bounded-memo.ts',
     'src/meter/image-tokens.ts',
     'src/meter/completion-tokens.ts',
     'src/meter/to-prompt-messages.ts',
@@ -18,6 +21,7 @@ export default groupConfig({
     'src/meter/',
     'src/cache/key.test.ts',
     'src/metrics/batched-counter.test.ts',
+    'src/lib/bounded-memo.test.ts',
     'test/app/metering.test.ts',
     'test/app/context-window.test.ts',
   ],

@@ -31,8 +31,8 @@ const SENTENCE_BREAK = /[.!?\n][ \u2581]/g
  * faster. It looks at nothing past `limit`, so a caller can scan a long text once, in steps.
  */
 export function sentenceEnd(text: string, from: number, limit: number): number {
-  // A slice is a view of the text, made without copying.
-  const view = limit + 1 < text.length ? text.slice(0, limit + 1) : text
+  // A slice is a view of the text, made without copying (the text itself when it reaches the end).
+  const view = text.slice(0, limit + 1)
   SENTENCE_BREAK.lastIndex = from
   // test(), not exec(): no match to allocate. A match is the mark and its space; the sentence ends before the space.
   return SENTENCE_BREAK.test(view) ? SENTENCE_BREAK.lastIndex - 1 : -1

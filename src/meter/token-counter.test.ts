@@ -1,9 +1,9 @@
 import llamaTokenizer from 'llama-tokenizer-js'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { TokenCounter } from './token-counter.js'
-import { pieceEnd } from './sentences.js'
+import { countSentence, pieceEnd } from './sentences.js'
 import { SPACE, toPieces } from './pieces.js'
-import { countTextTokens, countTextTokensWhole } from './text-tokens.js'
+import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 const counter = new TokenCounter()
 afterAll(() => counter.close())
@@ -173,12 +173,114 @@ describe('TokenCounter: sentences', () => {
   }, 30_000)
 })
 
+describe('TokenCounter: how a text is cut', () => {
+  /** The units a text is counted in: S for a remembered sentence, P for a piece. */
+  async function units(text: string): Promise<string[]> {
+    const seen: string[] = []
+    const counter = new TokenCounter({
+      countSentence: (sentence) => (seen.push(`S${sentence}`), countSentence(sentence)),
+      countPiece: (piece) => (seen.push(`P${piece}`), countPiece(piece)),
+    })
+    expect(await counter.count(text)).toBe(countTextTokensWhole(text))
+    return seen
+  }
+  const run = (words: number) => Array.from({ length: words }, (_, i) => ` w${i % 10}`).join('') // no sentence ends in it
+
+  it('takes each sentence whole; of one too long to remember, pieces until the rest is short enough', async () => {
+    const long = run(100) // 300 characters
+    const seen = await units(`Intro.${long} Mid. Two. tail`)
+    const tail = seen.findIndex((unit, i) => i > 0 && unit.startsWith('S'))
+    expect(seen[0]).toBe('S\u2581Intro.')
+    expect(seen.slice(1, tail).every((unit) => unit.startsWith('P'))).toBe(true)
+    expect(tail).toBeGreaterThan(1)
+    // The rest of the long sentence, remembered: it ends at its own end, and is at most 256 characters.
+    expect(seen[tail]!.endsWith(' Mid.')).toBe(true)
+    expect(seen[tail]!.length - 1).toBeLessThanOrEqual(256)
+    expect(seen[tail - 1]!.length - 1 + seen[tail]!.length - 1).toBeGreaterThan(256) // one piece earlier would not fit
+    expect(
+      seen
+        .slice(1, tail + 1)
+        .map((unit) => unit.slice(1))
+        .join(''),
+    ).toBe(`${long} Mid.`)
+    expect(seen.slice(tail + 1)).toEqual(['S Two.', 'P tail'])
+  })
+
+  it('takes a sentence that ends at the first character, and the one after it', async () => {
+    expect(await units('! Two. tail')).toEqual(['S\u2581!', 'S Two.', 'P tail'])
+  })
+
+  it('looks past a stretch without a sentence end only once it has counted up to where it looked', async () => {
+    const long = run(1_400) // 4,200 characters: more than one search looks at
+    const seen = await units(`Intro.${long} End. tail`)
+    // The search from just after "Intro." saw no end within 4,096 characters: pieces until past
+    // there, then a new search finds " End." and the sentence runs from that piece's end to it.
+    const firstSentenceAfter = seen.findIndex((unit, i) => i > 0 && unit.startsWith('S'))
+    const sentence = seen[firstSentenceAfter]!
+    expect(sentence.endsWith(' End.')).toBe(true)
+    const before = seen
+      .slice(1, firstSentenceAfter)
+      .map((unit) => unit.slice(1))
+      .join('')
+    expect(before.length + 'Intro.'.length).toBeGreaterThanOrEqual(4_096)
+    expect(sentence.length - 1).toBeLessThan(256)
+    expect(seen.at(-1)).toBe('P tail')
+  })
+})
+
+describe('TokenCounter: pieces for the worker', () => {
+  it('counts pieces of up to 256 characters itself and sends longer ones to the worker', async () => {
+    const sent: string[] = []
+    const worker = {
+      count: async (piece: string) => (sent.push(piece), countTextTokensWhole(piece, { bos: false, precedingSpace: false })),
+      close: async () => undefined,
+    }
+    const counter = new TokenCounter({ worker })
+    for (const chars of [256, 257]) {
+      const word = 'x9'.repeat(chars).slice(0, chars)
+      expect(await counter.count(word, { bos: false, precedingSpace: false })).toBe(
+        countTextTokensWhole(word, { bos: false, precedingSpace: false }),
+      )
+    }
+    expect(sent.map((piece) => piece.length)).toEqual([257])
+  })
+})
+
+describe('TokenCounter: slices of the event loop', () => {
+  /** How many times counting `pieces` one-letter words gave the loop back, with the clock `now`. */
+  async function yieldsWhileCounting(pieces: number, now: () => number): Promise<number> {
+    let turns = 0
+    let running = true
+    const tick = () => {
+      turns++
+      if (running) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const text = 'a '.repeat(pieces).trimEnd()
+    expect(await new TokenCounter({ now }).count(text)).toBe(countTextTokensWhole(text))
+    running = false
+    return turns
+  }
+  const clock = (start: number, step: number) => {
+    let t = start - step
+    return () => (t += step)
+  }
+
+  it('checks the clock every 64 pieces, and gives the loop back only once more than 2 ms have passed', async () => {
+    expect(await yieldsWhileCounting(200, clock(0, 0))).toBe(0) // no time passes: never
+    expect(await yieldsWhileCounting(100, clock(0, 3))).toBe(1) // 3 ms between readings: at the 64th piece
+    expect(await yieldsWhileCounting(100, clock(0, 2))).toBe(0) // 2 ms is not more than 2 ms
+    expect(await yieldsWhileCounting(100, clock(1_000, 1))).toBe(0) // the time since the slice began, not the clock's reading
+    expect(await yieldsWhileCounting(200, clock(0, 3))).toBe(3) // and again every 64 pieces: 64, 128, 192
+  })
+})
+
 describe('TokenCounter with a dead worker', () => {
   it('counts a long piece as its UTF-8 length, an upper bound on its tokens, instead of failing', async () => {
     const dead = { count: () => Promise.reject(new Error('the tokenizer worker exited')), close: async () => undefined }
     const long = 'é9'.repeat(200) // one 400-character piece, 600 bytes: sent to the worker
     const exact = countTextTokensWhole(long, { bos: false, precedingSpace: false })
-    const counted = await new TokenCounter(dead).count(`${long} short`, { bos: false, precedingSpace: false })
+    const counted = await new TokenCounter({ worker: dead }).count(`${long} short`, { bos: false, precedingSpace: false })
     expect(counted).toBe(Buffer.byteLength(long) + countTextTokensWhole(' short', { bos: false, precedingSpace: false }))
     expect(counted).toBeGreaterThan(exact)
   })

@@ -16,13 +16,30 @@ const SCAN_CHARS = 4096
  * long pieces go to a worker thread. Exact: the same counts as countTextTokens (see pieces.ts for
  * why pieces add up, and sentences.ts for why sentences do).
  */
+/** How a text is counted: the worker, the clock slices are timed by, and the counts of sentences and pieces (tests watch these). */
+export type CounterParts = {
+  worker: Pick<TokenizerWorker, 'count' | 'close'>
+  now: () => number
+  countSentence: (sentence: string) => number
+  countPiece: (piece: string) => number
+}
+
 export class TokenCounter {
-  constructor(private readonly worker: Pick<TokenizerWorker, 'count' | 'close'> = new TokenizerWorker()) {}
+  private readonly parts: CounterParts
+
+  constructor(parts: Partial<CounterParts> = {}) {
+    this.parts = {
+      worker: parts.worker ?? new TokenizerWorker(),
+      now: parts.now ?? (() => performance.now()),
+      countSentence: parts.countSentence ?? countSentence,
+      countPiece: parts.countPiece ?? countPiece,
+    }
+  }
 
   async count(text: string, opts: TextTokenOptions = {}): Promise<number> {
+    const { now } = this.parts
     let count = (opts.bos ?? true) ? 1 : 0
-    if (text === '') return count
-    let sliceStarted = performance.now()
+    let sliceStarted = now()
     const offThread: Array<Promise<number>> = []
     const precedingSpace = opts.precedingSpace ?? true
     let sentenceEnds = -1 // where the sentence that starts at `start` ends, once found
@@ -38,7 +55,7 @@ export class TokenCounter {
       // The dummy-prefix ▁ goes before the first sentence or piece, as SentencePiece puts it.
       const prefix = start === 0 && precedingSpace ? SPACE : ''
       if (sentenceEnds > start && prefix.length + sentenceEnds - start <= MAX_SENTENCE_CHARS) {
-        count += countSentence(prefix + text.slice(start, sentenceEnds))
+        count += this.parts.countSentence(prefix + text.slice(start, sentenceEnds))
         start = sentenceEnds
       } else {
         // No sentence ends within reach: a piece at a time, until one does.
@@ -46,11 +63,11 @@ export class TokenCounter {
         const piece = prefix + text.slice(start, end)
         start = end
         if (piece.length > WORKER_PIECE_CHARS) offThread.push(this.countOffThread(piece.replaceAll(' ', SPACE)))
-        else count += countPiece(piece)
+        else count += this.parts.countPiece(piece)
       }
-      if (++n % 64 === 0 && performance.now() - sliceStarted > SLICE_MS) {
+      if (++n % 64 === 0 && now() - sliceStarted > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve))
-        sliceStarted = performance.now()
+        sliceStarted = now()
       }
     }
     for (const counted of await Promise.all(offThread)) count += counted
@@ -63,10 +80,10 @@ export class TokenCounter {
    * a broken worker over-charges a request rather than failing it or leaving it uncharged.
    */
   private countOffThread(piece: string): Promise<number> {
-    return this.worker.count(piece).catch(() => Buffer.byteLength(piece))
+    return this.parts.worker.count(piece).catch(() => Buffer.byteLength(piece))
   }
 
   close(): Promise<void> {
-    return this.worker.close()
+    return this.parts.worker.close()
   }
 }
