@@ -2,6 +2,7 @@ import llamaTokenizer from 'llama-tokenizer-js'
 import { afterEach, beforeEach, describe, it, expect, vi, type MockInstance } from 'vitest'
 import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
 import { retainedBySlices } from '../../test/helpers/full-gc.js'
+import { seededRandom } from '../../test/helpers/seeded-random.js'
 
 describe('countTextTokens', () => {
   // protocol-notes §3.3, VERIFIED-HERE: encode("Hello world!") → [1, 15043, 3186, 29991].
@@ -78,12 +79,7 @@ describe('counting by pieces gives the library’s own counts', () => {
   })
 
   it('matches the library’s whole-text encode on 10,000 varied strings, with and without BOS and prefix space', () => {
-    let seed = 20261201
-    const random = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
-      return seed / 2_147_483_648
-    }
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+    const { random, pick } = seededRandom(20261201)
     const atoms = [
       'the',
       'image',

@@ -1,11 +1,26 @@
 import llamaTokenizer from 'llama-tokenizer-js'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { TokenCounter } from './token-counter.js'
+import { seededRandom } from '../../test/helpers/seeded-random.js'
 import { countSentence, pieceEnd } from './sentences.js'
 import { SPACE, toPieces } from './pieces.js'
 import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 const counter = new TokenCounter()
+
+/** What `work` resolves to, and how many turns of the event loop ran while it worked: other requests' work would run in them. */
+async function turnsWhile<T>(work: () => Promise<T>): Promise<[T, number]> {
+  let turns = 0
+  let running = true
+  const tick = () => {
+    turns++
+    if (running) setImmediate(tick)
+  }
+  setImmediate(tick)
+  const value = await work()
+  running = false
+  return [value, turns]
+}
 afterAll(() => counter.close())
 
 describe('pieceEnd', () => {
@@ -69,16 +84,7 @@ describe('TokenCounter', () => {
     for (let i = 0; i < words.length; i += 500) {
       expected += countTextTokensWhole((i === 0 ? '' : ' ') + words.slice(i, i + 500).join(' '), { bos: false, precedingSpace: false })
     }
-    // Turns of the event loop that ran while it counted: other requests' work would run in them.
-    let turns = 0
-    let running = true
-    const tick = () => {
-      turns++
-      if (running) setImmediate(tick)
-    }
-    setImmediate(tick)
-    const count = await counter.count(text, { bos: false, precedingSpace: false })
-    running = false
+    const [count, turns] = await turnsWhile(() => counter.count(text, { bos: false, precedingSpace: false }))
     expect(count).toBe(expected)
     expect(turns).toBeGreaterThan(2) // one turn for all of it would be a few hundred ms of everyone waiting
   }, 30_000)
@@ -89,12 +95,7 @@ describe('TokenCounter: sentences', () => {
     // Sentences from a small pool recur across texts (remembered, and met again at the start, with
     // the dummy prefix, and elsewhere without), mixed with new ones and with runs too long to be a
     // sentence (counted piece by piece). Every mark that ends a sentence, and some that do not.
-    let seed = 20261202
-    const random = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
-      return seed / 2_147_483_648
-    }
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+    const { random, pick } = seededRandom(20261202)
     const words = [
       'the',
       'llama',
@@ -159,15 +160,7 @@ describe('TokenCounter: sentences', () => {
 
   it('gives the event loop back while it counts a long text of new sentences', async () => {
     const text = Array.from({ length: 3_000 }, (_, i) => `Sentence ${i.toString(36)} of ten words, none of them seen before.`).join(' ')
-    let turns = 0
-    let running = true
-    const tick = () => {
-      turns++
-      if (running) setImmediate(tick)
-    }
-    setImmediate(tick)
-    const count = await counter.count(text, { bos: false, precedingSpace: false })
-    running = false
+    const [count, turns] = await turnsWhile(() => counter.count(text, { bos: false, precedingSpace: false }))
     expect(count).toBe(countTextTokensWhole(text, { bos: false, precedingSpace: false }))
     expect(turns).toBeGreaterThan(2)
   }, 30_000)
@@ -249,16 +242,9 @@ describe('TokenCounter: pieces for the worker', () => {
 describe('TokenCounter: slices of the event loop', () => {
   /** How many times counting `pieces` one-letter words gave the loop back, with the clock `now`. */
   async function yieldsWhileCounting(pieces: number, now: () => number): Promise<number> {
-    let turns = 0
-    let running = true
-    const tick = () => {
-      turns++
-      if (running) setImmediate(tick)
-    }
-    setImmediate(tick)
     const text = 'a '.repeat(pieces).trimEnd()
-    expect(await new TokenCounter({ now }).count(text)).toBe(countTextTokensWhole(text))
-    running = false
+    const [count, turns] = await turnsWhile(() => new TokenCounter({ now }).count(text))
+    expect(count).toBe(countTextTokensWhole(text))
     return turns
   }
   const clock = (start: number, step: number) => {
