@@ -4,16 +4,22 @@ import { MODEL } from './processes.mjs'
 
 const chat = (content, params = {}) => ({ model: MODEL, messages: [{ role: 'user', content }], ...params })
 
-/** Bytes before and after the counter, so each body costs one Buffer.concat to make. */
-function spliced(bodyWithMarker) {
-  const [head, tail] = JSON.stringify(bodyWithMarker).split('@@N@@')
-  const headBuf = Buffer.from(head)
-  const tailBuf = Buffer.from(tail)
+/**
+ * The bytes around each counter marker, so each body costs one Buffer.concat to make. Every marker
+ * in a body gets the same number.
+ */
+function spliced(bodyWithMarkers) {
+  const parts = JSON.stringify(bodyWithMarkers)
+    .split('@@N@@')
+    .map((part) => Buffer.from(part))
   let n = 0
-  return {
-    next: () => Buffer.concat([headBuf, Buffer.from(String(++n)), tailBuf]),
-    sample: Buffer.concat([headBuf, Buffer.from('0'), tailBuf]),
+  const make = (number) => {
+    const digits = Buffer.from(String(number))
+    const pieces = [parts[0]]
+    for (let i = 1; i < parts.length; i++) pieces.push(digits, parts[i])
+    return Buffer.concat(pieces)
   }
+  return { next: () => make(++n), sample: make(0) }
 }
 
 /**
@@ -25,19 +31,6 @@ function cycled(bodyWithMarker, count) {
   const all = Array.from({ length: count }, (_, i) => Buffer.from(`${head}${i}${tail}`))
   let n = 0
   return { next: () => all[n++ % count], sample: all[0], all }
-}
-
-/** Like spliced, for a body with the counter in several places: every one gets the same number. */
-function splicedEverywhere(bodyWithMarkers) {
-  const parts = JSON.stringify(bodyWithMarkers)
-    .split('@@N@@')
-    .map((part) => Buffer.from(part))
-  let n = 0
-  const make = (number) => {
-    const digits = Buffer.from(String(number))
-    return Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part] : [digits, part])))
-  }
-  return { next: () => make(++n), sample: make(0) }
 }
 
 /** A fixed body: every request sends the same bytes. */
@@ -97,7 +90,7 @@ export const bodies = {
   /** A unique ~4 KB prompt: tokenizing and validating cost grow with it. */
   text4k: () => spliced(chat(LONG_PROMPT, { temperature: 0.7 })),
   /** A ~4 KB prompt of sentences never sent before (their words are not new). */
-  text4kNew: () => splicedEverywhere(chat(LONG_NEW_PROMPT, { temperature: 0.7 })),
+  text4kNew: () => spliced(chat(LONG_NEW_PROMPT, { temperature: 0.7 })),
   stream: () =>
     spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7, stream: true, stream_options: { include_usage: true } })),
   /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. */

@@ -16,7 +16,7 @@ export function pieceEnd(text: string, start: number): number {
   return text.length
 }
 
-/** Sentences longer than this are counted piece by piece, unremembered. */
+/** The longest sentence remembered. Of a longer one, pieces are counted one by one until the rest fits. */
 export const MAX_SENTENCE_CHARS = 256
 
 /** A space (or ▁) after a full stop, question or exclamation mark, or a line break. */

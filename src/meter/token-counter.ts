@@ -10,12 +10,6 @@ const WORKER_PIECE_CHARS = 256
 /** How far one search for the end of a sentence looks: the text is scanned once, this much at a time. */
 const SCAN_CHARS = 4096
 
-/**
- * Token counts that never hold the event loop for more than a slice: sentences (remembered) and
- * pieces are counted a couple of milliseconds at a time, with the loop given back in between, and
- * long pieces go to a worker thread. Exact: the same counts as countTextTokens (see pieces.ts for
- * why pieces add up, and sentences.ts for why sentences do).
- */
 /** How a text is counted: the worker, the clock slices are timed by, and the counts of sentences and pieces (tests watch these). */
 export type CounterParts = {
   worker: Pick<TokenizerWorker, 'count' | 'close'>
@@ -24,6 +18,12 @@ export type CounterParts = {
   countPiece: (piece: string) => number
 }
 
+/**
+ * Token counts that never hold the event loop for more than a slice: sentences (remembered) and
+ * pieces are counted a couple of milliseconds at a time, with the loop given back in between, and
+ * long pieces go to a worker thread. Exact: the same counts as countTextTokens (see pieces.ts for
+ * why pieces add up, and sentences.ts for why sentences do).
+ */
 export class TokenCounter {
   private readonly parts: CounterParts
 
