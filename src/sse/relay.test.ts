@@ -39,6 +39,7 @@ function relay(body: Readable, options: Partial<RelayOptions> = {}) {
   const stream = relayStream(body, {
     backend: 'main',
     clientWantsUsage: false,
+    assemble: true,
     fillUsage: async (text) => {
       filled.push(text)
       return FILLED
@@ -222,6 +223,15 @@ describe('relayStream: usage', () => {
     },
     SPLIT_TIMEOUT,
   )
+
+  it('relays, meters and fills the same without assembling, for a request the cache bypasses', async () => {
+    const assembled = await relayAll([PLAIN], { clientWantsUsage: true })
+    const bare = await relayAll([PLAIN], { clientWantsUsage: true, assemble: false })
+    expect(bare.text).toBe(assembled.text)
+    expect(bare.filled).toEqual([TEXT])
+    expect(bare.result).toEqual({ ...assembled.result, assembled: undefined })
+    expect(assembled.result.assembled).toBeDefined()
+  })
 
   it('neither strips nor fills anything when the backend sent no usage and the client did not ask', async () => {
     const { text, filled } = await relayAll([PLAIN], { clientWantsUsage: false })

@@ -19,8 +19,11 @@ export type RelayResult = Readonly<{
   reported: Record<string, unknown> | undefined
   /** The generated text so far, in arrival order: counted when the backend reported no usage. */
   text: string
-  /** The chunks assembled into the shape of a non-streamed completion (choices cut off keep a null finish reason). */
-  assembled: Record<string, unknown>
+  /**
+   * The chunks assembled into the shape of a non-streamed completion (choices cut off keep a null
+   * finish reason), when `assemble` asked for it.
+   */
+  assembled: Record<string, unknown> | undefined
   /** What the client was told went wrong (an error frame), when the outcome is upstream_error. */
   error: (OpenAIErrorBody & { code: string }) | undefined
 }>
@@ -29,6 +32,8 @@ export type RelayOptions = {
   backend: string
   /** The client asked for `stream_options.include_usage`: forward (or make) the usage chunk. */
   clientWantsUsage: boolean
+  /** Assemble the whole answer as it passes (the cache stores it); a request the cache bypasses needs none. */
+  assemble: boolean
   /** The usage to put in the usage chunk when the client asked for one and the backend sent none. */
   fillUsage(text: string): Promise<Record<string, unknown>>
   limits: SseLimits
@@ -112,16 +117,18 @@ class RelayState {
   readonly backend: string
   outcome: RelayOutcome | undefined
   cancelled = false
-  private readonly assembler = new StreamAssembler()
+  private readonly assembler: StreamAssembler | undefined
   private readonly text: string[] = []
   private reported: Record<string, unknown> | undefined
-  private envelope: Record<string, unknown> = {}
+  /** The last content chunk: the usage chunk the gateway makes carries its id and time. */
+  private lastChunk: Record<string, unknown> | undefined
   private error: RelayResult['error']
   private sentContent = false
 
   constructor(private readonly options: RelayOptions) {
     this.parser = new SseParser(options.limits)
     this.backend = options.backend
+    this.assembler = options.assemble ? new StreamAssembler() : undefined
   }
 
   result(): RelayResult {
@@ -129,7 +136,7 @@ class RelayState {
       outcome: this.outcome ?? 'client_aborted',
       reported: this.reported,
       text: this.text.join(''),
-      assembled: this.assembler.completion(),
+      assembled: this.assembler?.completion(),
       error: this.error,
     }
   }
@@ -160,7 +167,9 @@ class RelayState {
     let frames = ''
     if (!this.reported && this.options.clientWantsUsage) {
       const usage = await this.options.fillUsage(this.text.join(''))
-      frames = dataFrame(JSON.stringify({ ...this.envelope, object: 'chat.completion.chunk', choices: [], usage }))
+      const last = this.lastChunk
+      const envelope = last ? { id: last['id'], created: last['created'], model: this.options.model ?? last['model'] } : {}
+      frames = dataFrame(JSON.stringify({ ...envelope, object: 'chat.completion.chunk', choices: [], usage }))
     }
     this.outcome = 'completed'
     return frames + DONE_FRAME
@@ -209,8 +218,8 @@ class RelayState {
   }
 
   private addChunk(chunk: Record<string, unknown>): void {
-    this.envelope = { id: chunk['id'], created: chunk['created'], model: this.options.model ?? chunk['model'] }
-    this.assembler.add(chunk)
+    this.lastChunk = chunk
+    this.assembler?.add(chunk)
     const choices = chunk['choices']
     if (!Array.isArray(choices)) return
     for (const choice of choices) {

@@ -329,6 +329,15 @@ describe('upstream: a streamed answer from the backend', () => {
     ])
   })
 
+  it('assembles no whole answer for a stream the cache bypasses (nothing would store it), and meters it the same', async () => {
+    const app = upstreamApp({ body: STREAM, lookup: { result: 'bypass' } })
+    app.client.sse([sse(events)])
+    await readText(await app.send())
+    const completion = await theCompletion(app)
+    expect(completion).toMatchObject({ outcome: 'completed', cache: 'bypass', usage: { usage: USAGE, source: 'upstream' } })
+    expect(completion.answer).toBeUndefined()
+  })
+
   it('relays an event stream whose media type comes in capitals (media types are case-insensitive, RFC 9110 §8.3.1)', async () => {
     const app = upstreamApp({ body: STREAM })
     app.client.stream(Readable.from([Buffer.from(sse(events))]), { 'content-type': 'Text/Event-Stream; charset=UTF-8' })

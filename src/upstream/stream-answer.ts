@@ -24,6 +24,8 @@ export function answerStream(
   const stream = relayStream(exchange.res.body, {
     backend: exchange.backend,
     clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
+    // Only the cache reads the whole answer: a request it bypasses is not worth assembling.
+    assemble: c.get('cacheLookup').result !== 'bypass',
     model: c.get('chatRequest').model,
     fillUsage: async (text) => (await settleUsage(prompt, undefined, () => text, tokens)).usage,
     // Lines are measured in characters (one to four bytes each): the bound on memory holds all the same.
@@ -35,7 +37,7 @@ export function answerStream(
     onEnd: (result) =>
       void settleUsage(prompt, result.reported, () => result.text, tokens).then((usage) => {
         const answer =
-          result.outcome === 'completed'
+          result.outcome === 'completed' && result.assembled
             ? toWholeCompletion({ ...result.assembled, model: c.get('chatRequest').model }, usage.usage, clock.now())
             : undefined
         exchange.complete({
