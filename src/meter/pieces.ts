@@ -18,6 +18,13 @@ export const LONGEST_TOKEN_CHARS = 16
  * piece is unchanged: priority is the merge's rank first, its position only among equal ranks,
  * and positions keep their order within a piece. Each piece is therefore tokenized exactly as it
  * would be inside the whole text, and a piece's count can be remembered and reused.
+ *
+ * Digits cut pieces further. Every ASCII digit is a token of its own in the Llama-2 vocabulary
+ * (SentencePiece's split_digits), and no other token has a digit in it (byte-fallback tokens are
+ * spelled `<0x31>`, but they stand for bytes, not for their spelling, and merge with nothing):
+ * both checked by text-tokens.test.ts. So no merge ever involves a digit, which stays one token,
+ * and no merge reaches across it: the text either side of a digit tokenizes on its own, and a
+ * piece's count is the number of its digits plus the counts of the runs between them.
  */
 export function toPieces(text: string, precedingSpace: boolean): string[] {
   const altered = (precedingSpace ? SPACE : '') + text.replaceAll(' ', SPACE)

@@ -78,6 +78,12 @@ describe('counting by pieces gives the library’s own counts', () => {
     expect(crossing).toEqual([])
   })
 
+  it('has each ASCII digit as a token of its own, no other token with a digit in it (bytes aside), and no merge with one', () => {
+    const withDigit = internals.vocabById.slice(259).filter((token) => /[0-9]/.test(token))
+    expect(withDigit.sort()).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+    expect([...internals.merges.keys()].filter((merge) => /[0-9]/.test(merge))).toEqual([])
+  })
+
   it('matches the library’s whole-text encode on 10,000 varied strings, with and without BOS and prefix space', () => {
     const { random, pick } = seededRandom(20261201)
     const atoms = [
@@ -100,6 +106,15 @@ describe('counting by pieces gives the library’s own counts', () => {
       '3.14159',
       '2026-12-01',
       '0x1F',
+      '3f2a9c1e-8b7d-4e6f-a5c3-0d9e8f7a6b5c',
+      'v2.0.1',
+      '1st',
+      '10,000',
+      '12:30pm',
+      'abc123def',
+      '٣٤',
+      '１２',
+      '²½',
       '€',
       'naïve',
       'façade',
@@ -171,7 +186,7 @@ describe('countTextTokens: memo of pieces', () => {
   })
 
   it('remembers the latest 25,000 pieces at least and 50,000 at most, forgetting the oldest', () => {
-    const pieces = Array.from({ length: 50_001 }, (_, i) => `evictpiece${i}`)
+    const pieces = Array.from({ length: 50_001 }, (_, i) => `evictpiece${lettersOf(i)}`)
     for (const piece of pieces) countTextTokens(piece, { bos: false })
     expect(encode).toHaveBeenCalledTimes(50_001)
     for (const i of [50_000, 25_001]) countTextTokens(pieces[i] ?? '', { bos: false }) // the newest, and the 25,000th newest
@@ -179,7 +194,18 @@ describe('countTextTokens: memo of pieces', () => {
     countTextTokens(pieces[0] ?? '', { bos: false }) // forgotten with its whole generation
     expect(encode).toHaveBeenCalledTimes(50_002)
   }, 30_000)
+
+  it('counts a number digit by digit: a new id costs no encode, and pushes no remembered piece out', () => {
+    const word = 'keptbesidedigits'
+    const wordTokens = countTextTokens(word, { bos: false })
+    for (let i = 0; i < 60_000; i++) expect(countTextTokens(`${word}${i}`, { bos: false })).toBe(wordTokens + String(i).length)
+    expect(countTextTokens(word, { bos: false })).toBe(wordTokens)
+    expect(encode).toHaveBeenCalledTimes(1)
+  })
 })
+
+/** `n` written in the letters a-j, so each number makes a distinct piece without digits. */
+const lettersOf = (n: number) => String(n).replace(/[0-9]/g, (d) => String.fromCharCode(97 + Number(d)))
 
 // Outside the block above: the tokenizer's spy keeps every argument it saw, slices included.
 describe('countTextTokens: memory of the memo', () => {

@@ -27,17 +27,43 @@ const memo = new BoundedMemo<number>(MEMO_MAX_ENTRIES)
  * One piece's token count (see pieces.ts): the library's own encode, remembered for short pieces.
  * The piece may be spelled with ▁ (toPieces) or still with spaces (TokenCounter: a memo hit then
  * costs no ▁ copy). Both spellings share the memo and agree: a key with a space is never a ▁
- * spelling, and a key without one is the same piece either way.
+ * spelling, and a key without one is the same piece either way. A piece with a digit is counted
+ * around its digits (countAroundDigits) and never remembered whole.
  */
 export function countPiece(piece: string): number {
-  if (piece.length > MEMO_MAX_PIECE) return llamaTokenizer.encode(piece.replaceAll(' ', SPACE), false, false).length
+  if (HAS_DIGIT.test(piece)) return countAroundDigits(piece)
+  if (piece.length > MEMO_MAX_PIECE) return encodedLength(piece)
   let count = memo.get(piece)
   if (count === undefined) {
-    count = llamaTokenizer.encode(piece.replaceAll(' ', SPACE), false, false).length
+    count = encodedLength(piece)
     memo.set(piece, count)
   }
   return count
 }
+
+const HAS_DIGIT = /[0-9]/
+
+/**
+ * Every ASCII digit is one token of its own, and the text between digits is counted as pieces
+ * are (pieces.ts says why this is exact). Ids, numbers and times are mostly new: counted this way
+ * they cost a digit test each and lookups of the short runs between them, where a whole encode
+ * costs a BPE pass, and they never push the words that recur out of the memo.
+ */
+function countAroundDigits(piece: string): number {
+  let count = 0
+  let start = 0
+  for (let i = 0; i < piece.length; i++) {
+    const code = piece.charCodeAt(i)
+    if (code < 0x30 || code > 0x39) continue
+    if (i > start) count += countPiece(piece.slice(start, i))
+    count++
+    start = i + 1
+  }
+  if (start < piece.length) count += countPiece(piece.slice(start))
+  return count
+}
+
+const encodedLength = (piece: string) => llamaTokenizer.encode(piece.replaceAll(' ', SPACE), false, false).length
 
 /**
  * Defaults match llama-tokenizer-js and HF's `tokenizer(text)`: a prompt starts with BOS + "▁".
