@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { readCapped } from './read-capped.js'
@@ -75,15 +76,39 @@ describe('readCapped', () => {
     await expect(read).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' })
   })
 
-  it('leaves no listener on a Node stream it has read, nor on one it refused', async () => {
+  it('leaves no listener on a Node stream it has read, nor on one it refused, nor on one that failed', async () => {
+    const events = ['data', 'end', 'error', 'close'] as const
+    const counts = (stream: Readable) => events.map((event) => stream.listenerCount(event))
     const read = Readable.from(chunks(2, 2))
+    const before = counts(read)
     await readCapped(read, 10)
-    expect(read.listenerCount('data')).toBe(0)
+    expect(counts(read)).toEqual(before)
     const refused = new Readable({ read() {} })
     refused.push(Buffer.alloc(11))
     expect(await readCapped(refused, 10)).toBeUndefined()
     expect(refused.listenerCount('data')).toBe(0)
     expect(refused.destroyed).toBe(true)
+    const failed = new Readable({ read() {} })
+    const reading = readCapped(failed, 10)
+    failed.destroy(new Error('boom'))
+    await expect(reading).rejects.toThrow('boom')
+    expect(counts(failed)).toEqual([0, 0, 0, 0])
+  })
+
+  it('settles at once for a stream already ended or destroyed: it never waits for events that have come and gone', async () => {
+    const ended = Readable.from([])
+    ended.resume()
+    await once(ended, 'end')
+    expect(await readCapped(ended, 10)).toEqual(Buffer.alloc(0))
+    const closed = new Readable({ read() {} })
+    closed.destroy()
+    await once(closed, 'close')
+    await expect(readCapped(closed, 10)).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' })
+    const failed = new Readable({ read() {} })
+    failed.on('error', () => {})
+    failed.destroy(new Error('reset'))
+    await new Promise((resolve) => failed.once('close', resolve)) // once() would reject on the error
+    await expect(readCapped(failed, 10)).rejects.toThrow('reset')
   })
 
   it('returns an empty buffer for an empty source', async () => {
