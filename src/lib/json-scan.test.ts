@@ -9,6 +9,12 @@ describe('findTooDeep', () => {
     expect(await findTooDeep(nested(65), 64)).toEqual({ depth: 65, path: Array(64).fill(0) })
   })
 
+  it('reads UTF-8 bytes as it reads text (a backend body is scanned before it is decoded)', async () => {
+    const text = '{"ключ":[{"é":[[1]]}]}'
+    expect(await findTooDeep(Buffer.from(text), 3)).toEqual(await findTooDeep(text, 3))
+    expect(await findTooDeep(Buffer.from(text), 3)).toEqual({ depth: 4, path: ['ключ', 0, 'é'] })
+  })
+
   it('names object keys and array indexes on the way down', async () => {
     const text = '{"model":"m","messages":[{"role":"user"},{"role":"user","metadata":{"x":[1,[[2]]]}}]}'
     expect(await findTooDeep(text, 5)).toEqual({ depth: 6, path: ['messages', 1, 'metadata', 'x', 1] })

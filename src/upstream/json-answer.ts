@@ -27,14 +27,14 @@ const MAX_RESPONSE_DEPTH = 64
 export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }: Pick<AppDeps, 'clock' | 'tokens'>): Promise<Response> {
   const { res, backend } = exchange
   const request = c.get('chatRequest')
-  const text = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
+  const bytes = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
   // The answer is re-serialised (to the client, into the cache): a backend cannot make that recurse without end.
-  if (await findTooDeep(text, MAX_RESPONSE_DEPTH)) {
+  if (await findTooDeep(bytes, MAX_RESPONSE_DEPTH)) {
     return exchange.fail(
       gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent JSON nested deeper than ${MAX_RESPONSE_DEPTH} levels.` }),
     )
   }
-  const body = parseJson(text)
+  const body = parseJson(bytes.toString('utf8'))
   if (res.status < 200 || res.status >= 300) exchange.fail(upstreamHttpError(res.status, body, backend))
   if (!isRecord(body) || !Array.isArray(body['choices'])) {
     return exchange.fail(

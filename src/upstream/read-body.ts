@@ -3,8 +3,8 @@ import { gatewayError } from '../errors/gateway-error.js'
 import { readCapped } from '../lib/read-capped.js'
 import { classifyMidResponseFailure } from '../backends/classify-failure.js'
 
-/** Reads a whole (non-streaming) backend body, refusing one past `maxBytes` as soon as it is passed. */
-export async function readUpstreamBody(body: Readable, maxBytes: number, backend: string): Promise<string> {
+/** Reads a whole (non-streaming) backend body's bytes, refusing one past `maxBytes` as soon as it is passed. */
+export async function readUpstreamBody(body: Readable, maxBytes: number, backend: string): Promise<Buffer> {
   let bytes: Buffer | undefined
   try {
     bytes = await readCapped(body, maxBytes)
@@ -14,7 +14,7 @@ export async function readUpstreamBody(body: Readable, maxBytes: number, backend
   if (!bytes) {
     throw gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent a response larger than ${maxBytes} bytes.` })
   }
-  return bytes.toString('utf8')
+  return bytes
 }
 
 export function parseJson(text: string): unknown {
