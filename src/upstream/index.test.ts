@@ -237,6 +237,18 @@ describe('upstream: a JSON answer from the backend', () => {
     }
   })
 
+  it('gives the whole answer to the cache, but builds none for a request the cache bypasses (nothing would store it)', async () => {
+    for (const result of ['miss', 'bypass'] as const) {
+      const app = upstreamApp({ lookup: { result } })
+      app.client.json(200, chatCompletion())
+      const res = await app.send()
+      expect(res.status).toBe(200)
+      const completion = await theCompletion(app)
+      expect(completion).toMatchObject({ outcome: 'completed', usage: { source: 'upstream' } })
+      expect(completion.answer === undefined).toBe(result === 'bypass')
+    }
+  })
+
   it('passes on the backend’s retry headers and no others: not its rate limits, which describe the gateway’s upstream account', async () => {
     const app = upstreamApp()
     app.client.json(200, chatCompletion(), {

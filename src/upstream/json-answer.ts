@@ -46,7 +46,9 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
   // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
   const answered = { ...body, model: request.model, usage: usage.usage }
-  const answer = toWholeCompletion(answered, usage.usage, clock.now())
+  // Only the cache stores it, and only a replayed stream is made from it: a request the cache bypasses that is not streamed needs none.
+  const needed = request.stream === true || c.get('cacheLookup').result !== 'bypass'
+  const answer = needed ? toWholeCompletion(answered, usage.usage, clock.now()) : undefined
   const complete = (outcome: 'completed' | 'client_aborted') =>
     exchange.complete({ outcome, status: res.status, usage, ...(answer && outcome === 'completed' ? { answer } : {}) })
   setHeader(c, USAGE_SOURCE_HEADER, usage.source)
