@@ -122,9 +122,10 @@ export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets
 /**
  * Starts `node [nodeArgs] dist/main.js --config <file>` with LOG_LEVEL=info, its log going to
  * /dev/null: the cost of writing it is part of the gateway's. Resolves once GET /readyz answers 200
- * (the store is reachable), so a Redis-backed replica is measured only once connected.
+ * (the store is reachable), so a Redis-backed replica is measured only once connected. `main` runs
+ * another build (bench/ab.mjs); `cpus` pins the process to those cores (`taskset -c`).
  */
-export async function startGateway(options, { nodeArgs = [], cwd = root } = {}) {
+export async function startGateway(options, { nodeArgs = [], cwd = root, main = join(root, 'dist/main.js'), cpus } = {}) {
   const port = options.port ?? (await freePort())
   const dir = mkdtempSync(join(tmpdir(), 'llava-bench-'))
   tempDirs.add(dir)
@@ -132,11 +133,15 @@ export async function startGateway(options, { nodeArgs = [], cwd = root } = {}) 
   // JSON is YAML: the gateway's loader reads it as it is.
   writeFileSync(configPath, JSON.stringify(gatewayConfig({ ...options, port })))
   const child = track(
-    spawn(process.execPath, [...nodeArgs, join(root, 'dist/main.js'), '--config', configPath], {
-      cwd,
-      env: { ...process.env, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    }),
+    spawn(
+      cpus === undefined ? process.execPath : 'taskset',
+      [...(cpus === undefined ? [] : ['-c', cpus, process.execPath]), ...nodeArgs, main, '--config', configPath],
+      {
+        cwd,
+        env: { ...process.env, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    ),
     'gateway',
   )
   const deadline = Date.now() + 20_000

@@ -1,0 +1,95 @@
+// A/B of two builds: the working tree's dist/ (B, built first by `npm run bench:ab`) against a git
+// revision (A, built into a temporary worktree), each a gateway in front of the zero-latency
+// backend, taking turns round by round. The measure is CPU per request, which load changes least.
+//
+//   npm run bench:ab -- <revision> [scenario,...]     scenarios of the text and images groups (default text,stream,cache)
+//   BENCH_AB_ROUNDS=6 BENCH_SECONDS=4                  rounds per scenario, seconds per round
+//
+// Where each process lands moves a round's CPU per request by 20-30% on a shared 2-core host: more
+// than most changes are worth. So with two cores or more and `taskset`, both gateways run on core
+// 1 and the load generator and backend on core 0 (this script starts itself again under taskset).
+// The full benchmark is not pinned: its throughput ratios assume the floors share the machine.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SCENARIOS } from './groups/throughput.mjs'
+import { load, median } from './lib/measure.mjs'
+import { forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
+
+const PINNED = 'BENCH_AB_PINNED'
+const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 6)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
+
+const canPin = () => availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0
+
+/** A revision's gateway, built into a worktree of its own that shares this checkout's node_modules. */
+function buildRevision(revision) {
+  const dir = mkdtempSync(join(tmpdir(), 'llava-ab-'))
+  const tree = join(dir, 'tree')
+  execFileSync('git', ['worktree', 'add', '--detach', tree, revision], { cwd: root, stdio: 'ignore' })
+  symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: tree, stdio: 'inherit' })
+  return {
+    main: join(tree, 'dist/main.js'),
+    remove() {
+      spawnSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function main() {
+  const [revision, list = 'text,stream,cache'] = process.argv.slice(2)
+  if (!revision) throw new Error('usage: node bench/ab.mjs <revision> [scenario,...]')
+  const all = Object.values(SCENARIOS).flat()
+  const scenarios = list.split(',').map((id) => {
+    const scenario = all.find((s) => s.id === id)
+    if (!scenario) throw new Error(`unknown scenario ${id}; one of ${all.map((s) => s.id).join(', ')}`)
+    return scenario
+  })
+  const pinned = process.env[PINNED] === '1'
+  const built = buildRevision(revision)
+  try {
+    const upstream = await forkServer('zero-upstream.mjs')
+    const cpus = pinned ? '1' : undefined
+    const gateways = {
+      A: await startGateway({ upstreamPort: upstream.port }, { main: built.main, cpus }),
+      B: await startGateway({ upstreamPort: upstream.port }, { cpus }),
+    }
+    console.log(`A: ${revision}, B: the working tree; ${ROUNDS} rounds of ${SECONDS} s${pinned ? ', gateways on core 1' : ', not pinned'}`)
+    for (const scenario of scenarios) {
+      const cpu = { A: [], B: [] }
+      for (const g of Object.values(gateways)) await load({ port: g.port, body: scenario.body(), seconds: 2 })
+      for (let round = 0; round < ROUNDS; round++) {
+        // Each build goes first in every other round: whatever the host does in a round's first half is shared.
+        for (const name of round % 2 ? ['A', 'B'] : ['B', 'A']) {
+          const g = gateways[name]
+          cpu[name].push((await load({ port: g.port, pids: [g.pid], body: scenario.body(), seconds: SECONDS })).cpuPerReq)
+        }
+      }
+      const cheaper = cpu.B.filter((b, i) => b < cpu.A[i]).length
+      const ratio = median(cpu.B.map((b, i) => b / cpu.A[i]))
+      console.log(
+        `${scenario.id}: CPU ms/req A ${median(cpu.A).toFixed(3)}, B ${median(cpu.B).toFixed(3)}; ` +
+          `B cheaper in ${cheaper} of ${ROUNDS} rounds, median B/A ${ratio.toFixed(3)}`,
+      )
+    }
+  } finally {
+    await killAll()
+    built.remove()
+  }
+}
+
+if (process.env[PINNED] === undefined && canPin()) {
+  // Again, pinned: this process (the load generator) and the backend it forks on core 0.
+  const again = spawnSync('taskset', ['-c', '0', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [PINNED]: '1' },
+  })
+  process.exit(again.status ?? 1)
+} else {
+  installCleanup()
+  await main()
+  process.exit(0)
+}
