@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SCENARIOS } from './groups/throughput.mjs'
+import { scenarioById } from './groups/throughput.mjs'
 import { load, median } from './lib/measure.mjs'
 import { forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
 
@@ -42,12 +42,7 @@ function buildRevision(revision) {
 async function main() {
   const [revision, list = 'text,stream,cache'] = process.argv.slice(2)
   if (!revision) throw new Error('usage: node bench/ab.mjs <revision> [scenario,...]')
-  const all = Object.values(SCENARIOS).flat()
-  const scenarios = list.split(',').map((id) => {
-    const scenario = all.find((s) => s.id === id)
-    if (!scenario) throw new Error(`unknown scenario ${id}; one of ${all.map((s) => s.id).join(', ')}`)
-    return scenario
-  })
+  const scenarios = list.split(',').map(scenarioById)
   const pinned = process.env[PINNED] === '1'
   const built = buildRevision(revision)
   try {

@@ -10,7 +10,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { SCENARIOS } from './groups/throughput.mjs'
+import { scenarioById } from './groups/throughput.mjs'
 import { load, SECONDS } from './lib/measure.mjs'
 import { benchDir, forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
 
@@ -38,16 +38,7 @@ export function selfTimes(profile, skipMs = 0) {
 
 async function main() {
   const id = process.env.BENCH_PROFILE_SCENARIO ?? 'text'
-  const scenario = Object.values(SCENARIOS)
-    .flat()
-    .find((s) => s.id === id)
-  if (!scenario)
-    throw new Error(
-      `unknown scenario ${id}; one of ${Object.values(SCENARIOS)
-        .flat()
-        .map((s) => s.id)
-        .join(', ')}`,
-    )
+  const scenario = scenarioById(id)
   const dir = join(benchDir, 'results', `profile-${id}-${Date.now()}`)
   mkdirSync(dir, { recursive: true })
 

@@ -21,6 +21,14 @@ export const SCENARIOS = {
   ],
 }
 
+/** A scenario of the text or images group by its id; an unknown id throws, naming the known ones. */
+export function scenarioById(id) {
+  const all = Object.values(SCENARIOS).flat()
+  const scenario = all.find((s) => s.id === id)
+  if (!scenario) throw new Error(`unknown scenario ${id}; one of ${all.map((s) => s.id).join(', ')}`)
+  return scenario
+}
+
 /**
  * One scenario: warm-up, then thin, parsing, gateway, thin, parsing, gateway (each SECONDS at 32
  * connections), medians per server; the faster floor (higher req/s) is the one compared against.
