@@ -36,3 +36,9 @@ export type Exchange = {
   /** Ends the request with this backend failure and throws it (the error handler answers the client). */
   fail: (err: GatewayError | UpstreamHttpError) => never
 }
+
+/**
+ * Whether anything reads the request's whole answer: the cache stores it unless it bypassed the
+ * request. A bypassed request's answer is not worth assembling.
+ */
+export const cacheStoresAnswer = (exchange: Pick<Exchange, 'cache'>): boolean => exchange.cache !== 'bypass'

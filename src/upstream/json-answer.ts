@@ -10,7 +10,7 @@ import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
 import { replyJson, setHeader } from '../reply/reply.js'
 import { replayStream } from '../sse/replay.js'
-import type { Ctx, Exchange } from './exchange.js'
+import { cacheStoresAnswer, type Ctx, type Exchange } from './exchange.js'
 import { parseJson, readUpstreamBody } from './read-body.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
@@ -46,8 +46,8 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
   // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
   const answered = { ...body, model: request.model, usage: usage.usage }
-  // Only the cache stores it, and only a replayed stream is made from it: a request the cache bypasses that is not streamed needs none.
-  const needed = request.stream === true || c.get('cacheLookup').result !== 'bypass'
+  // A stream is replayed from it when the client asked for one.
+  const needed = request.stream === true || cacheStoresAnswer(exchange)
   const answer = needed ? toWholeCompletion(answered, usage.usage, clock.now()) : undefined
   const complete = (outcome: 'completed' | 'client_aborted') =>
     exchange.complete({ outcome, status: res.status, usage, ...(answer && outcome === 'completed' ? { answer } : {}) })

@@ -4,7 +4,7 @@ import { streamedBody } from '../lib/direct-body.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { relayStream } from '../sse/relay.js'
-import type { Ctx, Exchange } from './exchange.js'
+import { cacheStoresAnswer, type Ctx, type Exchange } from './exchange.js'
 import { clientWantsUsage } from './upstream-body.js'
 import type { ClientSignal } from '../lib/client-signal.js'
 
@@ -24,8 +24,7 @@ export function answerStream(
   const stream = relayStream(exchange.res.body, {
     backend: exchange.backend,
     clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
-    // Only the cache reads the whole answer: a request it bypasses is not worth assembling.
-    assemble: c.get('cacheLookup').result !== 'bypass',
+    assemble: cacheStoresAnswer(exchange),
     model: c.get('chatRequest').model,
     fillUsage: async (text) => (await settleUsage(prompt, undefined, () => text, tokens)).usage,
     // Lines are measured in characters (one to four bytes each): the bound on memory holds all the same.
