@@ -2,46 +2,45 @@ import { describe, expect, it } from 'vitest'
 import { bytesOutside, decodeLongString, findTooDeep, parseJson, safeCut, scanJson } from './json-scan.js'
 
 const nested = (depth: number, open = '[', close = ']') => open.repeat(depth) + close.repeat(depth)
+const utf8 = (text: string) => Buffer.from(text, 'utf8')
 
 describe('findTooDeep', () => {
   it('accepts JSON nested exactly to the limit, and names the path of the first container past it', async () => {
-    expect(await findTooDeep(nested(64), 64)).toBeUndefined()
-    expect(await findTooDeep(nested(65), 64)).toEqual({ depth: 65, path: Array(64).fill(0) })
+    expect(await findTooDeep(utf8(nested(64)), 64)).toBeUndefined()
+    expect(await findTooDeep(utf8(nested(65)), 64)).toEqual({ depth: 65, path: Array(64).fill(0) })
   })
 
-  it('reads UTF-8 bytes as it reads text (a backend body is scanned before it is decoded)', async () => {
-    const text = '{"ключ":[{"é":[[1]]}]}'
-    expect(await findTooDeep(Buffer.from(text), 3)).toEqual(await findTooDeep(text, 3))
-    expect(await findTooDeep(Buffer.from(text), 3)).toEqual({ depth: 4, path: ['ключ', 0, 'é'] })
+  it('names keys of several UTF-8 bytes a character in the path (the bytes are scanned before they are decoded)', async () => {
+    expect(await findTooDeep(utf8('{"ключ":[{"é":[[1]]}]}'), 3)).toEqual({ depth: 4, path: ['ключ', 0, 'é'] })
   })
 
   it('names object keys and array indexes on the way down', async () => {
     const text = '{"model":"m","messages":[{"role":"user"},{"role":"user","metadata":{"x":[1,[[2]]]}}]}'
-    expect(await findTooDeep(text, 5)).toEqual({ depth: 6, path: ['messages', 1, 'metadata', 'x', 1] })
-    expect(await findTooDeep(text, 6)).toEqual({ depth: 7, path: ['messages', 1, 'metadata', 'x', 1, 0] })
-    expect(await findTooDeep(text, 7)).toBeUndefined()
+    expect(await findTooDeep(utf8(text), 5)).toEqual({ depth: 6, path: ['messages', 1, 'metadata', 'x', 1] })
+    expect(await findTooDeep(utf8(text), 6)).toEqual({ depth: 7, path: ['messages', 1, 'metadata', 'x', 1, 0] })
+    expect(await findTooDeep(utf8(text), 7)).toBeUndefined()
   })
 
   it('does not count brackets, braces or quotes inside strings, escaped quotes included', async () => {
     const text = JSON.stringify({ a: '[[[[{{{{"\\"]]]]', b: ['x\\"[[[', { c: '}}}}' }] })
-    expect(await findTooDeep(text, 3)).toBeUndefined()
-    expect(await findTooDeep(text, 2)).toEqual({ depth: 3, path: ['b', 1] })
-    expect(await findTooDeep(text, 1)).toEqual({ depth: 2, path: ['b'] })
+    expect(await findTooDeep(utf8(text), 3)).toBeUndefined()
+    expect(await findTooDeep(utf8(text), 2)).toEqual({ depth: 3, path: ['b', 1] })
+    expect(await findTooDeep(utf8(text), 1)).toEqual({ depth: 2, path: ['b'] })
   })
 
   it('finds depth past a long string (a base64 image) and a long key, and cuts the key in the path', async () => {
     const long = 'k'.repeat(500)
     const text = `{"image":"${'A'.repeat(1 << 21)}","${long}":${nested(3)}}`
-    expect(await findTooDeep(text, 3)).toEqual({ depth: 4, path: [`${'k'.repeat(59)}…`, 0, 0] })
+    expect(await findTooDeep(utf8(text), 3)).toEqual({ depth: 4, path: [`${'k'.repeat(59)}…`, 0, 0] })
   })
 
   it('leaves malformed text to the parser', async () => {
-    expect(await findTooDeep('{"a": "never closed', 1)).toBeUndefined()
-    expect(await findTooDeep(']]]', 1)).toBeUndefined()
+    expect(await findTooDeep(utf8('{"a": "never closed'), 1)).toBeUndefined()
+    expect(await findTooDeep(utf8(']]]'), 1)).toBeUndefined()
   })
 
   it('scans a body of thousands of levels without recursing', async () => {
-    expect(await findTooDeep(nested(100_000, '{"a":', '}'), 64)).toMatchObject({ depth: 65 })
+    expect(await findTooDeep(utf8(nested(100_000, '{"a":', '}')), 64)).toMatchObject({ depth: 65 })
   })
 })
 

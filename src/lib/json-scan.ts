@@ -79,9 +79,9 @@ export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes 
   return { tooDeep: undefined, longStrings }
 }
 
-/** Where JSON (its UTF-8 bytes, or text) nests deeper than `maxDepth`, if it does (see scanJson). */
-export async function findTooDeep(json: Buffer | string, maxDepth: number): Promise<TooDeep | undefined> {
-  return (await scanJson(typeof json === 'string' ? Buffer.from(json, 'utf8') : json, maxDepth)).tooDeep
+/** Where JSON bytes nest deeper than `maxDepth`, if they do (see scanJson). */
+export async function findTooDeep(bytes: Buffer, maxDepth: number): Promise<TooDeep | undefined> {
+  return (await scanJson(bytes, maxDepth)).tooDeep
 }
 
 /** How many bytes of `bytes` lie outside the long strings: what JSON.parse itself would be given. */
