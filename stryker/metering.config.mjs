@@ -6,6 +6,7 @@ export default groupConfig({
   name: 'metering',
   mutate: [
     'src/meter/prompt-tokens.ts',
+    'src/meter/pieces.ts',
     'src/meter/text-tokens.ts',
     'src/meter/sentences.ts',
     'src/meter/token-counter.ts',

@@ -19,25 +19,38 @@ export const LONGEST_TOKEN_CHARS = 16
  * and positions keep their order within a piece. Each piece is therefore tokenized exactly as it
  * would be inside the whole text, and a piece's count can be remembered and reused.
  *
- * Digits cut pieces further. Every ASCII digit is a token of its own in the Llama-2 vocabulary
- * (SentencePiece's split_digits), and no other token has a digit in it (byte-fallback tokens are
- * spelled `<0x31>`, but they stand for bytes, not for their spelling, and merge with nothing):
- * both checked by text-tokens.test.ts. So no merge ever involves a digit, which stays one token,
- * and no merge reaches across it: the text either side of a digit tokenizes on its own, and a
- * piece's count is the number of its digits plus the counts of the runs between them.
+ * A piece can be cut further at its digits (countPiece does). Every ASCII digit is a token of its
+ * own in the Llama-2 vocabulary (SentencePiece's split_digits), and no other token has a digit in
+ * it (byte-fallback tokens are spelled `<0x31>`, but they stand for bytes, not for their spelling,
+ * and merge with nothing): both checked by text-tokens.test.ts. So no merge ever involves a digit,
+ * which stays one token, and no merge reaches across it: the text either side of a digit
+ * tokenizes on its own, and a piece's count is the number of its digits plus the counts of the
+ * runs between them.
  */
 export function toPieces(text: string, precedingSpace: boolean): string[] {
   const altered = (precedingSpace ? SPACE : '') + text.replaceAll(' ', SPACE)
   const pieces: string[] = []
-  let start = 0
-  for (let i = 1; i < altered.length; i++) {
-    if (altered.charCodeAt(i) === 0x2581 && altered.charCodeAt(i - 1) !== 0x2581) {
-      pieces.push(altered.slice(start, i))
-      start = i
-    }
+  for (let start = 0; start < altered.length;) {
+    const end = pieceEnd(altered, start)
+    pieces.push(altered.slice(start, end))
+    start = end
   }
-  if (altered.length > 0) pieces.push(altered.slice(start))
   return pieces
+}
+
+const isSpace = (code: number) => code === 0x20 || code === 0x2581
+
+/**
+ * Where the piece of `text` that starts at `start` ends: at the next space (or ▁) after a
+ * character other than a space, or at the end. A ▁ at `start` (the dummy prefix written in, or a
+ * run of spaces) never ends the piece it starts. The text may still be spelled with spaces, so
+ * TokenCounter cuts a long text one piece at a time, without copying it whole.
+ */
+export function pieceEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1))) return i
+  }
+  return text.length
 }
 
 /** At least this many tokens, whatever the text: no token covers more than LONGEST_TOKEN_CHARS characters. */

@@ -1,20 +1,6 @@
 import { BoundedMemo } from '../lib/bounded-memo.js'
+import { pieceEnd } from './pieces.js'
 import { countPiece } from './text-tokens.js'
-
-const isSpace = (code: number) => code === 0x20 || code === 0x2581
-
-/**
- * Where the piece of `text` (see pieces.ts) that starts at `start` ends: at the next space (or ▁)
- * after a character other than a space, or at the end. Pieces are cut one at a time, so a long
- * text is never split all at once. A text whose first character is ▁ (the dummy prefix written
- * in) is cut as toPieces cuts it: a ▁ at `start` never ends the piece it starts.
- */
-export function pieceEnd(text: string, start: number): number {
-  for (let i = start + 1; i < text.length; i++) {
-    if (isSpace(text.charCodeAt(i)) && !isSpace(text.charCodeAt(i - 1))) return i
-  }
-  return text.length
-}
 
 /** The longest sentence remembered. Of a longer one, pieces are counted one by one until the rest fits. */
 export const MAX_SENTENCE_CHARS = 256

@@ -2,8 +2,8 @@ import llamaTokenizer from 'llama-tokenizer-js'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { TokenCounter } from './token-counter.js'
 import { seededRandom } from '../../test/helpers/seeded-random.js'
-import { countSentence, pieceEnd } from './sentences.js'
-import { SPACE, toPieces } from './pieces.js'
+import { countSentence } from './sentences.js'
+import { pieceEnd, SPACE, toPieces } from './pieces.js'
 import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 const counter = new TokenCounter()

@@ -1,5 +1,5 @@
-import { SPACE } from './pieces.js'
-import { countSentence, MAX_SENTENCE_CHARS, pieceEnd, sentenceEnd } from './sentences.js'
+import { pieceEnd, SPACE } from './pieces.js'
+import { countSentence, MAX_SENTENCE_CHARS, sentenceEnd } from './sentences.js'
 import { countPiece, type TextTokenOptions } from './text-tokens.js'
 import { TokenizerWorker } from './tokenizer-worker.js'
 
