@@ -1,6 +1,7 @@
 import llamaTokenizer from 'llama-tokenizer-js'
 import { afterEach, beforeEach, describe, it, expect, vi, type MockInstance } from 'vitest'
 import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
+import { minTextTokens } from './pieces.js'
 import { retainedBySlices } from '../../test/helpers/full-gc.js'
 import { seededRandom } from '../../test/helpers/seeded-random.js'
 
@@ -82,6 +83,13 @@ describe('counting by pieces gives the library’s own counts', () => {
     const withDigit = internals.vocabById.slice(259).filter((token) => /[0-9]/.test(token))
     expect(withDigit.sort()).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
     expect([...internals.merges.keys()].filter((merge) => /[0-9]/.test(merge))).toEqual([])
+  })
+
+  it('bounds a count from below by a sixteenth of the characters, the dummy-prefix ▁ among them', () => {
+    const spaces = ' '.repeat(16) // with the prefix, 17 ▁: more than the longest token covers
+    expect(minTextTokens(spaces, false)).toBe(1)
+    expect(minTextTokens(spaces, true)).toBe(2)
+    expect(countTextTokens(spaces, { bos: false, precedingSpace: true })).toBeGreaterThanOrEqual(2)
   })
 
   it('matches the library’s whole-text encode on 10,000 varied strings, with and without BOS and prefix space', () => {
