@@ -5,6 +5,7 @@ import { gatewayError, type OpenAIErrorBody } from '../errors/gateway-error.js'
 import { dropStream, ignoreErrors } from '../lib/drop-stream.js'
 import { isRecord } from '../lib/is-record.js'
 import { StreamAssembler } from './assemble.js'
+import { withClientModel } from './client-model.js'
 import { dataFrame, DONE_FRAME, errorFrame, frameBytes } from './frames.js'
 import { SseLimitError, SseParser, type SseEvent, type SseLimits } from './parse.js'
 import { FrameSource } from './pull-stream.js'
@@ -209,12 +210,13 @@ class RelayState {
 
   /**
    * The event as the client sees it: with the model id it asked for, not the backend's name for
-   * it. Re-serialised only when the two differ; otherwise the backend's own text goes on untouched.
+   * it. Rewritten only when the two differ; otherwise the backend's own text goes on untouched.
    */
   private asClientModel(parsed: Record<string, unknown>, data: string): string {
     const model = this.options.model
-    if (model === undefined || typeof parsed['model'] !== 'string' || parsed['model'] === model) return data
-    return JSON.stringify({ ...parsed, model })
+    const backendModel = parsed['model']
+    if (model === undefined || typeof backendModel !== 'string' || backendModel === model) return data
+    return withClientModel(data, parsed, backendModel, model)
   }
 
   private addChunk(chunk: Record<string, unknown>): void {
