@@ -4,7 +4,7 @@ import eslint from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'reports/', '.stryker-tmp/', 'bench/**/*.mjs', 'stryker/**', '*.config.js'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/.peers/', 'reports/', '.stryker-tmp/', 'bench/**/*.mjs', 'stryker/**', '*.config.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -3,7 +3,7 @@
 // Results are ratios against the faster floor, written to BENCHMARKS.md.
 //
 //   npm run bench                      every group (builds first)
-//   BENCH_ONLY=text,noisy npm run bench   some groups: text, images, openloop, memory, noisy, replicas
+//   BENCH_ONLY=text,noisy npm run bench   some groups: text, images, openloop, memory, noisy, replicas, peers
 //   BENCH_SECONDS=3 npm run bench      length of each measurement (default 5)
 //
 // A full run writes BENCHMARKS.md; a partial one writes bench/results/<groups>.md (not committed).
@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runMemory } from './groups/memory.mjs'
 import { runNoisy } from './groups/noisy.mjs'
+import { runPeers } from './groups/peers.mjs'
 import { runReplicas } from './groups/replicas.mjs'
 import { runOpenLoop, runScenario, SCENARIOS } from './groups/throughput.mjs'
 import { bodies } from './lib/bodies.mjs'
@@ -19,7 +20,7 @@ import { load } from './lib/measure.mjs'
 import { benchDir, forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
 import { report } from './lib/report.mjs'
 
-const GROUPS = ['text', 'images', 'openloop', 'memory', 'noisy', 'replicas']
+const GROUPS = ['text', 'images', 'openloop', 'memory', 'noisy', 'replicas', 'peers']
 
 function chosenGroups() {
   const only = process.env.BENCH_ONLY?.split(',')
@@ -36,7 +37,7 @@ async function startServers(groups) {
   const upstream = await forkServer('zero-upstream.mjs')
   const origin = { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstream.port}` }
   const servers = { upstream }
-  if (groups.some((g) => ['text', 'images', 'openloop'].includes(g))) {
+  if (groups.some((g) => ['text', 'images', 'openloop', 'peers'].includes(g))) {
     servers.thin = await forkServer('thin-forwarder.mjs', origin)
     servers.parsing = await forkServer('parsing-floor.mjs', origin)
     servers.gateway = await startGateway({ upstreamPort: upstream.port })
@@ -61,6 +62,7 @@ async function main() {
     if (group === 'openloop') results.openloop = await runOpenLoop(servers)
     if (group === 'memory') results.memory = await runMemory(servers)
     if (group === 'noisy') results.noisy = await runNoisy(servers)
+    if (group === 'peers') results.peers = await runPeers(servers)
     if (group === 'replicas') {
       const { scaling, costs } = await runReplicas(servers)
       results.replicas = scaling

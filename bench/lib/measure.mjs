@@ -47,9 +47,10 @@ export function mergeStatuses(list) {
  * last answer is in, for `seconds`. The server's CPU (user + system, every thread, from
  * /proc/<pid>/stat) is read before and after, and divided by the answers received.
  * `pids` may list several processes (replicas): their CPU is summed. With `raw`, the latencies
- * themselves come back too (to merge several concurrent runs).
+ * themselves come back too (to merge several concurrent runs). `headers` go with every request,
+ * besides the key (a peer gateway routes by them).
  */
-export function load({ port, pids = [], body, connections = CONNECTIONS, seconds = SECONDS, raw = false }) {
+export function load({ port, pids = [], body, connections = CONNECTIONS, seconds = SECONDS, raw = false, headers = {} }) {
   const latencies = []
   const before = pids.map(cpuMs)
   return new Promise((resolve, reject) => {
@@ -58,7 +59,7 @@ export function load({ port, pids = [], body, connections = CONNECTIONS, seconds
         url: `http://127.0.0.1:${port}${CHAT_PATH}`,
         connections,
         duration: seconds,
-        requests: [{ method: 'POST', headers: HEADERS, setupRequest: (req) => ({ ...req, body: body.next() }) }],
+        requests: [{ method: 'POST', headers: { ...HEADERS, ...headers }, setupRequest: (req) => ({ ...req, body: body.next() }) }],
       },
       (err, result) => {
         if (err) return reject(err)
@@ -95,7 +96,7 @@ export function load({ port, pids = [], body, connections = CONNECTIONS, seconds
 }
 
 /** A short run at full load before measuring: JIT, pools, the cache entry. */
-export const warmUp = (target, body) => load({ port: target.port, body, seconds: WARMUP_SECONDS })
+export const warmUp = (target, body) => load({ port: target.port, body, seconds: WARMUP_SECONDS, headers: target.headers })
 
 /**
  * One request at a time, `rounds` times per target, the targets taking turns request by request so

@@ -35,7 +35,7 @@ export const freePort = () =>
     })
   })
 
-function track(child, name) {
+export function track(child, name) {
   child.benchName = name
   children.add(child)
   child.once('exit', () => children.delete(child))
@@ -82,7 +82,7 @@ export function forkServer(file, env = {}) {
   })
 }
 
-async function stop(child) {
+export async function stop(child) {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGTERM')

@@ -5,6 +5,7 @@ import { MEMORY_SETUP } from '../groups/memory.mjs'
 import { capacitySection } from './capacity.mjs'
 import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
 import { CLK_TCK } from './processes.mjs'
+import { peersSection } from './peers-report.mjs'
 import { targets } from './targets.mjs'
 
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
@@ -132,6 +133,7 @@ export function report(r, { elapsedMs, partial }) {
   if (r.noisy) lines.push(...noisySection(r.noisy))
   if (r.replicas) lines.push(...replicaSection(r.replicas))
   if (r.capacity) lines.push(...capacitySection(r.capacity))
+  if (r.peers) lines.push(...peersSection(r.peers))
   return lines.join('\n')
 }
 

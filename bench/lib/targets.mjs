@@ -1,5 +1,6 @@
 // The performance issue's targets, checked against a run's results: [target, measured, met].
 import { MEMORY_SETUP } from '../groups/memory.mjs'
+import { peersTarget } from './peers-report.mjs'
 
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 
@@ -62,5 +63,6 @@ export function targets(r) {
     if (mem && red)
       out.push(['Redis-backed throughput per replica >= 0.8x in-memory', `${f(red.rps / mem.rps)}x`, red.rps / mem.rps >= 0.8])
   }
+  if (r.peers) out.push(peersTarget(r.peers))
   return out
 }
