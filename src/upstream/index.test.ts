@@ -216,6 +216,54 @@ describe('upstream: a JSON answer from the backend', () => {
     })
   })
 
+  it("passes the backend's own text on, with only the model id changed, when its usage stands as reported", async () => {
+    const app = upstreamApp()
+    const backendBody = chatCompletion({ usage: USAGE, content: 'A "cat".' })
+    // As a backend might space it: the gateway edits the model id in this text and sends the rest as it came.
+    const text = JSON.stringify(backendBody, null, 1)
+      .replace(/\n\s*/g, ' ')
+      .replace('"model": "llava-hf/llava-1.5-7b-hf"', '"model":"llava-hf/llava-1.5-7b-hf"')
+    app.client.raw(200, text, { 'content-type': 'application/json' })
+    const res = await app.send()
+    expect(await res.text()).toBe(text.replace('"model":"llava-hf/llava-1.5-7b-hf"', '"model":"llava-1.5-7b"'))
+    expect(res.headers.get(USAGE_SOURCE_HEADER)).toBe('upstream')
+  })
+
+  it('serialises the answer again when the usage it sends is not the one the backend wrote (no total given)', async () => {
+    const app = upstreamApp()
+    const { total_tokens: _, ...partial } = USAGE
+    const backendBody = chatCompletion({ usage: partial, content: 'A cat.' })
+    app.client.raw(200, ` ${JSON.stringify(backendBody)}`, { 'content-type': 'application/json' })
+    const res = await app.send()
+    const text = await res.text()
+    expect(text).toBe(JSON.stringify({ ...backendBody, model: 'llava-1.5-7b', usage: USAGE }))
+    expect(res.headers.get(USAGE_SOURCE_HEADER)).toBe('upstream')
+  })
+
+  it("sends the gateway's usage, not a broken one the backend wrote, even when their totals agree", async () => {
+    const counted = upstreamApp()
+    counted.client.json(200, chatCompletion({ usage: null, content: 'A cat.' }))
+    const { usage } = (await (await counted.send()).json()) as { usage: { total_tokens: number } }
+    const app = upstreamApp()
+    app.client.raw(200, JSON.stringify({ ...chatCompletion({ content: 'A cat.' }), usage: { total_tokens: usage.total_tokens } }), {
+      'content-type': 'application/json',
+    })
+    const res = await app.send()
+    expect(((await res.json()) as { usage: unknown }).usage).toEqual(usage)
+    expect(res.headers.get(USAGE_SOURCE_HEADER)).toBe('gateway')
+  })
+
+  it('adds the model id to an answer that names none, and sends one that names it already as it came', async () => {
+    const { model: _, ...nameless } = chatCompletion({ usage: USAGE })
+    const unnamed = upstreamApp()
+    unnamed.client.json(200, nameless)
+    expect(await (await unnamed.send()).json()).toEqual({ ...nameless, model: 'llava-1.5-7b' })
+    const named = upstreamApp()
+    const text = ` ${JSON.stringify({ ...nameless, model: 'llava-1.5-7b' })}`
+    named.client.raw(200, text, { 'content-type': 'application/json' })
+    expect(await (await named.send()).text()).toBe(text)
+  })
+
   it("fills the gateway's own usage when the backend reported none, and says so in the header", async () => {
     const app = upstreamApp()
     app.client.json(200, chatCompletion({ usage: null, content: 'A cat.' }))

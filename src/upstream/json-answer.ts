@@ -1,4 +1,5 @@
 import { toOpenAIError } from '../backends/error-body.js'
+import { withModel } from '../completion/client-model.js'
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
@@ -8,7 +9,7 @@ import { findTooDeep } from '../lib/json-scan.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
-import { replyJson, setHeader } from '../reply/reply.js'
+import { replyJson, replyJsonText, setHeader } from '../reply/reply.js'
 import { replayStream } from '../sse/replay.js'
 import { cacheStoresAnswer, type Ctx, type Exchange } from './exchange.js'
 import { parseJson, readUpstreamBody } from './read-body.js'
@@ -34,7 +35,8 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
       gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent JSON nested deeper than ${MAX_RESPONSE_DEPTH} levels.` }),
     )
   }
-  const body = parseJson(bytes.toString('utf8'))
+  const text = bytes.toString('utf8')
+  const body = parseJson(text)
   if (res.status < 200 || res.status >= 300) exchange.fail(upstreamHttpError(res.status, body, backend))
   if (!isRecord(body) || !Array.isArray(body['choices'])) {
     return exchange.fail(
@@ -54,7 +56,9 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   setHeader(c, USAGE_SOURCE_HEADER, usage.source)
   if (request.stream !== true) {
     complete('completed')
-    return replyJson(c, answered, res.status)
+    // Usage as the backend reported it: only the model id changes, and the backend's text says the rest.
+    const asReported = usage.source === 'upstream' && isRecord(body['usage']) && body['usage']['total_tokens'] === usage.usage.total_tokens
+    return asReported ? replyJsonText(c, withModel(text, body, request.model), res.status) : replyJson(c, answered, res.status)
   }
   if (!answer) {
     return exchange.fail(

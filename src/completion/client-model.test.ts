@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { withClientModel } from './client-model.js'
+import { withClientModel, withModel } from './client-model.js'
 
 const BACKEND = 'llava-hf/llava-1.5-7b-hf'
 const CLIENT = 'local/llava-1.5-7b'
@@ -46,5 +46,16 @@ describe('withClientModel', () => {
   ])('serialises again when the text has %s', (_, data) => {
     const parsed = JSON.parse(data) as Record<string, unknown>
     expect(withClientModel(data, parsed, BACKEND, CLIENT)).toBe(JSON.stringify({ ...parsed, model: CLIENT }))
+  })
+})
+
+describe('withModel', () => {
+  it('sends a text that names the model already as it is, edits one that names another, adds it to one that names none', () => {
+    const named = ` {"model":"${CLIENT}","choices":[]}`
+    expect(withModel(named, JSON.parse(named) as Record<string, unknown>, CLIENT)).toBe(named)
+    const other = ` {"model":"${BACKEND}","choices":[]}`
+    expect(withModel(other, JSON.parse(other) as Record<string, unknown>, CLIENT)).toBe(` {"model":"${CLIENT}","choices":[]}`)
+    const nameless = ' {"choices":[]}'
+    expect(withModel(nameless, JSON.parse(nameless) as Record<string, unknown>, CLIENT)).toBe(`{"choices":[],"model":"${CLIENT}"}`)
   })
 })
