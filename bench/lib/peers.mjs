@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { benchDir, freePort, sleep, track, stop } from './processes.mjs'
+import { benchDir, freePort, stop, track, untilReady } from './processes.mjs'
 
 export const PORTKEY = { name: 'Portkey', version: '1.15.2', pkg: '@portkey-ai/gateway' }
 
@@ -40,17 +40,7 @@ export async function startPortkey(upstreamPort) {
     }),
     'portkey',
   )
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`portkey exited with ${child.exitCode} at start`)
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('portkey not ready after 20 s')
-    await sleep(50)
-  }
+  await untilReady(child, 'portkey', `http://127.0.0.1:${port}/`)
   const headers = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstreamPort}/v1` }
   return { child, pid: child.pid, port, headers, stop: () => stop(child) }
 }

@@ -144,21 +144,26 @@ export async function startGateway(options, { nodeArgs = [], cwd = root, main = 
     ),
     'gateway',
   )
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} at start`)
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('gateway not ready after 20 s')
-    await sleep(50)
-  }
+  await untilReady(child, 'gateway', `http://127.0.0.1:${port}/readyz`)
   return { child, pid: child.pid, port, stop: () => stop(child) }
 }
 
 /** A private redis-server: no persistence, on a free port; `url` for the gateway config. */
+/** Resolves once `url` answers 2xx; throws if `child` exits first or 20 s pass. */
+export async function untilReady(child, name, url) {
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} at start`)
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${name} not ready after 20 s`)
+    await sleep(50)
+  }
+}
+
 export async function startRedis() {
   const port = await freePort()
   const child = track(
