@@ -232,7 +232,7 @@ describe('upstream: a JSON answer from the backend', () => {
   it('serialises the answer again when the usage it sends is not the one the backend wrote (no total given)', async () => {
     const app = upstreamApp()
     const { total_tokens: _, ...partial } = USAGE
-    const backendBody = chatCompletion({ usage: partial, content: 'A cat.' })
+    const backendBody = { ...chatCompletion({ usage: USAGE, content: 'A cat.' }), usage: partial }
     app.client.raw(200, ` ${JSON.stringify(backendBody)}`, { 'content-type': 'application/json' })
     const res = await app.send()
     const text = await res.text()
