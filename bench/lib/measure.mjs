@@ -42,6 +42,12 @@ export function mergeStatuses(list) {
   return out
 }
 
+/** Answers other than 2xx, e.g. "503: 2, failed: 1"; "0" when none. */
+export const statusText = (statuses = {}) =>
+  Object.entries(statuses)
+    .map(([code, n]) => `${code}: ${n}`)
+    .join(', ') || '0'
+
 /**
  * Closed-loop load on one server: `connections` clients each send the next body as soon as the
  * last answer is in, for `seconds`. The server's CPU (user + system, every thread, from

@@ -1,4 +1,6 @@
 // BENCHMARKS.md's peers section and target, from bench/groups/peers.mjs's results.
+import { statusText } from './measure.mjs'
+
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 
 /** A peer that answered fewer than half of its requests with a 2xx does not serve that scenario. */
@@ -19,11 +21,7 @@ export function peersSection(p) {
       const g = row.gateway
       const peer = row.peer
       const ratio = serves(peer) ? `**${f(g.rps / peer.rps)}**` : '- (the peer failed)'
-      const failures =
-        Object.entries(peer.statuses ?? {})
-          .map(([code, n]) => `${code}: ${n}`)
-          .join(', ') || '0'
-      return `| ${row.name} | ${f(g.rps, 0)} | ${f(g.cpuPerReq, 3)} | ${f(peer.rps, 0)} | ${f(peer.cpuPerReq, 3)} | ${ratio} | ${failures} |`
+      return `| ${row.name} | ${f(g.rps, 0)} | ${f(g.cpuPerReq, 3)} | ${f(peer.rps, 0)} | ${f(peer.cpuPerReq, 3)} | ${ratio} | ${statusText(peer.statuses)} |`
     }),
     '',
   ]

@@ -148,7 +148,6 @@ export async function startGateway(options, { nodeArgs = [], cwd = root, main = 
   return { child, pid: child.pid, port, stop: () => stop(child) }
 }
 
-/** A private redis-server: no persistence, on a free port; `url` for the gateway config. */
 /** Resolves once `url` answers 2xx; throws if `child` exits first or 20 s pass. */
 export async function untilReady(child, name, url) {
   const deadline = Date.now() + 20_000
@@ -164,6 +163,7 @@ export async function untilReady(child, name, url) {
   }
 }
 
+/** A private redis-server: no persistence, on a free port; `url` for the gateway config. */
 export async function startRedis() {
   const port = await freePort()
   const child = track(

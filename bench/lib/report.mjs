@@ -1,6 +1,6 @@
 // BENCHMARKS.md from the results of a run: how it was measured, the targets met or not, then one
 // table per group. Only the groups that ran appear.
-import { CONNECTIONS, SECONDS } from './measure.mjs'
+import { CONNECTIONS, SECONDS, statusText } from './measure.mjs'
 import { MEMORY_SETUP } from '../groups/memory.mjs'
 import { capacitySection } from './capacity.mjs'
 import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
@@ -12,11 +12,6 @@ const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 const FLOOR_NAME = { thin: 'thin', parsing: 'parsing' }
 const pair = (a, b, d = 2) => `${f(a, d)} / ${f(b, d)}`
 const met = (ok) => (ok ? 'met' : '**not met**')
-/** Answers other than 2xx, e.g. "503: 2, failed: 1"; "0" when none. */
-const statusText = (statuses = {}) =>
-  Object.entries(statuses)
-    .map(([code, n]) => `${code}: ${n}`)
-    .join(', ') || '0'
 /** Per server, only those that had any: "gateway 503: 2". */
 const errorsBy = (row, names) =>
   names

@@ -1,4 +1,4 @@
-/** What the batch writes to: pino's SonicBoom destination, or anything with its two methods. */
+/** What the batch writes to: pino's SonicBoom destination, or anything that writes text (and may flush). */
 export type LineSink = { write(text: string): unknown; flush?(cb: (err?: Error) => void): void; flushSync?(): void }
 
 /**
