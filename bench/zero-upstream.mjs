@@ -1,6 +1,8 @@
 // The backend in benchmarks: answers every chat request at once, with a fixed completion or stream.
 // A non-streaming request carrying `bench_answer_bytes: N` (an unknown parameter, which the gateway
 // forwards) gets an assistant content of N bytes instead, so answers of a chosen size can be cached.
+// A streaming request carrying `bench_stream_tokens: N` gets N content events written as a model
+// server writes them, one per write, each in a turn of the event loop of its own (no waiting).
 import { createServer } from 'node:http'
 
 const completionOf = (content, completionTokens) =>
@@ -15,13 +17,40 @@ const completionOf = (content, completionTokens) =>
 const completion = completionOf('A llama stands in front of a volcano.', 9)
 const chunk = (delta, finish) =>
   `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'llava-hf/llava-1.5-7b-hf', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
+const usageChunk = (completionTokens) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'llava-hf/llava-1.5-7b-hf', choices: [], usage: { prompt_tokens: 593, completion_tokens: completionTokens, total_tokens: 593 + completionTokens } })}\n\n`
+
 const words = ['A ', 'llama ', 'stands ', 'in ', 'front ', 'of ', 'a ', 'volcano.']
 const stream =
   chunk({ role: 'assistant', content: '' }, null) +
   words.map((w) => chunk({ content: w }, null)).join('') +
   chunk({}, 'stop') +
-  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'llava-hf/llava-1.5-7b-hf', choices: [], usage: { prompt_tokens: 593, completion_tokens: 8, total_tokens: 601 } })}\n\n` +
+  usageChunk(words.length) +
   'data: [DONE]\n\n'
+
+/** The events of a stream of `tokens` content events, built once per length. */
+const tokenStreams = new Map()
+function tokenStream(tokens) {
+  let events = tokenStreams.get(tokens)
+  if (events === undefined) {
+    const content = Array.from({ length: tokens }, (_, i) => chunk({ content: words[i % words.length] }, null))
+    events = [chunk({ role: 'assistant', content: '' }, null), ...content, chunk({}, 'stop'), usageChunk(tokens), 'data: [DONE]\n\n']
+    tokenStreams.set(tokens, events)
+  }
+  return events
+}
+
+/** Each event in a write of its own, the next one a turn of the event loop later. */
+function writeEvents(res, events) {
+  let next = 0
+  const write = () => {
+    if (res.destroyed) return
+    if (next === events.length - 1) return void res.end(events[next])
+    res.write(events[next++])
+    setImmediate(write)
+  }
+  write()
+}
 
 /** Completions padded to a content of `bytes` bytes (about 4 bytes a token), built once per size. */
 const padded = new Map()
@@ -36,11 +65,11 @@ function paddedCompletion(bytes) {
   return body
 }
 
-/** The answer size asked for, or undefined (only bodies that mention it are parsed). */
-function answerBytes(body) {
-  if (!body.includes('"bench_answer_bytes"')) return undefined
-  const n = JSON.parse(body.toString()).bench_answer_bytes
-  return Number.isInteger(n) && n > 0 && n <= 16 * 1024 * 1024 ? n : undefined
+/** A bench_ parameter's positive integer, at most `max`, or undefined (only bodies that mention it are parsed). */
+function benchParameter(body, name, max) {
+  if (!body.includes(`"${name}"`)) return undefined
+  const n = JSON.parse(body.toString())[name]
+  return Number.isInteger(n) && n > 0 && n <= max ? n : undefined
 }
 
 const server = createServer((req, res) => {
@@ -51,9 +80,11 @@ const server = createServer((req, res) => {
     const isStream = body.includes('"stream":true')
     if (isStream) {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
-      res.end(stream)
+      const tokens = benchParameter(body, 'bench_stream_tokens', 100_000)
+      if (tokens === undefined) res.end(stream)
+      else writeEvents(res, tokenStream(tokens))
     } else {
-      const bytes = answerBytes(body)
+      const bytes = benchParameter(body, 'bench_answer_bytes', 16 * 1024 * 1024)
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(bytes === undefined ? completion : paddedCompletion(bytes))
     }

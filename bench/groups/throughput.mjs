@@ -6,6 +6,8 @@ import { load, median, medianOf, openLoop, SECONDS, sequential, warmUp } from '.
 
 const REPEATS = 2
 const KiB = 1024
+/** Content events in the stream64 scenario: a short answer, written a token at a time. */
+const STREAM_TOKENS = 64
 
 export const SCENARIOS = {
   text: [
@@ -13,6 +15,12 @@ export const SCENARIOS = {
     { id: 'text4k', name: 'text, unique ~4 KB prompt', body: bodies.text4k },
     { id: 'text4knew', name: 'text, ~4 KB prompt of new sentences', body: bodies.text4kNew },
     { id: 'stream', name: 'stream with include_usage', body: bodies.stream, stream: true },
+    {
+      id: 'stream64',
+      name: 'stream of 64 tokens, one event per backend write',
+      body: bodies.streamTokens(STREAM_TOKENS),
+      stream: true,
+    },
     { id: 'cache', name: 'identical request, temperature 0 (gateway: cache hit; floors: forwarded)', body: bodies.cacheHit },
   ],
   images: [

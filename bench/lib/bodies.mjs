@@ -93,6 +93,19 @@ export const bodies = {
   text4kNew: () => spliced(chat(LONG_NEW_PROMPT, { temperature: 0.7 })),
   stream: () =>
     spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7, stream: true, stream_options: { include_usage: true } })),
+  /**
+   * A stream of `tokens` content events that the backend writes one at a time, as a model server
+   * does (bench_stream_tokens, forwarded by the gateway as an unknown parameter): the relay's cost per event.
+   */
+  streamTokens: (tokens) => () =>
+    spliced(
+      chat('Describe the picture, request @@N@@.', {
+        temperature: 0.7,
+        stream: true,
+        stream_options: { include_usage: true },
+        bench_stream_tokens: tokens,
+      }),
+    ),
   /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. */
   image: (bytes) => () => spliced(imageChat(dataUrl(bytes), 'What is in this image? Request @@N@@.')),
   /** The same request every time, temperature 0: after the first, the gateway answers from its cache. */

@@ -23,6 +23,7 @@ export function targets(r) {
   cpu('text', 'text', 2)
   cpu('text4k', '4 KB prompt', 3)
   throughput('stream', 'stream throughput', 0.7)
+  throughput('stream64', 'stream throughput, 64 tokens written one at a time', 0.7)
   if (byId.stream) {
     const u = byId.stream.unloaded
     const added = u.gateway.ttfb50 - u.direct.ttfb50
