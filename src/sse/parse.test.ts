@@ -151,6 +151,22 @@ describe('SseParser: UTF-8', () => {
       expect(parse(bytes.subarray(0, at), bytes.subarray(at)), `split at byte ${at}`).toEqual([{ event: undefined, data: char }])
     }
   })
+
+  it('drops the byte order mark a stream begins with, whole or split over the first chunks', () => {
+    const bytes = encode('\uFEFFdata: a\n\n')
+    expect(parse(bytes)).toEqual([{ event: undefined, data: 'a' }])
+    expect(parse(bytes.subarray(0, 1), bytes.subarray(1, 2), bytes.subarray(2))).toEqual([{ event: undefined, data: 'a' }])
+    expect(parse(new Uint8Array(0), bytes)).toEqual([{ event: undefined, data: 'a' }])
+  })
+
+  it('keeps a U+FEFF that does not begin the stream', () => {
+    expect(parseText('data: a\n\n', '\uFEFFdata: b\n\n')).toEqual([{ event: undefined, data: 'a' }])
+    expect(parseText('data: \uFEFFb\n\n')).toEqual([{ event: undefined, data: '\uFEFFb' }])
+  })
+
+  it('replaces bytes that are not UTF-8 with U+FFFD', () => {
+    expect(parse(Uint8Array.of(...encode('data: a'), 0xff, ...encode('b\n\n')))).toEqual([{ event: undefined, data: 'a\uFFFDb' }])
+  })
 })
 
 describe('SseParser: end()', () => {
