@@ -3,7 +3,7 @@
 // functions by self time (aggregated by function name + file) from the .cpuprofile.
 //
 //   npm run build && node bench/profile.mjs                  the text scenario, BENCH_SECONDS (5) of load
-//   BENCH_PROFILE_SCENARIO=stream node bench/profile.mjs     text, text4k, text4knew, stream, cache, image100k, image1m
+//   BENCH_PROFILE_SCENARIO=stream node bench/profile.mjs     text, text4k, text4knew, stream, stream64, cache, image100k, image1m
 //
 // The profile is kept in bench/results/ (not committed): open it in Chrome DevTools (Performance tab,
 // "Load profile") or VS Code for the call tree.
