@@ -17,7 +17,7 @@ import { runReplicas } from './groups/replicas.mjs'
 import { runOpenLoop, runScenario, SCENARIOS } from './groups/throughput.mjs'
 import { bodies } from './lib/bodies.mjs'
 import { load } from './lib/measure.mjs'
-import { benchDir, forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
+import { benchDir, forkServer, hostCpuTicks, installCleanup, killAll, root, startGateway, stealShare } from './lib/processes.mjs'
 import { report } from './lib/report.mjs'
 
 const GROUPS = ['text', 'images', 'openloop', 'memory', 'noisy', 'replicas', 'peers']
@@ -50,6 +50,7 @@ async function startServers(groups) {
 
 async function main() {
   const started = Date.now()
+  const hostBefore = hostCpuTicks()
   const groups = chosenGroups()
   const servers = await startServers(groups)
   const results = {}
@@ -69,6 +70,8 @@ async function main() {
       results.capacity = costs
     }
   }
+  // How much of the cores other guests of the host took: the figure that says how noisy this run was.
+  results.host = { steal: stealShare(hostBefore, hostCpuTicks()) }
   const partial = groups.length === GROUPS.length ? undefined : groups.join(',')
   const markdown = report(results, { elapsedMs: Date.now() - started, partial })
   let file = join(root, 'BENCHMARKS.md')

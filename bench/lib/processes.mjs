@@ -197,6 +197,28 @@ export function cpuMs(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
 }
 
+/**
+ * The machine's CPU time so far, in ticks, from the first line of /proc/stat: all of it, and the
+ * part stolen (field 8: time the hypervisor gave these cores to other guests). Undefined where
+ * there is no /proc/stat.
+ */
+export function hostCpuTicks() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user and nice)
+    const counted = fields.slice(0, 8)
+    return { total: counted.reduce((a, b) => a + b, 0), steal: counted[7] ?? 0 }
+  } catch {
+    return undefined
+  }
+}
+
+/** The share of the machine's CPU time stolen between two hostCpuTicks() readings, 0-1; undefined without both. */
+export function stealShare(before, after) {
+  if (!before || !after || after.total <= before.total) return undefined
+  return (after.steal - before.steal) / (after.total - before.total)
+}
+
 /** Resident memory now (VmRSS) and its high-water mark (VmHWM), MiB. */
 export function memoryMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')

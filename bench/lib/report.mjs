@@ -1,5 +1,6 @@
 // BENCHMARKS.md from the results of a run: how it was measured, the targets met or not, then one
 // table per group. Only the groups that ran appear.
+import { cpus } from 'node:os'
 import { CONNECTIONS, SECONDS, statusText } from './measure.mjs'
 import { MEMORY_SETUP } from '../groups/memory.mjs'
 import { capacitySection } from './capacity.mjs'
@@ -55,6 +56,12 @@ function unloadedTable(rows) {
   ]
 }
 
+/** How much CPU the hypervisor gave other guests during the run (/proc/stat steal): the run's noise, in one figure. */
+function stealSentence(steal) {
+  if (steal === undefined) return ''
+  return ` Steal during the run: ${f(steal * 100, 1)}% of the cores' time went to other guests of the host (/proc/stat); the more, the noisier the ratios.`
+}
+
 export function report(r, { elapsedMs, partial }) {
   const lines = [
     '# Benchmarks',
@@ -71,9 +78,9 @@ export function report(r, { elapsedMs, partial }) {
     'unless the scenario says otherwise. CPU ms/request: user + system time of the server process (all threads, from',
     `/proc/<pid>/stat, ${CLK_TCK} ticks/s) over the measurement, divided by the answers. Latencies: from sending to the last`,
     'byte of the answer. Unloaded: 200 requests one at a time per server, servers taking turns request by request; "added" is',
-    `over the same request sent straight to the backend. Machine: ${process.platform} ${process.arch}, Node ${process.version}, 2 cores`,
+    `over the same request sent straight to the backend. Machine: ${process.platform} ${process.arch}, Node ${process.version}, ${cpus().length} cores`,
     'shared by the load generator, the servers and other work on the host, so absolute figures are low and noisy; the',
-    'ratios are the result.',
+    `ratios are the result.${stealSentence(r.host?.steal)}`,
     '',
   ]
   const t = targets(r)
