@@ -1,5 +1,6 @@
 import { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
+import { prematureClose } from './chunk-reader.js'
 import { dropStream } from './drop-stream.js'
 
 /** Bytes copied between two turns of the event loop when the chunks are joined. */
@@ -70,11 +71,6 @@ function readNodeStream(stream: Readable, maxBytes: number): Promise<Read | unde
     stream.on('close', onClose)
     stream.on('data', onData)
   })
-}
-
-/** The error Node's own stream helpers give for a stream that closed before its end. */
-function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
 async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Read | undefined> {

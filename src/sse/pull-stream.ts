@@ -9,18 +9,19 @@ export type PullStreamHooks = {
 }
 
 /**
- * An async generator of byte chunks, read one chunk per request and nothing ahead: a slow client
- * slows the source, so backpressure reaches the backend. A cancel does not wait for a pending read
- * (an idle backend would hold it until its timeout), and a source cancelled before its first read
- * still ends: `end` is told exactly once, whatever happens. The server writes it straight to the
- * socket (lib/direct-body.ts); `toWebStream()` is the same as a web stream.
+ * Byte chunks from an async iterator (a generator, or the relay's own), read one chunk per request
+ * and nothing ahead: a slow client slows the source, so backpressure reaches the backend. A cancel
+ * does not wait for a pending read (an idle backend would hold it until its timeout), and a source
+ * cancelled before its first read still ends: `end` is told exactly once, whatever happens. The
+ * server writes it straight to the socket (lib/direct-body.ts); `toWebStream()` is the same as a
+ * web stream.
  */
 export class FrameSource implements ChunkSource {
   private ended = false
   private readonly abort = () => void this.cancel()
 
   constructor(
-    private readonly frames: AsyncGenerator<Uint8Array, unknown>,
+    private readonly frames: AsyncIterator<Uint8Array, unknown> & Pick<AsyncGenerator<Uint8Array, unknown>, 'return'>,
     private readonly hooks: PullStreamHooks,
     private readonly signal?: ClientSignal,
   ) {
