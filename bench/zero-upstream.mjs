@@ -21,13 +21,6 @@ const usageChunk = (completionTokens) =>
   `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1700000000, model: 'llava-hf/llava-1.5-7b-hf', choices: [], usage: { prompt_tokens: 593, completion_tokens: completionTokens, total_tokens: 593 + completionTokens } })}\n\n`
 
 const words = ['A ', 'llama ', 'stands ', 'in ', 'front ', 'of ', 'a ', 'volcano.']
-const stream =
-  chunk({ role: 'assistant', content: '' }, null) +
-  words.map((w) => chunk({ content: w }, null)).join('') +
-  chunk({}, 'stop') +
-  usageChunk(words.length) +
-  'data: [DONE]\n\n'
-
 /** The events of a stream of `tokens` content events, built once per length. */
 const tokenStreams = new Map()
 function tokenStream(tokens) {
@@ -39,6 +32,9 @@ function tokenStream(tokens) {
   }
   return events
 }
+
+/** The default stream: all of it in one write. */
+const stream = tokenStream(words.length).join('')
 
 /** Each event in a write of its own, the next one a turn of the event loop later. */
 function writeEvents(res, events) {

@@ -84,6 +84,9 @@ const imageChat = (url, text) =>
   )
 const dataUrl = (bytes) => `data:image/png;base64,${pngBytes(bytes).toString('base64')}`
 
+/** A streamed request's parameters: the cache bypassed, the usage chunk asked for. */
+const STREAMED = { temperature: 0.7, stream: true, stream_options: { include_usage: true } }
+
 export const bodies = {
   /** Short text, unique per request; temperature 0.7 keeps it out of the cache. */
   text: () => spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7 })),
@@ -91,21 +94,12 @@ export const bodies = {
   text4k: () => spliced(chat(LONG_PROMPT, { temperature: 0.7 })),
   /** A ~4 KB prompt of sentences never sent before (their words are not new). */
   text4kNew: () => spliced(chat(LONG_NEW_PROMPT, { temperature: 0.7 })),
-  stream: () =>
-    spliced(chat('Describe the picture, request @@N@@.', { temperature: 0.7, stream: true, stream_options: { include_usage: true } })),
+  stream: () => spliced(chat('Describe the picture, request @@N@@.', STREAMED)),
   /**
    * A stream of `tokens` content events that the backend writes one at a time, as a model server
    * does (bench_stream_tokens, forwarded by the gateway as an unknown parameter): the relay's cost per event.
    */
-  streamTokens: (tokens) => () =>
-    spliced(
-      chat('Describe the picture, request @@N@@.', {
-        temperature: 0.7,
-        stream: true,
-        stream_options: { include_usage: true },
-        bench_stream_tokens: tokens,
-      }),
-    ),
+  streamTokens: (tokens) => () => spliced(chat('Describe the picture, request @@N@@.', { ...STREAMED, bench_stream_tokens: tokens })),
   /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. */
   image: (bytes) => () => spliced(imageChat(dataUrl(bytes), 'What is in this image? Request @@N@@.')),
   /** The same request every time, temperature 0: after the first, the gateway answers from its cache. */
