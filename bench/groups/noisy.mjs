@@ -3,7 +3,7 @@
 import { Client } from 'undici'
 import { bodies } from '../lib/bodies.mjs'
 import { quantile, SECONDS } from '../lib/measure.mjs'
-import { forkServer, KEY, memoryMiB, sleep, startGateway } from '../lib/processes.mjs'
+import { cpuMs, forkServer, KEY, mainThreadSchedule, memoryMiB, scheduleShares, sleep, startGateway } from '../lib/processes.mjs'
 
 const MiB = 1024 * 1024
 /** The gateway's defaults, set explicitly so the bench does not drift if they change. */
@@ -97,11 +97,19 @@ export async function runNoisy(servers) {
     await probe(gateway.port, Math.min(1, SECONDS)) // warm-up
     const idle = memoryMiB(gateway.pid).rss
     const unloaded = await probe(gateway.port, SECONDS)
+    const cpuBefore = cpuMs(gateway.pid)
     const noise = await startNoise(gateway.port)
+    // Why the small client waits: is the event loop held by one long task, or busy (or kept off a
+    // core) all the time? The main thread's time on a core and waiting for one tells them apart.
+    const scheduleBefore = mainThreadSchedule(gateway.pid)
     const loaded = await probe(gateway.port, SECONDS)
+    const mainThread = scheduleShares(scheduleBefore, mainThreadSchedule(gateway.pid))
     const stats = await noise.stop()
+    // All threads, over the whole noise; the ninth client's few small requests are a rounding error in it.
+    const noisyBodies = stats.reduce((sum, kind) => sum + kind.sent, 0)
+    const cpuPerNoisyBody = (cpuMs(gateway.pid) - cpuBefore) / Math.max(1, noisyBodies)
     const peak = memoryMiB(gateway.pid).hwm
-    row = { unloaded, loaded, idle, peak, noise: stats, seconds: SECONDS + 1 }
+    row = { unloaded, loaded, idle, peak, noise: stats, seconds: SECONDS + 1, mainThread, cpuPerNoisyBody }
   } finally {
     await gateway.stop()
   }

@@ -219,6 +219,26 @@ export function stealShare(before, after) {
   return (after.steal - before.steal) / (after.total - before.total)
 }
 
+/**
+ * The process's main thread (its event loop) so far: nanoseconds on a core and nanoseconds runnable
+ * but waiting for one, from /proc/<pid>/schedstat. Undefined where the kernel keeps no such file.
+ */
+export function mainThreadSchedule(pid) {
+  try {
+    const [onCpuNs, waitingNs] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number)
+    return { onCpuNs, waitingNs, at: performance.now() }
+  } catch {
+    return undefined
+  }
+}
+
+/** The shares of the wall time between two mainThreadSchedule() readings spent on a core and waiting for one, 0-1. */
+export function scheduleShares(before, after) {
+  if (!before || !after) return undefined
+  const wallNs = (after.at - before.at) * 1e6
+  return { onCpu: (after.onCpuNs - before.onCpuNs) / wallNs, waiting: (after.waitingNs - before.waitingNs) / wallNs }
+}
+
 /** Resident memory now (VmRSS) and its high-water mark (VmHWM), MiB. */
 export function memoryMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
