@@ -1,14 +1,20 @@
 // A/B of two builds: the working tree's dist/ (B, built first by `npm run bench:ab`) against a git
 // revision (A, built into a temporary worktree), each a gateway in front of the zero-latency
-// backend, taking turns round by round. The measure is CPU per request, which load changes least.
+// backend, taking turns round by round, a new pair of gateways each round. The measure is CPU per
+// request, which load changes least; the result is the median over rounds of B's over A's.
 //
 //   npm run bench:ab -- <revision> [scenario,...]     scenarios of the text and images groups (default text,stream,cache)
 //   BENCH_AB_ROUNDS=6 BENCH_SECONDS=4                  rounds per scenario, seconds per round
+//   BENCH_AB_WARMUP=4                                  seconds of load before a new pair is measured
 //
 // Where each process lands moves a round's CPU per request by 20-30% on a shared 2-core host: more
 // than most changes are worth. So with two cores or more and `taskset`, both gateways run on core
 // 1 and the load generator and backend on core 0 (this script starts itself again under taskset).
 // The full benchmark is not pinned: its throughput ratios assume the floors share the machine.
+//
+// A/A runs (HEAD against a working tree with the same source) with one pair of gateways for all
+// rounds came out anywhere from 0.99 to 1.10, once with B dearer in 10 rounds of 10: a process keeps
+// its own cost for its whole life. With a new pair each round they came out at 0.99 and 1.02.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -20,6 +26,7 @@ import { forkServer, installCleanup, killAll, root, startGateway } from './lib/p
 const PINNED = 'BENCH_AB_PINNED'
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 6)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
+const WARMUP_SECONDS = Number(process.env.BENCH_AB_WARMUP ?? 4)
 
 const canPin = () => availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0
 
@@ -48,20 +55,29 @@ async function main() {
   try {
     const upstream = await forkServer('zero-upstream.mjs')
     const cpus = pinned ? '1' : undefined
-    const gateways = {
-      A: await startGateway({ upstreamPort: upstream.port }, { main: built.main, cpus }),
-      B: await startGateway({ upstreamPort: upstream.port }, { cpus }),
+    const start = {
+      A: () => startGateway({ upstreamPort: upstream.port }, { main: built.main, cpus }),
+      B: () => startGateway({ upstreamPort: upstream.port }, { cpus }),
     }
-    console.log(`A: ${revision}, B: the working tree; ${ROUNDS} rounds of ${SECONDS} s${pinned ? ', gateways on core 1' : ', not pinned'}`)
+    console.log(
+      `A: ${revision}, B: the working tree; ${ROUNDS} rounds of ${SECONDS} s, a new pair of processes each${pinned ? ', gateways on core 1' : ', not pinned'}`,
+    )
     for (const scenario of scenarios) {
       const cpu = { A: [], B: [] }
-      for (const g of Object.values(gateways)) await load({ port: g.port, body: scenario.body(), seconds: 2 })
       for (let round = 0; round < ROUNDS; round++) {
+        // A new pair each round: one process can run 5-10% cheaper or dearer than another of the same
+        // build for its whole life (where its code and heap landed, what the JIT chose), and the
+        // median over pairs averages that out where one long-lived pair would carry it into every round.
         // Each build goes first in every other round: whatever the host does in a round's first half is shared.
-        for (const name of round % 2 ? ['A', 'B'] : ['B', 'A']) {
+        const order = round % 2 ? ['A', 'B'] : ['B', 'A']
+        const gateways = {}
+        for (const name of order) gateways[name] = await start[name]()
+        for (const name of order) await load({ port: gateways[name].port, body: scenario.body(), seconds: WARMUP_SECONDS }) // the JIT's first work is not the steady state
+        for (const name of order) {
           const g = gateways[name]
           cpu[name].push((await load({ port: g.port, pids: [g.pid], body: scenario.body(), seconds: SECONDS })).cpuPerReq)
         }
+        for (const name of order) await gateways[name].stop()
       }
       const cheaper = cpu.B.filter((b, i) => b < cpu.A[i]).length
       const ratio = median(cpu.B.map((b, i) => b / cpu.A[i]))
