@@ -13,7 +13,7 @@
 // The full benchmark is not pinned: its throughput ratios assume the floors share the machine.
 //
 // A/A runs (HEAD against a working tree with the same source) with one pair of gateways for all
-// rounds came out anywhere from 0.99 to 1.10, once with B dearer in 10 rounds of 10: a process keeps
+// rounds came out anywhere from 0.99 to 1.19, once with B dearer in 10 rounds of 10: a process keeps
 // its own cost for its whole life. With a new pair each round they came out at 0.99 and 1.02.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
