@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import { ignoreErrors } from './drop-stream.js'
+import { prematureClose } from './premature-close.js'
 
 /** What read() gives once the stream has ended and everything in it has been read. */
 export const END = Symbol('end')
@@ -81,9 +82,4 @@ export class ChunkReader {
     this.stream.off('error', this.onError)
     ignoreErrors(this.stream)
   }
-}
-
-/** The error Node's own stream helpers give for a stream that closed before its end. */
-export function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }

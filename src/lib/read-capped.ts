@@ -1,7 +1,7 @@
 import { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
-import { prematureClose } from './chunk-reader.js'
 import { dropStream } from './drop-stream.js'
+import { prematureClose } from './premature-close.js'
 
 /** Bytes copied between two turns of the event loop when the chunks are joined. */
 const JOIN_STEP_BYTES = 4 * 1024 * 1024
