@@ -106,8 +106,8 @@ export async function runNoisy(servers) {
     const mainThread = scheduleShares(scheduleBefore, mainThreadSchedule(gateway.pid))
     const stats = await noise.stop()
     // All threads, over the whole noise; the ninth client's few small requests are a rounding error in it.
-    const noisyBodies = stats.reduce((sum, kind) => sum + kind.sent, 0)
-    const cpuPerNoisyBody = (cpuMs(gateway.pid) - cpuBefore) / Math.max(1, noisyBodies)
+    const bodiesSent = stats.reduce((sum, kind) => sum + kind.sent, 0)
+    const cpuPerNoisyBody = (cpuMs(gateway.pid) - cpuBefore) / Math.max(1, bodiesSent)
     const peak = memoryMiB(gateway.pid).hwm
     row = { unloaded, loaded, idle, peak, noise: stats, seconds: SECONDS + 1, mainThread, cpuPerNoisyBody }
   } finally {

@@ -220,19 +220,15 @@ function noisySection(n) {
     `Errors seen by the ninth client: ${n.unloaded.errors} alone, ${n.loaded.errors} under load. Gateway RSS: idle ${f(n.idle, 0)} MiB,`,
     `peak (VmHWM) ${f(n.peak, 0)} MiB (+${f(n.peak - n.idle, 0)} MiB).`,
     '',
-    ...(n.cpuPerNoisyBody === undefined
-      ? []
-      : [
-          `The gateway spent ${f(n.cpuPerNoisyBody, 1)} ms of CPU per noisy body (all threads, over the whole noise).`,
-          ...(n.mainThread
-            ? [
-                `Under load its main thread, the event loop, was on a core ${pct(n.mainThread.onCpu)} of the time and waiting for one`,
-                `${pct(n.mainThread.waiting)} (/proc/<pid>/schedstat), idle the other ${pct(Math.max(0, 1 - n.mainThread.onCpu - n.mainThread.waiting))}. An idle share near 0 means the noisy`,
-                "bodies' work keeps the loop busy throughout: the slices it is cut into bound each wait, not their sum.",
-              ]
-            : []),
-          '',
-        ]),
+    `The gateway spent ${f(n.cpuPerNoisyBody, 1)} ms of CPU per noisy body (all threads, over the whole noise).`,
+    ...(n.mainThread
+      ? [
+          `Under load its main thread, the event loop, was on a core ${pct(n.mainThread.onCpu)} of the time and waiting for one`,
+          `${pct(n.mainThread.waiting)} (/proc/<pid>/schedstat), idle the other ${pct(Math.max(0, 1 - n.mainThread.onCpu - n.mainThread.waiting))}. An idle share near 0 means the noisy`,
+          "bodies' work keeps the loop busy throughout: the slices it is cut into bound each wait, not their sum.",
+        ]
+      : []),
+    '',
     ...(n.floors
       ? [
           'The floors ran under the same noise, each started on its own after the gateway. They have no limits, so they forward',
