@@ -66,8 +66,8 @@ const ServerSchema = z.strictObject({
   /** API requests handled at once (streams until their last byte); past it: 503 overloaded with Retry-After. Probes are exempt. */
   maxInFlightRequests: count(1).default(1_024),
   /**
-   * Large CPU jobs (a body or an image over 4 MiB: scanned, decoded, hashed) run this many at a time;
-   * small requests never wait for this. One keeps small requests' latency flat under large ones.
+   * Large CPU jobs (a body or an image over 4 MiB: read, scanned, decoded, hashed) run this many at
+   * a time; small requests never wait for this. One keeps small requests' latency flat under large ones.
    */
   largeWorkConcurrency: count(1).default(1),
   /** Longest a large job waits for its turn; past it: 503 overloaded with Retry-After. */

@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { errorOf } from '../../test/helpers/errors.js'
 import { postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
 import type { AuthVariables, Principal } from '../auth/index.js'
 import { ANONYMOUS } from '../auth/principal.js'
 import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { validate, type ValidateVariables } from './index.js'
+import { BODY_READ_LEASE_MS } from './read-json-body.js'
 
 const OTHER_MODEL = 'llava-next-13b'
 const BODY_LIMIT = 2_048
@@ -209,5 +210,106 @@ describe('validate: large bodies take turns', () => {
     await holding
     expect((await largeRes).status).toBe(200)
     expect(reached).toHaveLength(2)
+  })
+})
+
+describe('validate: a large declared body is read in its turn', () => {
+  const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
+  const bytes = Buffer.from(JSON.stringify({ model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LARGE_WORK_BYTES) }] }))
+
+  /** The body in 1 MiB pieces, as a stream that counts how many pieces were asked of it. */
+  function countedBody() {
+    const state = { pulled: 0 }
+    let at = 0
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          state.pulled++
+          if (at < bytes.length) controller.enqueue(bytes.subarray(at, (at += 1 << 20)))
+          else controller.close()
+        },
+      },
+      { highWaterMark: 0 },
+    )
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit
+    return { init, state }
+  }
+
+  it('is not read while the gate is held, and is read and parsed once its turn comes', async () => {
+    const gate = new WorkGate(1, 60_000)
+    let free!: () => void
+    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+    await settle()
+    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: gate }), () => ({
+      principal: ANONYMOUS,
+    }))
+    const { init, state } = countedBody()
+    const res = app.request('/', init)
+    await settle()
+    expect(state.pulled).toBe(0)
+    free()
+    await holding
+    expect((await res).status).toBe(200)
+    expect(state.pulled).toBeGreaterThan(4)
+    expect(reached).toHaveLength(1)
+  })
+
+  it('refuses a declared length over the limit at once, without waiting for a turn', async () => {
+    const gate = new WorkGate(1, 60_000)
+    let free!: () => void
+    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+    const small = stepConfig({ server: { bodyLimitBytes: LARGE_WORK_BYTES } })
+    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: small, largeWork: gate }), () => ({
+      principal: ANONYMOUS,
+    }))
+    const { init, state } = countedBody()
+    await errorOf(await app.request('/', init), 413, 'request_too_large')
+    expect(state.pulled).toBe(0)
+    expect(reached).toHaveLength(0)
+    free()
+    await holding
+  })
+
+  it('gives the turn up to the next body when it takes longer than BODY_READ_LEASE_MS to arrive, and parses in a turn of its own', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const gate = new WorkGate(1, 60_000)
+      const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: gate }), () => ({
+        principal: ANONYMOUS,
+      }))
+      let resume!: () => void
+      const stalled = new Promise<void>((resolve) => (resume = resolve))
+      let at = 0
+      const slow = new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            if (at === 1 << 20) await stalled // the second piece comes only when the test says so
+            if (at < bytes.length) controller.enqueue(bytes.subarray(at, (at += 1 << 20)))
+            else controller.close()
+          },
+        },
+        { highWaterMark: 0 },
+      )
+      const headers = { 'content-type': 'application/json', 'content-length': String(bytes.length) }
+      const slowRes = app.request('/', { method: 'POST', headers, body: slow, duplex: 'half' })
+      await vi.advanceTimersByTimeAsync(BODY_READ_LEASE_MS - 1)
+      const fast = countedBody()
+      const fastRes = app.request('/', fast.init)
+      await vi.advanceTimersByTimeAsync(0)
+      expect(fast.state.pulled).toBe(0)
+      await vi.advanceTimersByTimeAsync(1)
+      expect((await fastRes).status).toBe(200)
+      expect(at).toBe(1 << 20)
+      resume()
+      expect((await slowRes).status).toBe(200)
+      expect(reached).toHaveLength(2)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

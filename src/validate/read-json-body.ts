@@ -1,5 +1,4 @@
 import { isUtf8 } from 'node:buffer'
-import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
 import { formatPath } from '../lib/json-path.js'
@@ -46,16 +45,42 @@ export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: W
       message: `The request body must be UTF-8 JSON; got charset "${charset.slice(0, 40)}".`,
     })
   }
-  // The Node request itself where there is one: reading it skips the web ReadableStream and Request
-  // the adapter would otherwise build around it (a fifth of a small request's cost).
-  const bytes = await readLimited(c.req.raw, nodeRequestOf(c), limits.bodyLimitBytes)
-  if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+  const declared = Number(c.req.header('content-length') ?? NaN)
+  if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes)
+  if (largeWork && declared > LARGE_WORK_BYTES) return readInTurn(c, limits, largeWork)
+  const bytes = await readBody(c, limits.bodyLimitBytes)
   if (largeWork && bytes.length > LARGE_WORK_BYTES) return largeWork.run(() => parseBody(bytes, limits), c.req.raw.signal)
   return parseBody(bytes, limits)
 }
 
+/**
+ * How long a body that declares more than LARGE_WORK_BYTES may take to arrive while it holds the
+ * gate: a 32 MiB body crosses a 1 Gbit/s link in about 270 ms. A slower sender is not cut off: it
+ * gives the turn up, reads on beside the others, and takes a new turn for its parse.
+ */
+export const BODY_READ_LEASE_MS = 1_000
+
+/**
+ * A body that declares more than LARGE_WORK_BYTES is read in its turn at the gate, not only parsed
+ * in it. Eight such bodies read at once put eight sockets' reads into every turn of the event loop
+ * (and eight bodies into memory); one at a time, the others wait unread in the kernel while TCP
+ * holds their senders back. With eight clients sending 32 MiB bodies, a small client's p50 fell
+ * from 10-13 ms to 5-7 ms this way. (A chunked body declares nothing: it is read as it comes, and
+ * only its parse waits for a turn.)
+ */
+async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate): Promise<JsonBody> {
+  const lease = await largeWork.lease(BODY_READ_LEASE_MS, c.req.raw.signal)
+  try {
+    const bytes = await readBody(c, limits.bodyLimitBytes)
+    return lease.keep() ? await parseBody(bytes, limits) : await largeWork.run(() => parseBody(bytes, limits), c.req.raw.signal)
+  } finally {
+    lease.release()
+  }
+}
+
 /** The bytes scanned (depth, long strings) and parsed into the request object. */
 async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
+  if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
   // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (Checked here,
   // in the large body's turn: 32 MiB take a few milliseconds of the event loop.)
   if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
@@ -89,15 +114,20 @@ async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
   return { body: body as Record<string, unknown>, payloads }
 }
 
-async function readLimited(request: Request, incoming: IncomingMessage | undefined, limitBytes: number): Promise<Buffer> {
-  const tooLarge = () =>
-    gatewayError('request_too_large', {
-      message: `Request body is larger than the gateway's limit of ${limitBytes} bytes (server.bodyLimitBytes).`,
-    })
-  if (Number(request.headers.get('content-length') ?? NaN) > limitBytes) throw tooLarge()
-  const source = incoming ?? (request.body as unknown as AsyncIterable<Uint8Array> | null)
+const tooLarge = (limitBytes: number) =>
+  gatewayError('request_too_large', {
+    message: `Request body is larger than the gateway's limit of ${limitBytes} bytes (server.bodyLimitBytes).`,
+  })
+
+/**
+ * The body's bytes, at most `limitBytes` of them. The Node request itself where there is one:
+ * reading it skips the web ReadableStream and Request the adapter would otherwise build around it
+ * (a fifth of a small request's cost).
+ */
+async function readBody(c: Context, limitBytes: number): Promise<Buffer> {
+  const source = nodeRequestOf(c) ?? (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null)
   if (!source) return Buffer.alloc(0)
   const bytes = await readCapped(source, limitBytes)
-  if (!bytes) throw tooLarge()
+  if (!bytes) throw tooLarge(limitBytes)
   return bytes
 }
