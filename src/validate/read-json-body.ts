@@ -65,7 +65,7 @@ export const BODY_READ_LEASE_MS = 1_000
  * in it. Eight such bodies read at once put eight sockets' reads into every turn of the event loop
  * (and eight bodies into memory); one at a time, the others wait unread in the kernel while TCP
  * holds their senders back. With eight clients sending 32 MiB bodies, a small client's p50 fell
- * from 10-13 ms to 5-7 ms this way. (A chunked body declares nothing: it is read as it comes, and
+ * from 10-13 ms to 5-8 ms this way. (A chunked body declares nothing: it is read as it comes, and
  * only its parse waits for a turn.)
  */
 async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate): Promise<JsonBody> {
