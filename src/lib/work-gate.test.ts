@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../errors/gateway-error.js'
 import { WorkGate } from './work-gate.js'
 
@@ -98,83 +98,66 @@ describe('WorkGate', () => {
   })
 
   describe('lease', () => {
+    beforeEach(() => vi.useFakeTimers())
+    afterEach(() => vi.useRealTimers())
+
     it('ends leaseMs after it began: the next job starts, and keep() tells the holder its turn is over', async () => {
-      vi.useFakeTimers()
-      try {
-        const gate = new WorkGate(1, 60_000)
-        const lease = await gate.lease(1_000)
-        const next = job([], 'next')
-        const running = gate.run(next.work)
-        await vi.advanceTimersByTimeAsync(999)
-        expect(next.state.started).toBe(false)
-        await vi.advanceTimersByTimeAsync(1)
-        expect(next.state.started).toBe(true)
-        expect(lease.keep()).toBe(false)
-        next.finish()
-        await running
-      } finally {
-        vi.useRealTimers()
-      }
+      const gate = new WorkGate(1, 60_000)
+      const lease = await gate.lease(1_000)
+      const next = job([], 'next')
+      const running = gate.run(next.work)
+      await vi.advanceTimersByTimeAsync(999)
+      expect(next.state.started).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(next.state.started).toBe(true)
+      expect(lease.keep()).toBe(false)
+      next.finish()
+      await running
     })
 
     it('kept before it runs out, holds the turn until released', async () => {
-      vi.useFakeTimers()
-      try {
-        const gate = new WorkGate(1, 60_000)
-        const lease = await gate.lease(1_000)
-        expect(lease.keep()).toBe(true)
-        const next = job([], 'next')
-        const running = gate.run(next.work)
-        await vi.advanceTimersByTimeAsync(5_000)
-        expect(next.state.started).toBe(false)
-        lease.release()
-        await vi.advanceTimersByTimeAsync(0)
-        expect(next.state.started).toBe(true)
-        next.finish()
-        await running
-      } finally {
-        vi.useRealTimers()
-      }
+      const gate = new WorkGate(1, 60_000)
+      const lease = await gate.lease(1_000)
+      expect(lease.keep()).toBe(true)
+      const next = job([], 'next')
+      const running = gate.run(next.work)
+      await vi.advanceTimersByTimeAsync(5_000)
+      expect(next.state.started).toBe(false)
+      lease.release()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(next.state.started).toBe(true)
+      next.finish()
+      await running
     })
 
     it('released after it ran out, frees no slot a second time', async () => {
-      vi.useFakeTimers()
-      try {
-        const gate = new WorkGate(1, 60_000)
-        const lease = await gate.lease(1_000)
-        const [second, third] = [job([], 'second'), job([], 'third')]
-        const runs = [gate.run(second.work), gate.run(third.work)]
-        await vi.advanceTimersByTimeAsync(1_000)
-        expect(second.state.started).toBe(true)
-        lease.release()
-        await vi.advanceTimersByTimeAsync(0)
-        expect(third.state.started).toBe(false)
-        second.finish()
-        await vi.advanceTimersByTimeAsync(0)
-        expect(third.state.started).toBe(true)
-        third.finish()
-        await Promise.all(runs)
-      } finally {
-        vi.useRealTimers()
-      }
+      const gate = new WorkGate(1, 60_000)
+      const lease = await gate.lease(1_000)
+      const [second, third] = [job([], 'second'), job([], 'third')]
+      const runs = [gate.run(second.work), gate.run(third.work)]
+      await vi.advanceTimersByTimeAsync(1_000)
+      expect(second.state.started).toBe(true)
+      lease.release()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(third.state.started).toBe(false)
+      second.finish()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(third.state.started).toBe(true)
+      third.finish()
+      await Promise.all(runs)
     })
 
     it('waits for its turn like any job, and is refused with 503 past maxWaitMs', async () => {
-      vi.useFakeTimers()
-      try {
-        const gate = new WorkGate(1, 5_000)
-        const holder = job([], 'holder')
-        const held = gate.run(holder.work)
-        const refused = expect(gate.lease(1_000)).rejects.toSatisfy(
-          (err: unknown) => err instanceof GatewayError && err.code === 'overloaded' && err.status === 503,
-        )
-        await vi.advanceTimersByTimeAsync(5_000)
-        await refused
-        holder.finish()
-        await held
-      } finally {
-        vi.useRealTimers()
-      }
+      const gate = new WorkGate(1, 5_000)
+      const holder = job([], 'holder')
+      const held = gate.run(holder.work)
+      const refused = expect(gate.lease(1_000)).rejects.toSatisfy(
+        (err: unknown) => err instanceof GatewayError && err.code === 'overloaded' && err.status === 503,
+      )
+      await vi.advanceTimersByTimeAsync(5_000)
+      await refused
+      holder.finish()
+      await held
     })
   })
 })

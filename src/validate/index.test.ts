@@ -178,25 +178,25 @@ describe('validate: bodies that are not a JSON object', () => {
   })
 })
 
+/** The step, with a gate whose one slot a test job holds until `free()`. */
+async function heldGate(withConfig: ReturnType<typeof stepConfig>) {
+  const gate = new WorkGate(1, 60_000)
+  let free!: () => void
+  const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+  await settle()
+  const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: withConfig, largeWork: gate }), () => ({
+    principal: ANONYMOUS,
+  }))
+  return { app, reached, free: () => free(), holding }
+}
+
 describe('validate: large bodies take turns', () => {
   const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
   const large = { model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LARGE_WORK_BYTES + 1) }] }
   const small = { model: STEP_MODEL, messages: [{ role: 'user', content: 'hello' }] }
 
-  /** The step with a gate whose one slot a test job holds until `free()`. */
-  async function heldGate() {
-    const gate = new WorkGate(1, 60_000)
-    let free!: () => void
-    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
-    await settle()
-    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: gate }), () => ({
-      principal: ANONYMOUS,
-    }))
-    return { app, reached, free: () => free(), holding }
-  }
-
   it('a body over LARGE_WORK_BYTES waits for its turn, while a small one goes straight through', async () => {
-    const { app, reached, free, holding } = await heldGate()
+    const { app, reached, free, holding } = await heldGate(roomy)
     let largeDone = false
     const largeRes = Promise.resolve(app.request('/', postJson(large))).then((res) => {
       largeDone = true
@@ -241,13 +241,7 @@ describe('validate: a large declared body is read in its turn', () => {
   }
 
   it('is not read while the gate is held, and is read and parsed once its turn comes', async () => {
-    const gate = new WorkGate(1, 60_000)
-    let free!: () => void
-    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
-    await settle()
-    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: gate }), () => ({
-      principal: ANONYMOUS,
-    }))
+    const { app, reached, free, holding } = await heldGate(roomy)
     const { init, state } = countedBody()
     const res = app.request('/', init)
     await settle()
@@ -260,13 +254,7 @@ describe('validate: a large declared body is read in its turn', () => {
   })
 
   it('refuses a declared length over the limit at once, without waiting for a turn', async () => {
-    const gate = new WorkGate(1, 60_000)
-    let free!: () => void
-    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
-    const small = stepConfig({ server: { bodyLimitBytes: LARGE_WORK_BYTES } })
-    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: small, largeWork: gate }), () => ({
-      principal: ANONYMOUS,
-    }))
+    const { app, reached, free, holding } = await heldGate(stepConfig({ server: { bodyLimitBytes: LARGE_WORK_BYTES } }))
     const { init, state } = countedBody()
     await errorOf(await app.request('/', init), 413, 'request_too_large')
     expect(state.pulled).toBe(0)
