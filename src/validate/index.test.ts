@@ -178,20 +178,23 @@ describe('validate: bodies that are not a JSON object', () => {
   })
 })
 
+/** Room for bodies over LARGE_WORK_BYTES. */
+const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
+
+function gatedApp(withConfig: ReturnType<typeof stepConfig>, gate: WorkGate) {
+  return stepApp<AuthVariables & ValidateVariables>(validate({ config: withConfig, largeWork: gate }), () => ({ principal: ANONYMOUS }))
+}
+
 /** The step, with a gate whose one slot a test job holds until `free()`. */
 async function heldGate(withConfig: ReturnType<typeof stepConfig>) {
   const gate = new WorkGate(1, 60_000)
   let free!: () => void
   const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
   await settle()
-  const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: withConfig, largeWork: gate }), () => ({
-    principal: ANONYMOUS,
-  }))
-  return { app, reached, free: () => free(), holding }
+  return { ...gatedApp(withConfig, gate), free: () => free(), holding }
 }
 
 describe('validate: large bodies take turns', () => {
-  const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
   const large = { model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LARGE_WORK_BYTES + 1) }] }
   const small = { model: STEP_MODEL, messages: [{ role: 'user', content: 'hello' }] }
 
@@ -214,18 +217,20 @@ describe('validate: large bodies take turns', () => {
 })
 
 describe('validate: a large declared body is read in its turn', () => {
-  const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
   const bytes = Buffer.from(JSON.stringify({ model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LARGE_WORK_BYTES) }] }))
 
-  /** The body in 1 MiB pieces, as a stream that counts how many pieces were asked of it. */
-  function countedBody() {
-    const state = { pulled: 0 }
-    let at = 0
+  /**
+   * The body with its Content-Length, in 1 MiB pieces, as a stream that counts the pieces asked of
+   * it (`pulled`) and those given (`at`, in bytes); given `stall`, the second piece waits for it.
+   */
+  function countedBody(stall?: Promise<void>) {
+    const state = { pulled: 0, at: 0 }
     const stream = new ReadableStream<Uint8Array>(
       {
-        pull(controller) {
+        async pull(controller) {
           state.pulled++
-          if (at < bytes.length) controller.enqueue(bytes.subarray(at, (at += 1 << 20)))
+          if (stall && state.at === 1 << 20) await stall
+          if (state.at < bytes.length) controller.enqueue(bytes.subarray(state.at, (state.at += 1 << 20)))
           else controller.close()
         },
       },
@@ -266,25 +271,10 @@ describe('validate: a large declared body is read in its turn', () => {
   it('gives the turn up to the next body when it takes longer than BODY_READ_LEASE_MS to arrive, and parses in a turn of its own', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     try {
-      const gate = new WorkGate(1, 60_000)
-      const { app, reached } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: gate }), () => ({
-        principal: ANONYMOUS,
-      }))
+      const { app, reached } = gatedApp(roomy, new WorkGate(1, 60_000))
       let resume!: () => void
-      const stalled = new Promise<void>((resolve) => (resume = resolve))
-      let at = 0
-      const slow = new ReadableStream<Uint8Array>(
-        {
-          async pull(controller) {
-            if (at === 1 << 20) await stalled // the second piece comes only when the test says so
-            if (at < bytes.length) controller.enqueue(bytes.subarray(at, (at += 1 << 20)))
-            else controller.close()
-          },
-        },
-        { highWaterMark: 0 },
-      )
-      const headers = { 'content-type': 'application/json', 'content-length': String(bytes.length) }
-      const slowRes = app.request('/', { method: 'POST', headers, body: slow, duplex: 'half' })
+      const slow = countedBody(new Promise<void>((resolve) => (resume = resolve)))
+      const slowRes = app.request('/', slow.init)
       await vi.advanceTimersByTimeAsync(BODY_READ_LEASE_MS - 1)
       const fast = countedBody()
       const fastRes = app.request('/', fast.init)
@@ -292,7 +282,7 @@ describe('validate: a large declared body is read in its turn', () => {
       expect(fast.state.pulled).toBe(0)
       await vi.advanceTimersByTimeAsync(1)
       expect((await fastRes).status).toBe(200)
-      expect(at).toBe(1 << 20)
+      expect(slow.state.at).toBe(1 << 20)
       resume()
       expect((await slowRes).status).toBe(200)
       expect(reached).toHaveLength(2)
