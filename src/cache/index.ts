@@ -68,7 +68,7 @@ export const cache = ({
     }
     if (decision === 'bypass') return found({ result: 'bypass' })
 
-    const key = cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
+    const key = await cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
     let lead: Extract<Claim, { kind: 'lead' }> | undefined
     if (decision === 'lookup') {

@@ -32,7 +32,8 @@ const PNG_SHA = 'a'.repeat(64)
 const OTHER_SHA = 'b'.repeat(64)
 const PIXELS = Buffer.from('not really a png, the key never reads the bytes')
 
-function image(sha256: string, url: string, source: 'url' | 'data' = 'url', at = { messageIndex: 0, partIndex: 0 }): RequestImage {
+function image(digest: string, url: string, source: 'url' | 'data' = 'url', at = { messageIndex: 0, partIndex: 0 }): RequestImage {
+  const sha256 = () => Promise.resolve(digest)
   return { ...at, url, identity: { sha256, mime: 'image/png', width: 336, height: 336, bytes: PIXELS, source } }
 }
 
@@ -61,15 +62,15 @@ const keyOf = (request: ChatRequest, images: readonly RequestImage[] = [], princ
   cacheKey(request, images, principal, cfg)
 
 describe('cacheKey: shape', () => {
-  it('starts with keyPrefix + "cache:v1:" and ends with 64 hex characters in braces (the hash tag)', () => {
-    expect(keyOf(text())).toMatch(/^llava-gateway:cache:v1:\{[0-9a-f]{64}\}$/)
+  it('starts with keyPrefix + "cache:v1:" and ends with 64 hex characters in braces (the hash tag)', async () => {
+    expect(await keyOf(text())).toMatch(/^llava-gateway:cache:v1:\{[0-9a-f]{64}\}$/)
     const custom = cacheConfig({ keyPrefix: 'staging/' })
-    expect(keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:\{[0-9a-f]{64}\}$/)
+    expect(await keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:\{[0-9a-f]{64}\}$/)
   })
 
   // Entries outlive a deploy (Redis), so the hashed document is part of the v1 format: a change to
   // it must come with a new version, or every stored entry silently misses after an upgrade.
-  it('is the sha256 of the canonical v1 document: scope, model, messages with image identities, kept parameters', () => {
+  it('is the sha256 of the canonical v1 document: scope, model, messages with image identities, kept parameters', async () => {
     const request = parse({
       model: MODEL,
       messages: [
@@ -104,55 +105,55 @@ describe('cacheKey: shape', () => {
       params: { max_tokens: 50, temperature: 0 },
     }
     const images = [image(PNG_SHA, 'https://a.example/cat.png', 'url', { messageIndex: 1, partIndex: 0 })]
-    expect(keyOf(request, images)).toBe(`llava-gateway:cache:v1:{${sha256Hex(stableJson(document))}}`)
+    expect(await keyOf(request, images)).toBe(`llava-gateway:cache:v1:{${sha256Hex(stableJson(document))}}`)
     // The scope part for the other two scopes.
     for (const [scope, expected] of [
       ['key', 'key:a-1'],
       ['shared', 'shared'],
     ] as const) {
-      expect(keyOf(request, images, TEAM_A_KEY_1, cacheConfig({ scope }))).toBe(
+      expect(await keyOf(request, images, TEAM_A_KEY_1, cacheConfig({ scope }))).toBe(
         `llava-gateway:cache:v1:{${sha256Hex(stableJson({ ...document, scope: expected }))}}`,
       )
     }
   })
 
-  it('is the same for the same request (deterministic)', () => {
-    expect(keyOf(text())).toBe(keyOf(text()))
+  it('is the same for the same request (deterministic)', async () => {
+    expect(await keyOf(text())).toBe(await keyOf(text()))
   })
 
-  it('differs with the model and with the messages', () => {
-    expect(keyOf(text())).not.toBe(keyOf(text({ model: 'llava-other' })))
-    expect(keyOf(text())).not.toBe(keyOf(parse({ model: MODEL, messages: [{ role: 'user', content: 'Hello!' }] })))
+  it('differs with the model and with the messages', async () => {
+    expect(await keyOf(text())).not.toBe(await keyOf(text({ model: 'llava-other' })))
+    expect(await keyOf(text())).not.toBe(await keyOf(parse({ model: MODEL, messages: [{ role: 'user', content: 'Hello!' }] })))
   })
 })
 
 describe('cacheKey: images by content', () => {
-  it('is the same for the same image bytes fetched from different URLs', () => {
-    const a = keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
-    const b = keyOf(withImage('https://b.example/x?sig=123'), [image(PNG_SHA, 'https://b.example/x?sig=123')])
+  it('is the same for the same image bytes fetched from different URLs', async () => {
+    const a = await keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
+    const b = await keyOf(withImage('https://b.example/x?sig=123'), [image(PNG_SHA, 'https://b.example/x?sig=123')])
     expect(a).toBe(b)
   })
 
-  it('is the same for an image sent as a URL and the same bytes sent as a data URL', () => {
+  it('is the same for an image sent as a URL and the same bytes sent as a data URL', async () => {
     const dataUrl = `data:image/png;base64,${PIXELS.toString('base64')}`
-    const byUrl = keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
-    const byData = keyOf(withImage(dataUrl), [image(PNG_SHA, dataUrl, 'data')])
+    const byUrl = await keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
+    const byData = await keyOf(withImage(dataUrl), [image(PNG_SHA, dataUrl, 'data')])
     expect(byData).toBe(byUrl)
   })
 
-  it('differs when the image content (sha256) differs at the same URL', () => {
+  it('differs when the image content (sha256) differs at the same URL', async () => {
     const url = 'https://a.example/cat.png'
-    expect(keyOf(withImage(url), [image(PNG_SHA, url)])).not.toBe(keyOf(withImage(url), [image(OTHER_SHA, url)]))
+    expect(await keyOf(withImage(url), [image(PNG_SHA, url)])).not.toBe(await keyOf(withImage(url), [image(OTHER_SHA, url)]))
   })
 
-  it('differs with the mime type of the same hash', () => {
+  it('differs with the mime type of the same hash', async () => {
     const url = 'https://a.example/cat.png'
     const png = image(PNG_SHA, url)
     const jpeg: RequestImage = { ...png, identity: { ...png.identity, mime: 'image/jpeg' } }
-    expect(keyOf(withImage(url), [png])).not.toBe(keyOf(withImage(url), [jpeg]))
+    expect(await keyOf(withImage(url), [png])).not.toBe(await keyOf(withImage(url), [jpeg]))
   })
 
-  it('matches each image to its own part: swapping two images changes the key', () => {
+  it('matches each image to its own part: swapping two images changes the key', async () => {
     const request = parse({
       model: MODEL,
       messages: [
@@ -165,19 +166,19 @@ describe('cacheKey: images by content', () => {
         },
       ],
     })
-    const first = keyOf(request, [image(PNG_SHA, 'u1'), image(OTHER_SHA, 'u2', 'url', { messageIndex: 0, partIndex: 1 })])
-    const swapped = keyOf(request, [image(OTHER_SHA, 'u1'), image(PNG_SHA, 'u2', 'url', { messageIndex: 0, partIndex: 1 })])
+    const first = await keyOf(request, [image(PNG_SHA, 'u1'), image(OTHER_SHA, 'u2', 'url', { messageIndex: 0, partIndex: 1 })])
+    const swapped = await keyOf(request, [image(OTHER_SHA, 'u1'), image(PNG_SHA, 'u2', 'url', { messageIndex: 0, partIndex: 1 })])
     expect(first).not.toBe(swapped)
   })
 
   // LLaVA-1.5 sees every image at 336x336 whatever `detail` says, but the gateway can front
   // other vision models (OpenAI-compatible ones with tiling) for which detail changes the answer.
-  it('keeps image detail in the key (non-LLaVA models use it): low vs high vs absent differ', () => {
+  it('keeps image detail in the key (non-LLaVA models use it): low vs high vs absent differ', async () => {
     const url = 'https://a.example/cat.png'
     const images = [image(PNG_SHA, url)]
-    const low = keyOf(withImage(url, {}, 'low'), images)
-    const high = keyOf(withImage(url, {}, 'high'), images)
-    const absent = keyOf(withImage(url), images)
+    const low = await keyOf(withImage(url, {}, 'low'), images)
+    const high = await keyOf(withImage(url, {}, 'high'), images)
+    const absent = await keyOf(withImage(url), images)
     expect(new Set([low, high, absent]).size).toBe(3)
   })
 })
@@ -193,16 +194,16 @@ describe('cacheKey: parameters left out', () => {
     ['safety_identifier', { safety_identifier: 'x' }],
     ['prompt_cache_key', { prompt_cache_key: 'x' }],
     ['prompt_cache_retention', { prompt_cache_retention: '24h' }],
-  ])('ignores %s', (_name, extra) => {
-    expect(keyOf(text({ temperature: 0, ...extra }))).toBe(keyOf(text({ temperature: 0 })))
+  ])('ignores %s', async (_name, extra) => {
+    expect(await keyOf(text({ temperature: 0, ...extra }))).toBe(await keyOf(text({ temperature: 0 })))
   })
 
-  it('treats temperature: null the same as no temperature', () => {
-    expect(keyOf(text({ temperature: null }))).toBe(keyOf(text()))
+  it('treats temperature: null the same as no temperature', async () => {
+    expect(await keyOf(text({ temperature: null }))).toBe(await keyOf(text()))
   })
 
-  it('treats null for an unknown parameter the same as absent', () => {
-    expect(keyOf(text({ foo: null }))).toBe(keyOf(text()))
+  it('treats null for an unknown parameter the same as absent', async () => {
+    expect(await keyOf(text({ foo: null }))).toBe(await keyOf(text()))
   })
 })
 
@@ -219,23 +220,23 @@ describe('cacheKey: parameters kept', () => {
     ['response_format', { response_format: { type: 'json_object' } }],
     ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }],
     ['an unknown parameter', { foo: 1 }],
-  ])('includes %s', (_name, extra) => {
-    expect(keyOf(text({ temperature: 0, ...extra }))).not.toBe(keyOf(base))
+  ])('includes %s', async (_name, extra) => {
+    expect(await keyOf(text({ temperature: 0, ...extra }))).not.toBe(await keyOf(base))
   })
 
-  it('distinguishes values of a kept parameter (max_tokens 100 vs 200)', () => {
-    expect(keyOf(text({ max_tokens: 100 }))).not.toBe(keyOf(text({ max_tokens: 200 })))
+  it('distinguishes values of a kept parameter (max_tokens 100 vs 200)', async () => {
+    expect(await keyOf(text({ max_tokens: 100 }))).not.toBe(await keyOf(text({ max_tokens: 200 })))
   })
 })
 
 describe('cacheKey: key order', () => {
-  it('does not depend on the order of the request body keys', () => {
+  it('does not depend on the order of the request body keys', async () => {
     const a = parse({ model: MODEL, temperature: 0, max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] })
     const b = parse({ messages: [{ content: 'Hi', role: 'user' }], max_tokens: 50, temperature: 0, model: MODEL })
-    expect(keyOf(a)).toBe(keyOf(b))
+    expect(await keyOf(a)).toBe(await keyOf(b))
   })
 
-  it('does not depend on key order inside nested objects (response_format json_schema)', () => {
+  it('does not depend on key order inside nested objects (response_format json_schema)', async () => {
     const a = text({
       response_format: {
         type: 'json_schema',
@@ -256,39 +257,41 @@ describe('cacheKey: key order', () => {
         type: 'json_schema',
       },
     })
-    expect(keyOf(a)).toBe(keyOf(b))
+    expect(await keyOf(a)).toBe(await keyOf(b))
   })
 })
 
 describe('cacheKey: scope', () => {
-  it('team: keys of the same team share entries', () => {
+  it('team: keys of the same team share entries', async () => {
     const team = cacheConfig({ scope: 'team' })
-    expect(keyOf(text(), [], TEAM_A_KEY_1, team)).toBe(keyOf(text(), [], TEAM_A_KEY_2, team))
+    expect(await keyOf(text(), [], TEAM_A_KEY_1, team)).toBe(await keyOf(text(), [], TEAM_A_KEY_2, team))
   })
 
-  it('team: different teams do not', () => {
+  it('team: different teams do not', async () => {
     const team = cacheConfig({ scope: 'team' })
-    expect(keyOf(text(), [], TEAM_A_KEY_1, team)).not.toBe(keyOf(text(), [], TEAM_B_KEY, team))
+    expect(await keyOf(text(), [], TEAM_A_KEY_1, team)).not.toBe(await keyOf(text(), [], TEAM_B_KEY, team))
   })
 
-  it('team is the default scope', () => {
+  it('team is the default scope', async () => {
     expect(config.scope).toBe('team')
-    expect(keyOf(text(), [], TEAM_A_KEY_1)).not.toBe(keyOf(text(), [], TEAM_B_KEY))
+    expect(await keyOf(text(), [], TEAM_A_KEY_1)).not.toBe(await keyOf(text(), [], TEAM_B_KEY))
   })
 
-  it('key: different key aliases do not share entries, even in one team', () => {
+  it('key: different key aliases do not share entries, even in one team', async () => {
     const key = cacheConfig({ scope: 'key' })
-    expect(keyOf(text(), [], TEAM_A_KEY_1, key)).not.toBe(keyOf(text(), [], TEAM_A_KEY_2, key))
-    expect(keyOf(text(), [], TEAM_A_KEY_1, key)).toBe(keyOf(text(), [], { ...TEAM_A_KEY_1 }, key))
+    expect(await keyOf(text(), [], TEAM_A_KEY_1, key)).not.toBe(await keyOf(text(), [], TEAM_A_KEY_2, key))
+    expect(await keyOf(text(), [], TEAM_A_KEY_1, key)).toBe(await keyOf(text(), [], { ...TEAM_A_KEY_1 }, key))
   })
 
-  it('shared: different teams share entries', () => {
+  it('shared: different teams share entries', async () => {
     const shared = cacheConfig({ scope: 'shared' })
-    expect(keyOf(text(), [], TEAM_A_KEY_1, shared)).toBe(keyOf(text(), [], TEAM_B_KEY, shared))
+    expect(await keyOf(text(), [], TEAM_A_KEY_1, shared)).toBe(await keyOf(text(), [], TEAM_B_KEY, shared))
   })
 
-  it('a team named like a key alias does not collide with it across scopes', () => {
+  it('a team named like a key alias does not collide with it across scopes', async () => {
     const clash: Principal = { keyAlias: 'x', team: 'x', role: 'user' as const, models: undefined, budgets: [] }
-    expect(keyOf(text(), [], clash, cacheConfig({ scope: 'team' }))).not.toBe(keyOf(text(), [], clash, cacheConfig({ scope: 'key' })))
+    expect(await keyOf(text(), [], clash, cacheConfig({ scope: 'team' }))).not.toBe(
+      await keyOf(text(), [], clash, cacheConfig({ scope: 'key' })),
+    )
   })
 })

@@ -29,8 +29,16 @@ const NOT_IN_KEY = new Set([
  * shared), the model, the normalized messages with each image replaced by its content identity
  * (sha256 and mime: never the URL or the base64 text), and the output-changing parameters.
  */
-export function cacheKey(request: ChatRequest, images: readonly RequestImage[], principal: Principal, config: CacheConfig): string {
-  const byLocation = new Map(images.map((image) => [`${image.messageIndex}:${image.partIndex}`, image.identity]))
+export async function cacheKey(
+  request: ChatRequest,
+  images: readonly RequestImage[],
+  principal: Principal,
+  config: CacheConfig,
+): Promise<string> {
+  const digests = images.length === 0 ? [] : await Promise.all(images.map((image) => image.identity.sha256()))
+  const byLocation = new Map(
+    images.map((image, i) => [`${image.messageIndex}:${image.partIndex}`, { sha256: digests[i], mime: image.identity.mime }]),
+  )
   const messages = request.messages.map((message, messageIndex) => {
     if (!Array.isArray(message.content)) return message
     const content = message.content.map((part, partIndex) => {

@@ -1,6 +1,5 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
-import { sha256HexSliced } from '../lib/sha256.js'
 import type { ImageIdentity } from './image-identity.js'
 import { sniffImage } from './sniff.js'
 
@@ -9,12 +8,11 @@ import { sniffImage } from './sniff.js'
  * type), dimensions from the header alone, then the limits. Nothing is decoded, so a pixel bomb
  * costs a few header bytes to refuse.
  */
-export async function checkImageBytes(
+export function checkImageBytes(
   bytes: Buffer,
-  source: ImageIdentity['source'],
   limits: ImagesConfig,
   where: { param: string; label: string },
-): Promise<ImageIdentity | GatewayError> {
+): Pick<ImageIdentity, 'mime' | 'width' | 'height'> | GatewayError {
   const sniffed = sniffImage(bytes)
   if (!sniffed.ok) {
     return gatewayError('image_unsupported_format', {
@@ -41,5 +39,5 @@ export async function checkImageBytes(
       message: `The image at ${where.label} is ${width}x${height}; images must be ${outOfRange}.`,
     })
   }
-  return { sha256: await sha256HexSliced(bytes), mime, width, height, bytes, source }
+  return { mime, width, height }
 }

@@ -86,6 +86,28 @@ describe('images: large images take turns', () => {
     expect((await bigRes).status).toBe(200)
     expect(reached.map((r) => r.requestImages?.[0]?.identity.bytes.length)).toEqual([PNG.length, big.length])
   })
+
+  it('hashes an image over LARGE_WORK_BYTES only when asked for, in its turn, and once', async () => {
+    const gate = new WorkGate(1, 60_000)
+    let free!: () => void
+    const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+    const big = Buffer.concat([PNG, Buffer.alloc(LARGE_WORK_BYTES, 7)])
+    const { send, reached } = imagesApp({}, fakeFetcher({ [URL_A]: big }).fetcher, gate)
+    // Downloaded and checked while the gate is held: the checks read its header only.
+    expect((await send(ask(URL_A))).status).toBe(200)
+    const identity = reached[0]?.requestImages?.[0]?.identity
+    let hashed = false
+    const digest = identity?.sha256().then((hex) => {
+      hashed = true
+      return hex
+    })
+    await settle()
+    expect(hashed).toBe(false)
+    free()
+    await holding
+    expect(await digest).toBe(sha256Hex(big))
+    expect(identity?.sha256()).toBe(identity?.sha256())
+  })
 })
 
 describe('images: requestImages', () => {
@@ -107,7 +129,7 @@ describe('images: requestImages', () => {
         partIndex: 0,
         url,
         identity: {
-          sha256: sha256Hex(PNG),
+          sha256: expect.any(Function),
           mime: 'image/png',
           width: 16,
           height: 12,
@@ -117,6 +139,7 @@ describe('images: requestImages', () => {
         },
       },
     ])
+    expect(await reached[0]?.requestImages?.[0]?.identity.sha256()).toBe(sha256Hex(PNG))
   })
 
   it('downloads a URL with the image fetcher and counts the download in the fetch metrics', async () => {
@@ -128,8 +151,9 @@ describe('images: requestImages', () => {
       messageIndex: 0,
       partIndex: 0,
       url: URL_A,
-      identity: { sha256: sha256Hex(PNG), mime: 'image/png', width: 16, height: 12, bytes: PNG, source: 'url', fetchedUrl: URL_A },
+      identity: { sha256: expect.any(Function), mime: 'image/png', width: 16, height: 12, bytes: PNG, source: 'url', fetchedUrl: URL_A },
     })
+    expect(await reached[0]?.requestImages?.[0]?.identity.sha256()).toBe(sha256Hex(PNG))
     expect(await counterSum(metrics.imageFetches, { result: 'ok' })).toBe(1)
     const [sizes] = (await metrics.imageFetchBytes.get()).values.filter((v) => v.metricName === 'llava_gateway_image_fetch_bytes_sum')
     expect(sizes?.value).toBe(PNG.length)
@@ -149,7 +173,7 @@ describe('images: requestImages', () => {
     expect((await send(body)).status).toBe(200)
     expect(calls.sort()).toEqual([URL_A, URL_B])
     const found = reached[0]?.requestImages ?? []
-    expect(found.map((i) => [i.messageIndex, i.partIndex, i.identity.sha256])).toEqual([
+    expect(await Promise.all(found.map(async (i) => [i.messageIndex, i.partIndex, await i.identity.sha256()]))).toEqual([
       [0, 0, sha256Hex(PNG)],
       [0, 2, sha256Hex(GREEN_PNG)],
       [2, 1, sha256Hex(PNG)],

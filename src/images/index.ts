@@ -9,12 +9,12 @@ import type { RequestImage } from './image-identity.js'
 import { findImageParts, partRef, resolveImages } from './resolve-images.js'
 
 export type ImagesVariables = {
-  /** Every image part, checked and hashed, in request order. */
+  /** Every image part, checked (and hashed when asked: ImageIdentity.sha256), in request order. */
   requestImages: readonly RequestImage[]
 }
 
 /**
- * Step 4: every image part fetched or decoded, checked and hashed → `requestImages` on the context
+ * Step 4: every image part fetched or decoded and checked → `requestImages` on the context
  * (the upstream step sends those bytes, in each backend's dialect). Image bytes count against a
  * gateway-wide budget until the request has finished (a stream: until its last byte).
  */

@@ -1,5 +1,7 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
+import { once } from '../lib/once.js'
+import { sha256HexSliced } from '../lib/sha256.js'
 import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
 import { LARGE_WORK_BYTES, type WorkGate } from '../lib/work-gate.js'
 import type { ChatMessage } from '../validate/index.js'
@@ -52,7 +54,7 @@ export type ResolveContext = {
   signal(): AbortSignal
   /** Every reservation made is pushed here; the caller releases them when the request is done. */
   held: Release[]
-  /** Decoding and checking an image over LARGE_WORK_BYTES waits its turn here. */
+  /** Decoding or hashing an image over LARGE_WORK_BYTES waits its turn here. */
   largeWork?: WorkGate
   /** Data URL payloads the body parse kept as bytes, by the placeholder URL standing for each. */
   payloads?: ReadonlyMap<string, Buffer>
@@ -135,9 +137,19 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     ctx.onFetch?.('ok', bytes.length)
     source = 'url'
   }
-  const checked = await inTurn(bytes.length, () => checkImageBytes(bytes, source, ctx.limits, where))
+  const checked = checkImageBytes(bytes, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  return { ...checked, ...(base64 === undefined ? {} : { base64 }), ...(fetchedUrl === undefined ? {} : { fetchedUrl }) }
+  const image = bytes
+  // Hashed when first asked for (see ImageIdentity.sha256); a large image waits its turn, as its decode did.
+  const sha256 = once(() => inTurn(image.length, () => sha256HexSliced(image)))
+  return {
+    ...checked,
+    sha256,
+    bytes,
+    source,
+    ...(base64 === undefined ? {} : { base64 }),
+    ...(fetchedUrl === undefined ? {} : { fetchedUrl }),
+  }
 }
 
 function toImageError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {

@@ -6,19 +6,19 @@ import { stableJson } from '../lib/stable-json.js'
 import type { ChatRequest } from '../validate/index.js'
 
 /**
- * What `affinity` routing hashes: the first image's SHA-256, which the images step computed over
- * the checked bytes (so the same picture reaches the same server whatever URL or encoding it came
- * by); for a request without images, the SHA-256 of its first message. Undefined when none of the
+ * What `affinity` routing hashes: the first image's SHA-256, over the bytes the images step checked
+ * (so the same picture reaches the same server whatever URL or encoding it came by); for a request
+ * without images, the SHA-256 of its first message. Undefined when none of the
  * model's backends routes by affinity, so other requests pay nothing for it.
  */
-export function affinityKeyFor(
+export async function affinityKeyFor(
   config: Pick<Config, 'backends'>,
   model: ModelConfig,
   request: ChatRequest,
   images: readonly RequestImage[],
-): HashKey | undefined {
+): Promise<HashKey | undefined> {
   const wanted = [model.backend, ...model.fallbacks].some((name) => config.backends[name]?.routing === 'affinity')
   if (!wanted) return undefined
   const first = images[0]
-  return hashKeyOf(first ? first.identity.sha256 : sha256Hex(stableJson(request.messages[0] ?? null)))
+  return hashKeyOf(first ? await first.identity.sha256() : sha256Hex(stableJson(request.messages[0] ?? null)))
 }

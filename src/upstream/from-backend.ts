@@ -49,6 +49,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     }
 
     const images = c.get('requestImages')
+    const affinityKey = await affinityKeyFor(config, model, request, images)
     const { res, ...attempt } = await sendWithFailover(
       upstreamClient,
       pools,
@@ -57,7 +58,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
         request,
         images,
         model,
-        affinityKey: affinityKeyFor(config, model, request, images),
+        affinityKey,
         headers: {
           'content-type': 'application/json',
           accept: request.stream === true ? 'text/event-stream' : 'application/json',
