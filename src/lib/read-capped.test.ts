@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
+import { settle } from '../../test/helpers/step-app.js'
 import { readCapped } from './read-capped.js'
 
 const chunks = (...sizes: number[]) => sizes.map((n, i) => Buffer.alloc(n, i + 1))
@@ -113,5 +114,70 @@ describe('readCapped', () => {
 
   it('returns an empty buffer for an empty source', async () => {
     expect(await readCapped(Readable.from([]), 10)).toEqual(Buffer.alloc(0))
+  })
+})
+
+describe('readCapped: a pause', () => {
+  /** The same four 4-byte chunks as a Node stream and as an async iterable, each counting the chunks asked of it. */
+  const sources = {
+    'a Node stream': () => {
+      const parts = chunks(4, 4, 4, 4)
+      const counted = { pulled: 0, source: undefined as unknown as AsyncIterable<Uint8Array> }
+      // No read-ahead: a chunk is made only when the reader asks for one.
+      counted.source = new Readable({
+        highWaterMark: 0,
+        read() {
+          counted.pulled++
+          this.push(parts.shift() ?? null)
+        },
+      })
+      return counted
+    },
+    'an async iterable': () => {
+      const counted = { pulled: 0, source: undefined as unknown as AsyncIterable<Uint8Array> }
+      counted.source = (async function* () {
+        for (const chunk of chunks(4, 4, 4, 4)) {
+          counted.pulled++
+          yield chunk
+        }
+      })()
+      return counted
+    },
+  }
+
+  it.each(Object.entries(sources))(
+    'reads %s no further once past `afterBytes` until `until()` settles, then reads the rest',
+    async (_kind, make) => {
+      const counted = make()
+      let open!: () => void
+      let asked = 0
+      const until = () => {
+        asked++
+        return new Promise<void>((resolve) => (open = resolve))
+      }
+      const read = readCapped(counted.source, 100, { afterBytes: 5, until })
+      await settle()
+      expect([counted.pulled, asked]).toEqual([2, 1])
+      open()
+      expect(await read).toEqual(Buffer.concat(chunks(4, 4, 4, 4)))
+      expect(asked).toBe(1)
+    },
+  )
+
+  it.each(Object.entries(sources))('ends the read of %s with the error `until()` rejects with, the rest unread', async (_kind, make) => {
+    const counted = make()
+    const read = readCapped(counted.source, 100, { afterBytes: 5, until: () => Promise.reject(new Error('no turn')) })
+    await expect(read).rejects.toThrow('no turn')
+    expect(counted.pulled).toBe(2)
+  })
+
+  it('never pauses a source that ends within `afterBytes`', async () => {
+    let asked = 0
+    const until = () => {
+      asked++
+      return Promise.resolve()
+    }
+    expect(await readCapped(Readable.from(chunks(4, 4)), 100, { afterBytes: 8, until })).toEqual(Buffer.concat(chunks(4, 4)))
+    expect(asked).toBe(0)
   })
 })

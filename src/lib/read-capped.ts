@@ -7,13 +7,19 @@ import { prematureClose } from './premature-close.js'
 const JOIN_STEP_BYTES = 4 * 1024 * 1024
 
 /**
+ * A pause in the read: once more than `afterBytes` have arrived, nothing more is read until
+ * `until()` settles; if it rejects, the read ends with its error, the rest unread.
+ */
+export type PauseAt = Readonly<{ afterBytes: number; until(): Promise<void> }>
+
+/**
  * Every byte of `source`, or `undefined` as soon as more than `maxBytes` have arrived: the rest is
  * never read, and the source is ended (a Node stream is destroyed, a web stream cancelled; a
  * server's request is left unread, see below), so an oversized body is refused without being held.
  * Errors of the source propagate.
  */
-export async function readCapped(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Buffer | undefined> {
-  const read = source instanceof Readable ? await readNodeStream(source, maxBytes) : await readIterable(source, maxBytes)
+export async function readCapped(source: AsyncIterable<Uint8Array>, maxBytes: number, pause?: PauseAt): Promise<Buffer | undefined> {
+  const read = source instanceof Readable ? await readNodeStream(source, maxBytes, pause) : await readIterable(source, maxBytes, pause)
   return read && join(read.chunks, read.size)
 }
 
@@ -25,10 +31,11 @@ type Read = { chunks: Uint8Array[]; size: number }
  * (together a few microseconds on every request). A close before the end (a reset socket) rejects
  * as both would, with ERR_STREAM_PREMATURE_CLOSE.
  */
-function readNodeStream(stream: Readable, maxBytes: number): Promise<Read | undefined> {
+function readNodeStream(stream: Readable, maxBytes: number, pause?: PauseAt): Promise<Read | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = []
     let size = 0
+    let paused = false
     if (stream.destroyed || stream.readableEnded) {
       // Its 'close' (or 'end') has been and gone: nothing more will come.
       if (stream.readableEnded) resolve({ chunks, size })
@@ -45,6 +52,18 @@ function readNodeStream(stream: Readable, maxBytes: number): Promise<Read | unde
       size += chunk.byteLength
       if (size <= maxBytes) {
         chunks.push(chunk)
+        if (pause && !paused && size > pause.afterBytes) {
+          paused = true
+          // Paused, the stream emits nothing more (not even its end) and the socket is not read.
+          stream.pause()
+          pause.until().then(
+            () => stream.resume(),
+            (err: unknown) => {
+              stopListening()
+              reject(err instanceof Error ? err : new Error(String(err)))
+            },
+          )
+        }
         return
       }
       stopListening()
@@ -73,13 +92,18 @@ function readNodeStream(stream: Readable, maxBytes: number): Promise<Read | unde
   })
 }
 
-async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Read | undefined> {
+async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number, pause?: PauseAt): Promise<Read | undefined> {
   const chunks: Uint8Array[] = []
   let size = 0
+  let paused = false
   for await (const chunk of source) {
     size += chunk.byteLength
     if (size > maxBytes) return undefined
     chunks.push(chunk)
+    if (pause && !paused && size > pause.afterBytes) {
+      paused = true
+      await pause.until()
+    }
   }
   return { chunks, size }
 }

@@ -216,38 +216,39 @@ describe('validate: large bodies take turns', () => {
   })
 })
 
-describe('validate: a large declared body is read in its turn', () => {
-  const bytes = Buffer.from(JSON.stringify({ model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LARGE_WORK_BYTES) }] }))
+/** A chat request body of `textBytes` of text, and a little more. */
+const bodyOf = (textBytes: number) =>
+  Buffer.from(JSON.stringify({ model: STEP_MODEL, messages: [{ role: 'user', content: 'x'.repeat(textBytes) }] }))
 
-  /**
-   * The body with its Content-Length, in 1 MiB pieces, as a stream that counts the pieces asked of
-   * it (`pulled`) and those given (`at`, in bytes); given `stall`, the second piece waits for it.
-   */
-  function countedBody(stall?: Promise<void>) {
-    const state = { pulled: 0, at: 0 }
-    const stream = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          state.pulled++
-          if (stall && state.at === 1 << 20) await stall
-          if (state.at < bytes.length) controller.enqueue(bytes.subarray(state.at, (state.at += 1 << 20)))
-          else controller.close()
-        },
+/**
+ * `bytes` in 1 MiB pieces, as a stream that counts the pieces asked of it (`pulled`) and those
+ * given (`at`, in bytes); given `stall`, the second piece waits for it. With its Content-Length,
+ * unless `chunked`.
+ */
+function countedBody(bytes: Buffer, { stall, chunked = false }: { stall?: Promise<void>; chunked?: boolean } = {}) {
+  const state = { pulled: 0, at: 0 }
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        state.pulled++
+        if (stall && state.at === 1 << 20) await stall
+        if (state.at < bytes.length) controller.enqueue(bytes.subarray(state.at, (state.at += 1 << 20)))
+        else controller.close()
       },
-      { highWaterMark: 0 },
-    )
-    const init = {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
-      body: stream,
-      duplex: 'half',
-    } as RequestInit
-    return { init, state }
-  }
+    },
+    { highWaterMark: 0 },
+  )
+  const length: Record<string, string> = chunked ? {} : { 'content-length': String(bytes.length) }
+  const init = { method: 'POST', headers: { 'content-type': 'application/json', ...length }, body: stream, duplex: 'half' } as RequestInit
+  return { init, state }
+}
+
+describe('validate: a large declared body is read in its turn', () => {
+  const bytes = bodyOf(LARGE_WORK_BYTES)
 
   it('is not read while the gate is held, and is read and parsed once its turn comes', async () => {
     const { app, reached, free, holding } = await heldGate(roomy)
-    const { init, state } = countedBody()
+    const { init, state } = countedBody(bytes)
     const res = app.request('/', init)
     await settle()
     expect(state.pulled).toBe(0)
@@ -260,7 +261,7 @@ describe('validate: a large declared body is read in its turn', () => {
 
   it('refuses a declared length over the limit at once, without waiting for a turn', async () => {
     const { app, reached, free, holding } = await heldGate(stepConfig({ server: { bodyLimitBytes: LARGE_WORK_BYTES } }))
-    const { init, state } = countedBody()
+    const { init, state } = countedBody(bytes)
     await errorOf(await app.request('/', init), 413, 'request_too_large')
     expect(state.pulled).toBe(0)
     expect(reached).toHaveLength(0)
@@ -273,10 +274,10 @@ describe('validate: a large declared body is read in its turn', () => {
     try {
       const { app, reached } = gatedApp(roomy, new WorkGate(1, 60_000))
       let resume!: () => void
-      const slow = countedBody(new Promise<void>((resolve) => (resume = resolve)))
+      const slow = countedBody(bytes, { stall: new Promise<void>((resolve) => (resume = resolve)) })
       const slowRes = app.request('/', slow.init)
       await vi.advanceTimersByTimeAsync(BODY_READ_LEASE_MS - 1)
-      const fast = countedBody()
+      const fast = countedBody(bytes)
       const fastRes = app.request('/', fast.init)
       await vi.advanceTimersByTimeAsync(0)
       expect(fast.state.pulled).toBe(0)
@@ -286,6 +287,43 @@ describe('validate: a large declared body is read in its turn', () => {
       resume()
       expect((await slowRes).status).toBe(200)
       expect(reached).toHaveLength(2)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
+
+describe('validate: a large chunked body is read in its turn', () => {
+  it('is read until it passes LARGE_WORK_BYTES, then waits there unread while the gate is held, and is read on and parsed in its turn', async () => {
+    const { app, reached, free, holding } = await heldGate(roomy)
+    const bytes = bodyOf(LARGE_WORK_BYTES + (2 << 20))
+    const { init, state } = countedBody(bytes, { chunked: true })
+    const res = app.request('/', init)
+    await settle()
+    expect(state.at).toBe(LARGE_WORK_BYTES + (1 << 20))
+    expect(reached).toHaveLength(0)
+    free()
+    await holding
+    expect((await res).status).toBe(200)
+    expect(state.at).toBeGreaterThanOrEqual(bytes.length)
+    expect(reached).toHaveLength(1)
+  })
+
+  it('gets 503 overloaded, the rest unread, when its turn does not come within largeWorkMaxWaitMs', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const gate = new WorkGate(1, 1_000)
+      let free!: () => void
+      const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+      const { app, reached } = gatedApp(roomy, gate)
+      const { init, state } = countedBody(bodyOf(LARGE_WORK_BYTES + (2 << 20)), { chunked: true })
+      const res = app.request('/', init)
+      await vi.advanceTimersByTimeAsync(1_000)
+      await errorOf(await res, 503, 'overloaded')
+      expect(state.at).toBe(LARGE_WORK_BYTES + (1 << 20))
+      expect(reached).toHaveLength(0)
+      free()
+      await holding
     } finally {
       vi.useRealTimers()
     }
