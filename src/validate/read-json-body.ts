@@ -66,7 +66,7 @@ export const BODY_READ_LEASE_MS = 1_000
  * back. With eight clients sending 32 MiB bodies, a small client's p50 fell from 10-13 ms to 5-8
  * ms this way. A body that declares its length (`declaredLarge`) takes its turn before any of it is
  * read; a chunked one declares nothing, so it is read until it passes LARGE_WORK_BYTES and then
- * waits there, unread, for its turn (twenty chunked 32 MiB bodies sent at once: peak RSS 360 MB,
+ * waits there, unread, for its turn (twenty chunked 30 MiB bodies sent at once: peak RSS 360 MB,
  * not 1.1-1.3 GB, and all answered in 2.2 s, not 4.4). One that ends before that never waits.
  */
 async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, declaredLarge: boolean): Promise<JsonBody> {
