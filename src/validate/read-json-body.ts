@@ -70,11 +70,12 @@ export const BODY_READ_LEASE_MS = 1_000
  * not 1.1-1.3 GB, and all answered in 2.2 s, not 4.4). One that ends before that never waits.
  */
 async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, declaredLarge: boolean): Promise<JsonBody> {
-  const signal = c.req.raw.signal
+  // The request's signal is made when first asked for: a small chunked body never needs it.
+  const signal = () => c.req.raw.signal
   let lease: Lease | undefined
   let ended = false
   const takeTurn = async () => {
-    const taken = await largeWork.lease(BODY_READ_LEASE_MS, signal)
+    const taken = await largeWork.lease(BODY_READ_LEASE_MS, signal())
     // A read that failed while this waited (the client left) has nothing left to release it.
     if (ended) taken.release()
     else lease = taken
@@ -83,7 +84,7 @@ async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, d
     if (declaredLarge) await takeTurn()
     const bytes = await readBody(c, limits.bodyLimitBytes, declaredLarge ? undefined : { afterBytes: LARGE_WORK_BYTES, until: takeTurn })
     if (lease?.keep() ?? bytes.length <= LARGE_WORK_BYTES) return await parseBody(bytes, limits)
-    return await largeWork.run(() => parseBody(bytes, limits), signal)
+    return await largeWork.run(() => parseBody(bytes, limits), signal())
   } finally {
     ended = true
     lease?.release()
