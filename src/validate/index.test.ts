@@ -1,3 +1,5 @@
+import { IncomingMessage } from 'node:http'
+import { Socket } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { errorOf } from '../../test/helpers/errors.js'
 import { postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
@@ -324,6 +326,35 @@ describe('validate: a large chunked body is read in its turn', () => {
       expect(reached).toHaveLength(0)
       free()
       await holding
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('gives back at once a turn that comes after its body broke off while waiting for it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const gate = new WorkGate(1, 60_000)
+      let free!: () => void
+      const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
+      const { app, reached } = gatedApp(roomy, gate)
+      // The Node request the server would hand over: 5 MiB arrive (past LARGE_WORK_BYTES), then the socket closes.
+      const incoming = new IncomingMessage(new Socket())
+      const init = { method: 'POST', headers: { 'content-type': 'application/json' } }
+      const res = app.request('/', init, { incoming })
+      incoming.push(bodyOf(LARGE_WORK_BYTES + (2 << 20)).subarray(0, LARGE_WORK_BYTES + (1 << 20)))
+      await settle()
+      incoming.destroy()
+      expect((await res).status).toBeGreaterThanOrEqual(400)
+      free()
+      await holding
+      // Its turn came once the gate was free: given back at once, not held for BODY_READ_LEASE_MS.
+      let nextRan = false
+      const next = gate.run(() => Promise.resolve((nextRan = true)))
+      await settle()
+      expect(nextRan).toBe(true)
+      await next
+      expect(reached).toHaveLength(0)
     } finally {
       vi.useRealTimers()
     }
