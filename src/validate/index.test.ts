@@ -187,13 +187,13 @@ function gatedApp(withConfig: ReturnType<typeof stepConfig>, gate: WorkGate) {
   return stepApp<AuthVariables & ValidateVariables>(validate({ config: withConfig, largeWork: gate }), () => ({ principal: ANONYMOUS }))
 }
 
-/** The step, with a gate whose one slot a test job holds until `free()`. */
-async function heldGate(withConfig: ReturnType<typeof stepConfig>) {
-  const gate = new WorkGate(1, 60_000)
+/** The step, with a gate (jobs wait at most `maxWaitMs`) whose one slot a test job holds until `free()`. */
+async function heldGate(withConfig: ReturnType<typeof stepConfig>, maxWaitMs = 60_000) {
+  const gate = new WorkGate(1, maxWaitMs)
   let free!: () => void
   const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
   await settle()
-  return { ...gatedApp(withConfig, gate), free: () => free(), holding }
+  return { ...gatedApp(withConfig, gate), gate, free: () => free(), holding }
 }
 
 describe('validate: large bodies take turns', () => {
@@ -314,10 +314,7 @@ describe('validate: a large chunked body is read in its turn', () => {
   it('gets 503 overloaded, the rest unread, when its turn does not come within largeWorkMaxWaitMs', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     try {
-      const gate = new WorkGate(1, 1_000)
-      let free!: () => void
-      const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
-      const { app, reached } = gatedApp(roomy, gate)
+      const { app, reached, free, holding } = await heldGate(roomy, 1_000)
       const { init, state } = countedBody(bodyOf(LARGE_WORK_BYTES + (2 << 20)), { chunked: true })
       const res = app.request('/', init)
       await vi.advanceTimersByTimeAsync(1_000)
@@ -334,10 +331,7 @@ describe('validate: a large chunked body is read in its turn', () => {
   it('gives back at once a turn that comes after its body broke off while waiting for it', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     try {
-      const gate = new WorkGate(1, 60_000)
-      let free!: () => void
-      const holding = gate.run(() => new Promise<void>((resolve) => (free = resolve)))
-      const { app, reached } = gatedApp(roomy, gate)
+      const { app, reached, gate, free, holding } = await heldGate(roomy)
       // The Node request the server would hand over: 5 MiB arrive (past LARGE_WORK_BYTES), then the socket closes.
       const incoming = new IncomingMessage(new Socket())
       const init = { method: 'POST', headers: { 'content-type': 'application/json' } }
