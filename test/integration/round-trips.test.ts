@@ -27,6 +27,9 @@ beforeAll(async () => {
   checker = new RedisStore({ url: redis.url, commandTimeoutMs: 1_000, connectTimeoutMs: 1_000, log: createLogger('silent') })
   await ready(checker)
   monitor = new Redis(redis.url)
+  // Connected first: its ready check (INFO) arriving on the feed as it starts was read by ioredis
+  // as a reply to no command ("Command queue state error"), once in a fresh-clone run.
+  await monitor.ping()
   const feed = await monitor.monitor()
   // Top-level commands only: what a script runs inside itself shows as "[0 lua]", and is not a round trip.
   feed.on('monitor', (_time: string, args: string[], source: string) => {
