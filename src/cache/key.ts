@@ -35,7 +35,7 @@ export async function cacheKey(
   principal: Principal,
   config: CacheConfig,
 ): Promise<string> {
-  const digests = images.length === 0 ? [] : await Promise.all(images.map((image) => image.identity.sha256()))
+  const digests = await Promise.all(images.map((image) => image.identity.sha256()))
   const byLocation = new Map(
     images.map((image, i) => [`${image.messageIndex}:${image.partIndex}`, { sha256: digests[i], mime: image.identity.mime }]),
   )
