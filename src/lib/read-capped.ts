@@ -12,6 +12,10 @@ const JOIN_STEP_BYTES = 4 * 1024 * 1024
  */
 export type PauseAt = Readonly<{ afterBytes: number; until(): Promise<void> }>
 
+/** Whether the chunk of `chunkBytes` that brought the read to `size` took it past the pause: true for that chunk alone. */
+const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: number): pause is PauseAt =>
+  pause !== undefined && size > pause.afterBytes && size - chunkBytes <= pause.afterBytes
+
 /**
  * Every byte of `source`, or `undefined` as soon as more than `maxBytes` have arrived: the rest is
  * never read, and the source is ended (a Node stream is destroyed, a web stream cancelled; a
@@ -35,7 +39,6 @@ function readNodeStream(stream: Readable, maxBytes: number, pause?: PauseAt): Pr
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = []
     let size = 0
-    let paused = false
     if (stream.destroyed || stream.readableEnded) {
       // Its 'close' (or 'end') has been and gone: nothing more will come.
       if (stream.readableEnded) resolve({ chunks, size })
@@ -52,8 +55,7 @@ function readNodeStream(stream: Readable, maxBytes: number, pause?: PauseAt): Pr
       size += chunk.byteLength
       if (size <= maxBytes) {
         chunks.push(chunk)
-        if (pause && !paused && size > pause.afterBytes) {
-          paused = true
+        if (crossesPause(pause, size, chunk.byteLength)) {
           // Paused, the stream emits nothing more (not even its end) and the socket is not read.
           stream.pause()
           pause.until().then(
@@ -95,15 +97,11 @@ function readNodeStream(stream: Readable, maxBytes: number, pause?: PauseAt): Pr
 async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number, pause?: PauseAt): Promise<Read | undefined> {
   const chunks: Uint8Array[] = []
   let size = 0
-  let paused = false
   for await (const chunk of source) {
     size += chunk.byteLength
     if (size > maxBytes) return undefined
     chunks.push(chunk)
-    if (pause && !paused && size > pause.afterBytes) {
-      paused = true
-      await pause.until()
-    }
+    if (crossesPause(pause, size, chunk.byteLength)) await pause.until()
   }
   return { chunks, size }
 }

@@ -8,8 +8,8 @@ import type { ChatRequest } from '../validate/index.js'
 /**
  * What `affinity` routing hashes: the first image's SHA-256, over the bytes the images step checked
  * (so the same picture reaches the same server whatever URL or encoding it came by); for a request
- * without images, the SHA-256 of its first message. Undefined when none of the
- * model's backends routes by affinity, so other requests pay nothing for it.
+ * without images, the SHA-256 of its first message. Undefined when none of the model's backends
+ * routes by affinity, so other requests pay nothing for it.
  */
 export async function affinityKeyFor(
   config: Pick<Config, 'backends'>,

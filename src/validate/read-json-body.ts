@@ -47,8 +47,9 @@ export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: W
   }
   const declared = Number(c.req.header('content-length') ?? NaN)
   if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes)
+  const declaredLarge = declared > LARGE_WORK_BYTES
   // Node's parser holds a body to its Content-Length: only a chunked one (no length) can grow past it.
-  if (largeWork && !(declared <= LARGE_WORK_BYTES)) return readInTurn(c, limits, largeWork, declared > LARGE_WORK_BYTES)
+  if (largeWork && (declaredLarge || Number.isNaN(declared))) return readInTurn(c, limits, largeWork, declaredLarge)
   return parseBody(await readBody(c, limits.bodyLimitBytes), limits)
 }
 
