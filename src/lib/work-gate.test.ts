@@ -101,11 +101,16 @@ describe('WorkGate', () => {
     beforeEach(() => vi.useFakeTimers())
     afterEach(() => vi.useRealTimers())
 
-    it('ends leaseMs after it began: the next job starts, and keep() tells the holder its turn is over', async () => {
+    /** A gate of one slot held by a lease of 1 s, and a job queued behind it. */
+    async function leasedWithNext(name = 'next') {
       const gate = new WorkGate(1, 60_000)
       const lease = await gate.lease(1_000)
-      const next = job([], 'next')
-      const running = gate.run(next.work)
+      const next = job([], name)
+      return { gate, lease, next, running: gate.run(next.work) }
+    }
+
+    it('ends leaseMs after it began: the next job starts, and keep() tells the holder its turn is over', async () => {
+      const { lease, next, running } = await leasedWithNext()
       await vi.advanceTimersByTimeAsync(999)
       expect(next.state.started).toBe(false)
       await vi.advanceTimersByTimeAsync(1)
@@ -116,11 +121,8 @@ describe('WorkGate', () => {
     })
 
     it('kept before it runs out, holds the turn until released', async () => {
-      const gate = new WorkGate(1, 60_000)
-      const lease = await gate.lease(1_000)
+      const { lease, next, running } = await leasedWithNext()
       expect(lease.keep()).toBe(true)
-      const next = job([], 'next')
-      const running = gate.run(next.work)
       await vi.advanceTimersByTimeAsync(5_000)
       expect(next.state.started).toBe(false)
       lease.release()
@@ -131,10 +133,9 @@ describe('WorkGate', () => {
     })
 
     it('released after it ran out, frees no slot a second time', async () => {
-      const gate = new WorkGate(1, 60_000)
-      const lease = await gate.lease(1_000)
-      const [second, third] = [job([], 'second'), job([], 'third')]
-      const runs = [gate.run(second.work), gate.run(third.work)]
+      const { gate, lease, next: second, running } = await leasedWithNext('second')
+      const third = job([], 'third')
+      const runs = [running, gate.run(third.work)]
       await vi.advanceTimersByTimeAsync(1_000)
       expect(second.state.started).toBe(true)
       lease.release()
