@@ -139,9 +139,8 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   }
   const checked = checkImageBytes(bytes, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  const image = bytes
   // Hashed when first asked for (see ImageIdentity.sha256); a large image waits its turn, as its decode did.
-  const sha256 = once(() => inTurn(image.length, () => sha256HexSliced(image)))
+  const sha256 = once(() => inTurn(bytes.length, () => sha256HexSliced(bytes)))
   return {
     ...checked,
     sha256,
