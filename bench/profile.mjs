@@ -1,20 +1,26 @@
-// Where the gateway spends its CPU: runs it under `node --cpu-prof` in front of the zero-latency
-// backend, loads it with one scenario of the text or images group, and prints the top 25
-// functions by self time (aggregated by function name + file) from the .cpuprofile.
+// Where the gateway spends its CPU: runs it in front of the zero-latency backend, loads it with one
+// scenario of the text or images group, and prints where the time went.
 //
 //   npm run build && node bench/profile.mjs                  the text scenario, BENCH_SECONDS (5) of load
 //   BENCH_PROFILE_SCENARIO=stream node bench/profile.mjs     text, text4k, text4knew, stream, stream64, cache, image100k, image1m
+//   BENCH_PROFILE_TOOL=perf node bench/profile.mjs           Linux perf instead of V8's profiler (see below)
 //
-// The profile is kept in bench/results/ (not committed): open it in Chrome DevTools (Performance tab,
-// "Load profile") or VS Code for the call tree.
-import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs'
+// V8's profiler (`node --cpu-prof`, the default) prints the top 25 functions by self time; the
+// .cpuprofile is kept in bench/results/ (not committed): open it in Chrome DevTools (Performance
+// tab, "Load profile") or VS Code for the call tree. It samples on a wall clock, so time the
+// gateway spent preempted shows up too, mostly as `writev`. With perf, only time on a core counts,
+// the kernel's and V8's own included, and each sample is charged to the JavaScript function that
+// caused it (bench/lib/perf-owners.mjs): the better guide to what a change would save.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { scenarioById } from './groups/throughput.mjs'
 import { load, SECONDS } from './lib/measure.mjs'
+import { jitNames, owners, perfScript, perfWorks, recordPerf } from './lib/perf-owners.mjs'
 import { benchDir, forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
 
 const TOP = 25
+const WARMUP_SECONDS = 4
 
 /**
  * Self time per function (name + file), ms, from a V8 .cpuprofile; sorted, largest first. Samples
@@ -38,17 +44,31 @@ export function selfTimes(profile, skipMs = 0) {
 
 async function main() {
   const id = process.env.BENCH_PROFILE_SCENARIO ?? 'text'
+  const tool = process.env.BENCH_PROFILE_TOOL ?? 'v8'
+  if (tool !== 'v8' && tool !== 'perf') throw new Error(`BENCH_PROFILE_TOOL is v8 or perf, not ${tool}`)
+  if (tool === 'perf' && !perfWorks()) throw new Error('perf cannot record here: install linux-perf, or lower kernel.perf_event_paranoid')
   const scenario = scenarioById(id)
   const dir = join(benchDir, 'results', `profile-${id}-${Date.now()}`)
   mkdirSync(dir, { recursive: true })
 
   const upstream = await forkServer('zero-upstream.mjs')
   const spawnedAt = Date.now()
-  const gateway = await startGateway({ upstreamPort: upstream.port }, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] })
+  const nodeArgs = tool === 'perf' ? ['--perf-basic-prof'] : ['--cpu-prof', '--cpu-prof-dir', dir]
+  const gateway = await startGateway({ upstreamPort: upstream.port }, { nodeArgs })
   const body = scenario.body()
-  await load({ port: gateway.port, body, seconds: 1 }) // warm-up: the JIT's first work is not the steady state
+  // Warm-up: the JIT's first work is not the steady state, and a second of load leaves the compiler busy still.
+  await load({ port: gateway.port, body, seconds: WARMUP_SECONDS })
   const measuredFrom = Date.now()
+  const perf = tool === 'perf' ? recordPerf(gateway.pid, join(dir, `gateway-${id}.perf.data`)) : undefined
   const result = await load({ port: gateway.port, pids: [gateway.pid], body })
+  await perf?.stop()
+  console.log(`\n${scenario.name}: ${result.rps.toFixed(0)} req/s, ${result.cpuPerReq.toFixed(3)} ms CPU/request over ${SECONDS} s`)
+  if (tool === 'perf') {
+    printOwners(join(dir, `gateway-${id}.perf.data`), `/tmp/perf-${gateway.pid}.map`)
+    await gateway.stop()
+    rmSync(`/tmp/perf-${gateway.pid}.map`, { force: true })
+    return
+  }
   await gateway.stop() // SIGTERM: the gateway exits normally, and node writes the profile as it does
   const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'))
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`)
@@ -58,7 +78,6 @@ async function main() {
   // The profile starts as the process does (give or take its bootstrap): skip to the measured load.
   const times = selfTimes(JSON.parse(readFileSync(path, 'utf8')), measuredFrom - spawnedAt)
   const busy = times.filter((t) => t.name !== '(idle)').reduce((sum, t) => sum + t.ms, 0)
-  console.log(`\n${scenario.name}: ${result.rps.toFixed(0)} req/s, ${result.cpuPerReq.toFixed(3)} ms CPU/request over ${SECONDS} s`)
   console.log(`profile: ${relative(process.cwd(), path)} (whole life of the process)`)
   console.log('the table counts only the measured load, not start-up or warm-up')
   console.log(`top ${TOP} by self time; % of the ${busy.toFixed(0)} ms not idle\n`)
@@ -66,6 +85,17 @@ async function main() {
   for (const t of times.filter((x) => x.name !== '(idle)').slice(0, TOP)) {
     console.log(`${t.ms.toFixed(1).padStart(9)} ${((100 * t.ms) / busy).toFixed(1).padStart(6)}  ${t.name}  ${t.file}`)
   }
+}
+
+/** The perf recording's top owners (see bench/lib/perf-owners.mjs), read while the gateway's map file is still there. */
+function printOwners(dataFile, mapFile) {
+  const { samples, kernel, gc, owners: top } = owners(perfScript(dataFile), jitNames(mapFile), root)
+  const pct = (share) => `${(100 * share).toFixed(1)}%`
+  console.log(`perf: ${relative(process.cwd(), dataFile)}, ${samples} samples of the measured load (on a core only)`)
+  console.log(`in the kernel: ${pct(kernel)}; in the garbage collector: ${pct(gc)}`)
+  console.log(`top ${TOP} owners: a sample is charged to the first JavaScript function on its stack\n`)
+  console.log(`${'%'.padStart(6)}  owner`)
+  for (const { owner, share } of top.slice(0, TOP)) console.log(`${pct(share).padStart(6)}  ${owner}`)
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
