@@ -20,7 +20,8 @@ import { jitNames, owners, perfScript, perfWorks, recordPerf } from './lib/perf-
 import { benchDir, forkServer, installCleanup, killAll, root, startGateway } from './lib/processes.mjs'
 
 const TOP = 25
-const WARMUP_SECONDS = 4
+/** Seconds of load before the profile: the gateway's paths are compiled only once hot (see warmToSteadyState). */
+const WARMUP_SECONDS = 10
 
 /**
  * Self time per function (name + file), ms, from a V8 .cpuprofile; sorted, largest first. Samples
@@ -56,7 +57,6 @@ async function main() {
   const nodeArgs = tool === 'perf' ? ['--perf-basic-prof'] : ['--cpu-prof', '--cpu-prof-dir', dir]
   const gateway = await startGateway({ upstreamPort: upstream.port }, { nodeArgs })
   const body = scenario.body()
-  // Warm-up: the JIT's first work is not the steady state, and a second of load leaves the compiler busy still.
   await load({ port: gateway.port, body, seconds: WARMUP_SECONDS })
   const measuredFrom = Date.now()
   const perf = tool === 'perf' ? recordPerf(gateway.pid, join(dir, `gateway-${id}.perf.data`)) : undefined

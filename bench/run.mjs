@@ -15,8 +15,7 @@ import { runNoisy } from './groups/noisy.mjs'
 import { runPeers } from './groups/peers.mjs'
 import { runReplicas } from './groups/replicas.mjs'
 import { runOpenLoop, runScenario, SCENARIOS } from './groups/throughput.mjs'
-import { bodies } from './lib/bodies.mjs'
-import { load } from './lib/measure.mjs'
+import { warmToSteadyState } from './lib/measure.mjs'
 import { benchDir, forkServer, hostCpuTicks, installCleanup, killAll, root, startGateway, stealShare } from './lib/processes.mjs'
 import { report } from './lib/report.mjs'
 
@@ -41,9 +40,13 @@ async function startServers(groups) {
     servers.thin = await forkServer('thin-forwarder.mjs', origin)
     servers.parsing = await forkServer('parsing-floor.mjs', origin)
     servers.gateway = await startGateway({ upstreamPort: upstream.port })
-    // The first measurement must not pay for the JIT: a few seconds of plain text on each first.
-    const body = bodies.text()
-    for (const name of ['thin', 'parsing', 'gateway']) await load({ port: servers[name].port, body, seconds: 3 })
+    // No measurement may pay for the JIT: every server is brought to its steady state first.
+    const scenarios = [...SCENARIOS.text, ...SCENARIOS.images]
+    for (const name of ['thin', 'parsing', 'gateway'])
+      await warmToSteadyState(
+        servers[name],
+        scenarios.map((s) => s.body),
+      )
   }
   return servers
 }

@@ -2,8 +2,7 @@
 // throughput and CPU per request, the two taking turns. Each keeps its own defaults: ours with
 // auth, validation, exact token counts, the cache, metrics and info logs; Portkey as its server
 // starts (no cache without Redis, so an identical request is forwarded).
-import { bodies } from '../lib/bodies.mjs'
-import { load, medianOf, warmUp } from '../lib/measure.mjs'
+import { load, medianOf, warmToSteadyState, warmUp } from '../lib/measure.mjs'
 import { PORTKEY, startPortkey } from '../lib/peers.mjs'
 import { scenarioById } from './throughput.mjs'
 
@@ -13,8 +12,11 @@ const SCENARIO_IDS = ['text', 'text4k', 'stream', 'cache', 'image100k']
 export async function runPeers(servers) {
   const peer = await startPortkey(servers.upstream.port)
   try {
-    // As the gateway and the floors got at their start: the first measurement must not pay for the JIT.
-    await load({ port: peer.port, body: bodies.text(), seconds: 3, headers: peer.headers })
+    // As the gateway and the floors got at their start: no measurement may pay for the JIT.
+    await warmToSteadyState(
+      peer,
+      SCENARIO_IDS.map((id) => scenarioById(id).body),
+    )
     const rows = []
     for (const id of SCENARIO_IDS) {
       const scenario = scenarioById(id)
