@@ -120,7 +120,18 @@ export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets
 }
 
 /**
- * Starts `node [nodeArgs] dist/main.js --config <file>` with LOG_LEVEL=info, its log going to
+ * The node flags `npm start` gives the gateway (package.json's start script: `node <flags> dist/main.js`):
+ * benchmarks run it as production does.
+ */
+export const GATEWAY_NODE_FLAGS = (() => {
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start
+  const flags = /^node((?: --[^\s]+)*) dist\/main\.js$/.exec(start)
+  if (!flags) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${start}`)
+  return flags[1].trim().split(' ').filter(Boolean)
+})()
+
+/**
+ * Starts `node [GATEWAY_NODE_FLAGS] [nodeArgs] dist/main.js --config <file>` with LOG_LEVEL=info, its log going to
  * /dev/null: the cost of writing it is part of the gateway's. Resolves once GET /readyz answers 200
  * (the store is reachable), so a Redis-backed replica is measured only once connected. `main` runs
  * another build (bench/ab.mjs); `cpus` pins the process to those cores (`taskset -c`).
@@ -135,7 +146,7 @@ export async function startGateway(options, { nodeArgs = [], cwd = root, main = 
   const child = track(
     spawn(
       cpus === undefined ? process.execPath : 'taskset',
-      [...(cpus === undefined ? [] : ['-c', cpus, process.execPath]), ...nodeArgs, main, '--config', configPath],
+      [...(cpus === undefined ? [] : ['-c', cpus, process.execPath]), ...GATEWAY_NODE_FLAGS, ...nodeArgs, main, '--config', configPath],
       {
         cwd,
         env: { ...process.env, LOG_LEVEL: 'info' },
