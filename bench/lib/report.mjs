@@ -5,7 +5,7 @@ import { CONNECTIONS, SECONDS, statusText } from './measure.mjs'
 import { MEMORY_SETUP } from '../groups/memory.mjs'
 import { capacitySection } from './capacity.mjs'
 import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
-import { CLK_TCK } from './processes.mjs'
+import { CLK_TCK, GATEWAY_NODE_FLAGS } from './processes.mjs'
 import { peersSection } from './peers-report.mjs'
 import { targets } from './targets.mjs'
 
@@ -69,13 +69,15 @@ export function report(r, { elapsedMs, partial }) {
     '',
     `Made by \`npm run bench\` (bench/run.mjs)${partial ? ` with BENCH_ONLY=${partial}` : ''}; the run took ${f(elapsedMs / 60_000, 1)} min at`,
     `BENCH_SECONDS=${SECONDS}. Each server is a process of its own in front of bench/zero-upstream.mjs, a backend that`,
-    'answers at once, so each side pays only for its own work. The gateway (`node dist/main.js`) runs as in production:',
+    `answers at once, so each side pays only for its own work. The gateway (\`node ${[...GATEWAY_NODE_FLAGS, 'dist/main.js'].join(' ')}\`, as \`npm start\` runs it) runs as in production:`,
     'auth, validation, exact token counting, the cache (in memory), metrics and `info` logs (to /dev/null). It is compared',
     'with two floors measured in the same run, the three taking turns (thin, parsing, gateway, then again; medians of the two):',
     'the **thin** forwarder (bench/thin-forwarder.mjs: node:http, body piped to an undici pool, answer piped back) and',
     'the **parsing** floor (bench/parsing-floor.mjs: hono + @hono/node-server, the JSON read and checked with a small',
     'zod schema, serialised again and sent through an undici pool). Each ratio is against the **faster** floor for that',
-    `scenario. Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per measurement after a 1 s warm-up, every body unique`,
+    `scenario. Before anything is measured, every server is brought to its steady state (each scenario's body for 2 s, twice`,
+    `over: a large program is compiled only as its paths get hot). Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per`,
+    `measurement after a 1 s warm-up, every body unique`,
     'unless the scenario says otherwise. CPU ms/request: user + system time of the server process (all threads, from',
     `/proc/<pid>/stat, ${CLK_TCK} ticks/s) over the measurement, divided by the answers. Latencies: from sending to the last`,
     'byte of the answer. Unloaded: 200 requests one at a time per server, servers taking turns request by request; "added" is',
