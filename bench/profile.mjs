@@ -59,14 +59,17 @@ async function main() {
   const body = scenario.body()
   await load({ port: gateway.port, body, seconds: WARMUP_SECONDS })
   const measuredFrom = Date.now()
-  const perf = tool === 'perf' ? recordPerf(gateway.pid, join(dir, `gateway-${id}.perf.data`)) : undefined
+  const perfData = join(dir, `gateway-${id}.perf.data`)
+  const perf = tool === 'perf' ? recordPerf(gateway.pid, perfData) : undefined
   const result = await load({ port: gateway.port, pids: [gateway.pid], body })
   await perf?.stop()
   console.log(`\n${scenario.name}: ${result.rps.toFixed(0)} req/s, ${result.cpuPerReq.toFixed(3)} ms CPU/request over ${SECONDS} s`)
   if (tool === 'perf') {
-    printOwners(join(dir, `gateway-${id}.perf.data`), `/tmp/perf-${gateway.pid}.map`)
+    // node writes its map of compiled code here (--perf-basic-prof), and leaves it behind.
+    const jitMap = `/tmp/perf-${gateway.pid}.map`
+    printOwners(perfData, jitMap)
     await gateway.stop()
-    rmSync(`/tmp/perf-${gateway.pid}.map`, { force: true })
+    rmSync(jitMap, { force: true })
     return
   }
   await gateway.stop() // SIGTERM: the gateway exits normally, and node writes the profile as it does

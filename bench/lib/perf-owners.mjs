@@ -5,7 +5,7 @@
 // socket on loopback, the kernel wakes the reader, and on a busy 2-core host the reader often
 // takes the core at once; V8 then charges the time the gateway sat preempted to `writev`. That made
 // writev 17-31% of the gateway's profile, where perf, which samples only time spent on a core, puts
-// every socket write, wake-ups included, at about 11%. perf sees the kernel and V8's own C++ (JSON
+// every socket write, wake-ups included, at 10-17%. perf sees the kernel and V8's own C++ (JSON
 // parsing, GC, the compiler) too; node's --perf-basic-prof map names the JIT-compiled functions.
 //
 // A sample's owner is the first JavaScript frame from its leaf: a builtin (JSON.parse, a property
