@@ -10,7 +10,7 @@
 // Either also writes its raw results to bench/results/<groups or all>.json (not committed).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { runMemory } from './groups/memory.mjs'
+import { runChunkedUploads, runMemory } from './groups/memory.mjs'
 import { runNoisy } from './groups/noisy.mjs'
 import { runPeers } from './groups/peers.mjs'
 import { runReplicas } from './groups/replicas.mjs'
@@ -64,7 +64,10 @@ async function main() {
       for (const scenario of SCENARIOS[group]) results[group].push(await runScenario(servers, scenario))
     }
     if (group === 'openloop') results.openloop = await runOpenLoop(servers)
-    if (group === 'memory') results.memory = await runMemory(servers)
+    if (group === 'memory') {
+      results.memory = await runMemory(servers)
+      results.uploads = await runChunkedUploads(servers)
+    }
     if (group === 'noisy') results.noisy = await runNoisy(servers)
     if (group === 'peers') results.peers = await runPeers(servers)
     if (group === 'replicas') {

@@ -1,7 +1,10 @@
 // Group `memory`: 64 requests sent at once, each naming an 8 MiB image URL, against a gateway whose
 // images.maxInFlightBytes is set; peak RSS against idle RSS plus what the cap lets in at once.
+// Then chunked uploads: 20 bodies of 30 MiB sent at once with no Content-Length, so the gateway
+// learns each one's size only by reading it; peak RSS against one such body sent alone.
 // A fixed amount of work (not BENCH_SECONDS): every request is waited for, whatever its answer.
-import { bodies } from '../lib/bodies.mjs'
+import { LARGE_WORK_BYTES } from '../../dist/lib/work-gate.js'
+import { bodies, chunked, textFilling } from '../lib/bodies.mjs'
 import { burst } from '../lib/measure.mjs'
 import { forkServer, memoryMiB, startGateway } from '../lib/processes.mjs'
 
@@ -49,4 +52,39 @@ export async function runMemory(servers) {
     await imageHost.stop()
   }
   return rows
+}
+
+const UPLOADS = 20
+const UPLOAD_BYTES = 30 * MiB
+
+export const UPLOAD_SETUP = { uploads: UPLOADS, bodyMiB: UPLOAD_BYTES / MiB, readBeforeTurnMiB: LARGE_WORK_BYTES / MiB }
+
+/**
+ * One chunked body alone, then UPLOADS of them at once, each against a gateway of its own (peak RSS
+ * is a process's lifetime high). A chunked body is read up to LARGE_WORK_BYTES, then waits unread
+ * for its turn at the large-work gate (server.largeWorkConcurrency, 1 by default). So the bound is
+ * idle + what one body costs alone + what each of the others reads before its turn + 64 MiB. For
+ * contrast, the same burst with the gate opened to all of them: every body is read at once.
+ */
+export async function runChunkedUploads(servers) {
+  const body = chunked(textFilling(UPLOAD_BYTES))
+  const peakOf = async (count, server = {}) => {
+    const gateway = await startGateway({ upstreamPort: servers.upstream.port, server })
+    try {
+      const idle = memoryMiB(gateway.pid).rss
+      const result = await burst({ port: gateway.port, body, count })
+      return { idle, peak: memoryMiB(gateway.pid).hwm, ...result }
+    } finally {
+      await gateway.stop()
+    }
+  }
+  const alone = await peakOf(1)
+  const together = await peakOf(UPLOADS)
+  const ungated = await peakOf(UPLOADS, { largeWorkConcurrency: UPLOADS })
+  const limitMiB = together.idle + (alone.peak - alone.idle) + UPLOADS * UPLOAD_SETUP.readBeforeTurnMiB + 64
+  const added = (m) => `+${(m.peak - m.idle).toFixed(0)} MiB`
+  console.log(
+    `chunked uploads: one alone ${added(alone)}; ${UPLOADS} at once ${added(together)} (bound +${(limitMiB - together.idle).toFixed(0)}); the gate open to all ${added(ungated)}`,
+  )
+  return { alone, together, ungated, limitMiB }
 }

@@ -123,10 +123,7 @@ export const bodies = {
  * URL (decoded, checked, hashed and forwarded).
  */
 export function noisyBodies({ bodyLimitBytes, maxBytesPerImage }) {
-  const shell = JSON.stringify(chat('@@T@@', { temperature: 0.7 }))
-  const [head, tail] = shell.split('@@T@@')
-  const filler = bodyLimitBytes - Buffer.byteLength(head) - Buffer.byteLength(tail)
-  const bigText = Buffer.concat([Buffer.from(head), Buffer.alloc(filler, 'lorem ipsum '), Buffer.from(tail)])
+  const bigText = textFilling(bodyLimitBytes)
   const depth = 100_000
   const nested = Buffer.from(`{"model":"${MODEL}","messages":${'['.repeat(depth)}${']'.repeat(depth)}}`)
   const bigImage = Buffer.from(JSON.stringify(imageChat(dataUrl(maxBytesPerImage), 'What is in this image?')))
@@ -139,3 +136,21 @@ export function noisyBodies({ bodyLimitBytes, maxBytesPerImage }) {
 
 const mib = (n) => `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) ? 1 : 0)} MiB`
 const kib = (n) => `${Math.round(n / 1024)} KiB`
+
+/** A chat request of exactly `bytes`, nearly all of it one text ('lorem ipsum ' repeated). */
+export function textFilling(bytes) {
+  const [head, tail] = JSON.stringify(chat('@@T@@', { temperature: 0.7 })).split('@@T@@')
+  const filler = bytes - Buffer.byteLength(head) - Buffer.byteLength(tail)
+  return Buffer.concat([Buffer.from(head), Buffer.alloc(filler, 'lorem ipsum '), Buffer.from(tail)])
+}
+
+/**
+ * `buffer` sent chunked: undici gets an async iterable of `chunkBytes` slices and so sends no
+ * Content-Length. The slices are views of the one buffer, so the sender holds no copies.
+ */
+export function chunked(buffer, chunkBytes = 64 * 1024) {
+  async function* slices() {
+    for (let at = 0; at < buffer.length; at += chunkBytes) yield buffer.subarray(at, at + chunkBytes)
+  }
+  return { next: slices, sample: buffer }
+}

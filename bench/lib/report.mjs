@@ -2,7 +2,7 @@
 // table per group. Only the groups that ran appear.
 import { cpus } from 'node:os'
 import { CONNECTIONS, SECONDS, statusText } from './measure.mjs'
-import { MEMORY_SETUP } from '../groups/memory.mjs'
+import { MEMORY_SETUP, UPLOAD_SETUP } from '../groups/memory.mjs'
 import { capacitySection } from './capacity.mjs'
 import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
 import { CLK_TCK, GATEWAY_NODE_FLAGS } from './processes.mjs'
@@ -135,6 +135,7 @@ export function report(r, { elapsedMs, partial }) {
       ),
     )
   if (r.memory) lines.push(...memorySection(r.memory))
+  if (r.uploads) lines.push(...uploadsSection(r.uploads))
   if (r.noisy) lines.push(...noisySection(r.noisy))
   if (r.replicas) lines.push(...replicaSection(r.replicas))
   if (r.capacity) lines.push(...capacitySection(r.capacity))
@@ -190,6 +191,29 @@ function memorySection(rows) {
       (m) =>
         `| ${m.label} | ${f(m.idle, 0)} | ${f(m.peak, 0)} | ${m.atOnce} | ${f(m.effectiveCapMiB, 0)} | ${f(m.limitMiB, 0)} | ${m.target ? met(m.peak <= m.limitMiB) : (m.peak <= m.limitMiB ? 'yes' : 'no') + ' (contrast)'} | ${f(m.seconds, 1)} | ${statusText(m.statuses)} |`,
     ),
+    '',
+  ]
+}
+
+function uploadsSection({ alone, together, ungated, limitMiB }) {
+  const { uploads, bodyMiB, readBeforeTurnMiB } = UPLOAD_SETUP
+  const row = (label, m) =>
+    `| ${label} | ${f(m.idle, 0)} | ${f(m.peak, 0)} | +${f(m.peak - m.idle, 0)} | ${f(m.seconds, 1)} | ${statusText(m.statuses)} |`
+  return [
+    '## Memory under chunked uploads',
+    '',
+    `Chat requests of ${bodyMiB} MiB (one text filling them) sent chunked, with no Content-Length, so the gateway learns each`,
+    `body's size only by reading it; the gateway refuses each after parsing (the text cannot fit the context window). Each`,
+    `row is a fresh gateway. A chunked body is read up to ${readBeforeTurnMiB} MiB, then waits unread for its turn at the large-work`,
+    'gate (server.largeWorkConcurrency). Target: peak <= idle + what one body costs alone +',
+    `${uploads} x ${readBeforeTurnMiB} MiB (read before the turn) + 64 MiB, here ${f(limitMiB, 0)} MiB. The last row, for contrast,`,
+    `opens the gate to all ${uploads} (largeWorkConcurrency ${uploads}), so every body is read at once.`,
+    '',
+    '| bodies at once | idle RSS MiB | peak RSS MiB | added MiB | all answered after s | answers |',
+    '|---|---|---|---|---|---|',
+    row('1', alone),
+    row(String(uploads), together),
+    row(`${uploads}, the gate open to all (contrast)`, ungated),
     '',
   ]
 }

@@ -1,5 +1,5 @@
 // The performance issue's targets, checked against a run's results: [target, measured, met].
-import { MEMORY_SETUP } from '../groups/memory.mjs'
+import { MEMORY_SETUP, UPLOAD_SETUP } from '../groups/memory.mjs'
 import { peersTarget } from './peers-report.mjs'
 
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
@@ -42,6 +42,14 @@ export function targets(r) {
       `${MEMORY_SETUP.connections} x ${MEMORY_SETUP.imageMiB} MiB images: peak RSS <= idle + effective cap + 64 MiB`,
       `${f(capped.peak, 0)} MiB vs ${f(capped.limitMiB, 0)} MiB`,
       capped.peak <= capped.limitMiB,
+    ])
+  }
+  if (r.uploads) {
+    const { uploads, bodyMiB, readBeforeTurnMiB } = UPLOAD_SETUP
+    out.push([
+      `${uploads} chunked ${bodyMiB} MiB bodies at once: peak RSS <= idle + one such body's cost + ${uploads} x ${readBeforeTurnMiB} MiB + 64 MiB`,
+      `${f(r.uploads.together.peak, 0)} MiB vs ${f(r.uploads.limitMiB, 0)} MiB`,
+      r.uploads.together.peak <= r.uploads.limitMiB,
     ])
   }
   if (r.noisy) {
