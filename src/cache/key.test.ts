@@ -34,7 +34,9 @@ const PIXELS = Buffer.from('not really a png, the key never reads the bytes')
 
 function image(digest: string, url: string, source: 'url' | 'data' = 'url', at = { messageIndex: 0, partIndex: 0 }): RequestImage {
   const sha256 = () => Promise.resolve(digest)
-  return { ...at, url, identity: { sha256, mime: 'image/png', width: 336, height: 336, bytes: PIXELS, source } }
+  const checked = { sha256, mime: 'image/png' as const, width: 336, height: 336, byteLength: PIXELS.length }
+  const payload = source === 'url' ? { source, bytes: PIXELS } : { source, base64: PIXELS.toString('base64') }
+  return { ...at, url, identity: { ...checked, ...payload } }
 }
 
 /** A user message with one image (part 0) and one text part (part 1). */

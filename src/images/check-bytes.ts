@@ -1,19 +1,22 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import type { ImageIdentity } from './image-identity.js'
-import { sniffImage } from './sniff.js'
+import { sniffImage, type SniffResult } from './sniff.js'
 
 /**
  * The same checks whatever the bytes came from: the format from magic bytes (never the declared
  * type), dimensions from the header alone, then the limits. Nothing is decoded, so a pixel bomb
  * costs a few header bytes to refuse.
  */
-export function checkImageBytes(
-  bytes: Buffer,
-  limits: ImagesConfig,
-  where: { param: string; label: string },
-): Pick<ImageIdentity, 'mime' | 'width' | 'height'> | GatewayError {
-  const sniffed = sniffImage(bytes)
+export function checkImageBytes(bytes: Buffer, limits: ImagesConfig, where: Where): Checked | GatewayError {
+  return checkSniffed(sniffImage(bytes), limits, where)
+}
+
+type Where = { param: string; label: string }
+type Checked = Pick<ImageIdentity, 'mime' | 'width' | 'height'>
+
+/** The same checks on what sniffing the bytes found (a data URL is sniffed while its payload is checked). */
+export function checkSniffed(sniffed: SniffResult, limits: ImagesConfig, where: Where): Checked | GatewayError {
   if (!sniffed.ok) {
     return gatewayError('image_unsupported_format', {
       param: where.param,

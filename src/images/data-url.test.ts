@@ -1,6 +1,15 @@
 import { describe, it, expect } from 'vitest'
-import { png } from '../../test/fixtures/images.js'
-import { decodeCanonicalBase64, decodeCanonicalBase64Sliced, isCanonicalBase64, parseDataUrl } from './data-url.js'
+import { createHash } from 'node:crypto'
+import { jpeg, png } from '../../test/fixtures/images.js'
+import {
+  checkDataUrlSliced,
+  type CheckedDataUrl,
+  decodeCanonicalBase64,
+  decodeCanonicalBase64Sliced,
+  isCanonicalBase64,
+  parseDataUrl,
+  sha256OfCanonicalBase64,
+} from './data-url.js'
 
 const image = png(4, 3)
 const b64 = image.toString('base64')
@@ -160,5 +169,84 @@ describe('decodeCanonicalBase64Sliced', () => {
         expect(await decodeCanonicalBase64Sliced(Buffer.from(text, 'latin1')), `${junk} at ${at}`).toBeUndefined()
       }
     }
+  })
+})
+
+/** Bytes of one decoded piece (64 KiB of base64): what the sniffer sees first. */
+const PIECE_BYTES = 48 * 1024
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+/** `bytes` followed by `padding` bytes of `fill`: an image with a long tail. */
+const withTail = (bytes: Buffer, padding: number, fill = 0x5a) => Buffer.concat([bytes, Buffer.alloc(padding, fill)])
+
+describe('checkDataUrlSliced: checked and sniffed, never held decoded', () => {
+  it('checks a payload of many pieces read as bytes, sniffs it and gives its size, keeping the payload as it came', async () => {
+    const image = withTail(png(80, 60), 5 * PIECE_BYTES + 7)
+    const payload = Buffer.from(image.toString('base64'), 'latin1')
+    const { base64, ...rest } = (await checkDataUrlSliced('data:image/jpeg;base64,@', payload)) as CheckedDataUrl
+    expect(base64).toBe(payload) // the body's own bytes, not a copy (toBe: toEqual would walk them byte by byte)
+    expect(rest).toEqual({
+      ok: true,
+      declaredMime: 'image/jpeg',
+      byteLength: image.length,
+      sniffed: { ok: true, mime: 'image/png', width: 80, height: 60 },
+    })
+  })
+
+  it('checks a payload given as text the same way', async () => {
+    const image = png(4, 3)
+    expect(await checkDataUrlSliced(`data:image/png;base64,${image.toString('base64')}`)).toEqual({
+      ok: true,
+      declaredMime: 'image/png',
+      base64: image.toString('base64'),
+      byteLength: image.length,
+      sniffed: { ok: true, mime: 'image/png', width: 4, height: 3 },
+    })
+  })
+
+  it('sniffs a JPEG whose frame header lies past the first piece from all of its bytes', async () => {
+    // Two APP1 segments of metadata (about 128 KiB) between SOI and the rest of the file.
+    const metadata = Buffer.concat([0, 1].map(() => Buffer.concat([Buffer.from([0xff, 0xe1, 0xff, 0xff]), Buffer.alloc(0xfffd, 0x20)])))
+    const photo = jpeg(640, 480)
+    const image = Buffer.concat([photo.subarray(0, 2), metadata, photo.subarray(2)])
+    const payload = Buffer.from(image.toString('base64'), 'latin1')
+    const result = await checkDataUrlSliced('data:image/jpeg;base64,@', payload)
+    expect(result.ok && result.sniffed).toEqual({ ok: true, mime: 'image/jpeg', width: 640, height: 480 })
+  })
+
+  it('reports a damaged header as damaged, also when the image is longer than the first piece', async () => {
+    for (const image of [png(4, 3).subarray(0, 20), withTail(Buffer.from([0xff, 0xd8, 0xff, 0x00]), 3 * PIECE_BYTES)]) {
+      const result = await checkDataUrlSliced(`data:image/png;base64,${image.toString('base64')}`)
+      expect(result.ok && result.sniffed).toEqual({ ok: false, reason: 'malformed' })
+    }
+  })
+
+  it('refuses a payload that is not canonical in any piece, before or after the sniffed one', async () => {
+    const image = withTail(png(8, 8), 3 * PIECE_BYTES)
+    const valid = image.toString('base64')
+    for (const at of [10, (1 << 16) + 10, valid.length - 10]) {
+      const payload = Buffer.from(`${valid.slice(0, at)}*${valid.slice(at + 1)}`, 'latin1')
+      expect(await checkDataUrlSliced('data:image/png;base64,@', payload), `junk at ${at}`).toEqual({ ok: false, reason: 'invalid base64' })
+    }
+  })
+})
+
+describe('sha256OfCanonicalBase64', () => {
+  it('hashes what the payload decodes to, as text or as bytes, in one piece or many', async () => {
+    const small = png(4, 3)
+    expect(await sha256OfCanonicalBase64(small.toString('base64'))).toBe(sha256(small))
+    const large = withTail(png(8, 8), 3 * (1 << 20) + 5) // crosses several slices, ends in padding
+    expect(await sha256OfCanonicalBase64(Buffer.from(large.toString('base64'), 'latin1'))).toBe(sha256(large))
+  })
+
+  it('gives each of several payloads hashed at once its own digest (their pieces share one buffer)', async () => {
+    const images = [1, 2, 3].map((n) => withTail(Buffer.alloc(n, n), 2 * (1 << 20) + n * 1000, n))
+    const digests = await Promise.all(images.map((image) => sha256OfCanonicalBase64(Buffer.from(image.toString('base64'), 'latin1'))))
+    expect(digests).toEqual(images.map(sha256))
+  })
+
+  it('throws on a payload that is not canonical base64 rather than hashing other bytes', async () => {
+    await expect(sha256OfCanonicalBase64('QQ')).rejects.toThrow(/not canonical base64/)
+    const junk = Buffer.from(`${'QUJD'.repeat(1 << 15)}QU-D${'QUJD'.repeat(10)}`, 'latin1')
+    await expect(sha256OfCanonicalBase64(junk)).rejects.toThrow(/not canonical base64/)
   })
 })

@@ -2,28 +2,33 @@ import type { ImageMime } from './sniff.js'
 
 /**
  * What the gateway knows of an image once it has checked it. The cache keys on `sha256()` and `mime`
- * (never the URL), metering reads the dimensions, and forwarding sends exactly `bytes`.
+ * (never the URL), metering reads the dimensions, and forwarding sends exactly the checked bytes.
  */
 export type ImageIdentity = Readonly<{
   /**
-   * SHA-256 (hex) of `bytes`, hashed the first time it is asked for and kept. Only the cache key and
-   * affinity routing read it, and most requests use neither (the cache admits deterministic requests
-   * by default), so they never hash their images: 9% of a 100 KiB image request's CPU (bench:ab).
+   * SHA-256 (hex) of the image's bytes, hashed the first time it is asked for and kept. Only the
+   * cache key and affinity routing read it, and most requests use neither (the cache admits
+   * deterministic requests by default), so they never hash their images: 9% of a 100 KiB image
+   * request's CPU (bench:ab).
    */
   sha256(): Promise<string>
   mime: ImageMime
   width: number
   height: number
-  bytes: Buffer
-  source: 'url' | 'data'
-  /**
-   * `bytes` in canonical base64 when already known (a data URL's payload, as text or as the request
-   * body's own bytes), so forwarding need not encode it again.
-   */
-  base64?: string | Buffer
+  byteLength: number
   /** For a downloaded image: the URL the bytes came from, as the gateway's own parser wrote it (after redirects). */
   fetchedUrl?: string
-}>
+}> &
+  ImagePayload
+
+/**
+ * The checked bytes as the gateway holds them: a download's bytes, or a data URL's canonical
+ * base64 payload (as text, or as the request body's own bytes), never decoded whole: forwarding
+ * sends it as it came, and hashing reads it a piece at a time (see checkDataUrlSliced).
+ */
+export type ImagePayload = Readonly<
+  { source: 'url'; bytes: Buffer; base64?: undefined } | { source: 'data'; base64: string | Buffer; bytes?: undefined }
+>
 
 /**
  * Where an image part is: `partIndex` in the request as it goes on (images moved first, when the

@@ -84,7 +84,7 @@ describe('images: large images take turns', () => {
     free()
     await holding
     expect((await bigRes).status).toBe(200)
-    expect(reached.map((r) => r.requestImages?.[0]?.identity.bytes.length)).toEqual([PNG.length, big.length])
+    expect(reached.map((r) => r.requestImages?.[0]?.identity.byteLength)).toEqual([PNG.length, big.length])
   })
 
   it('hashes an image over LARGE_WORK_BYTES only when asked for, in its turn, and once', async () => {
@@ -119,7 +119,7 @@ describe('images: requestImages', () => {
     expect(calls).toEqual([])
   })
 
-  it('decodes a data URL: hash, sniffed type and size, its location, and its canonical base64 kept', async () => {
+  it('checks a data URL: hash, sniffed type and size, its location, and its canonical base64 kept (not its decoded bytes)', async () => {
     const { send, reached } = imagesApp()
     const url = dataUrl(PNG, 'image/jpeg') // the declared type is never trusted
     expect((await send(ask(url))).status).toBe(200)
@@ -133,7 +133,7 @@ describe('images: requestImages', () => {
           mime: 'image/png',
           width: 16,
           height: 12,
-          bytes: PNG,
+          byteLength: PNG.length,
           source: 'data',
           base64: PNG.toString('base64'),
         },
@@ -151,7 +151,16 @@ describe('images: requestImages', () => {
       messageIndex: 0,
       partIndex: 0,
       url: URL_A,
-      identity: { sha256: expect.any(Function), mime: 'image/png', width: 16, height: 12, bytes: PNG, source: 'url', fetchedUrl: URL_A },
+      identity: {
+        sha256: expect.any(Function),
+        mime: 'image/png',
+        width: 16,
+        height: 12,
+        byteLength: PNG.length,
+        bytes: PNG,
+        source: 'url',
+        fetchedUrl: URL_A,
+      },
     })
     expect(await reached[0]?.requestImages?.[0]?.identity.sha256()).toBe(sha256Hex(PNG))
     expect(await counterSum(metrics.imageFetches, { result: 'ok' })).toBe(1)

@@ -5,10 +5,10 @@ import { sha256HexSliced } from '../lib/sha256.js'
 import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
 import { LARGE_WORK_BYTES, type WorkGate } from '../lib/work-gate.js'
 import type { ChatMessage } from '../validate/index.js'
-import { checkImageBytes } from './check-bytes.js'
-import { parseDataUrlSliced } from './data-url.js'
+import { checkImageBytes, checkSniffed } from './check-bytes.js'
+import { checkDataUrlSliced, sha256OfCanonicalBase64 } from './data-url.js'
 import { ImageFetchError } from '../image-fetch/image-fetch-error.js'
-import type { ImageFetcher } from '../image-fetch/image-fetcher.js'
+import type { FetchedImage, ImageFetcher } from '../image-fetch/image-fetcher.js'
 import type { ImageIdentity, ImageLocation, RequestImage } from './image-identity.js'
 import { imageFetchFailure, type PartRef } from './to-gateway-error.js'
 
@@ -18,7 +18,8 @@ export type ImagePartRef = ImageLocation & { url: string }
  * What one image byte costs in memory until the request is done: the bytes themselves, their
  * base64 text in the rewritten request (4/3), the JSON body sent upstream (4/3 again) and its
  * encoded copy on the socket (4/3): about 5x. The in-flight budget is charged that much, so
- * `images.maxInFlightBytes` bounds the memory image handling holds, not just the raw bytes.
+ * `images.maxInFlightBytes` bounds the memory image handling holds, not just the raw bytes. (A data
+ * URL's bytes are never held decoded, but its request body is: it is charged the same.)
  */
 export const MEMORY_PER_IMAGE_BYTE = 5
 
@@ -102,53 +103,42 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   }
   const inTurn = <T>(size: number, work: () => Promise<T>): Promise<T> =>
     ctx.largeWork && size > LARGE_WORK_BYTES ? ctx.largeWork.run(work, ctx.signal()) : work()
-  let bytes: Buffer
-  let source: ImageIdentity['source']
-  let base64: string | Buffer | undefined
-  let fetchedUrl: string | undefined
   if (/^data:/i.test(part.url)) {
     const payload = ctx.payloads?.get(part.url)
-    const parsed = await inTurn(payload?.length ?? part.url.length, () => parseDataUrlSliced(part.url, payload))
+    const parsed = await inTurn(payload?.length ?? part.url.length, () => checkDataUrlSliced(part.url, payload))
     if (!parsed.ok) {
       throw gatewayError('invalid_image_data', {
         param: where.param,
         message: `The data URL at ${where.label} is invalid: ${parsed.reason}.`,
       })
     }
-    if (parsed.bytes.length > ctx.limits.maxBytesPerImage) {
+    if (parsed.byteLength > ctx.limits.maxBytesPerImage) {
       throw new ImageFetchError(
         'too_large',
-        `${parsed.bytes.length} bytes; the limit is ${ctx.limits.maxBytesPerImage} bytes (images.maxBytesPerImage)`,
+        `${parsed.byteLength} bytes; the limit is ${ctx.limits.maxBytesPerImage} bytes (images.maxBytesPerImage)`,
       )
     }
-    if (!(await reserveBytes(parsed.bytes.length))) throw new ImageFetchError('busy', 'images.maxInFlightBytes')
-    bytes = parsed.bytes
-    base64 = parsed.base64
-    source = 'data'
-  } else {
-    try {
-      const fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal(), reserveBytes })
-      bytes = fetched.bytes
-      fetchedUrl = fetched.url
-    } catch (err) {
-      if (err instanceof ImageFetchError) ctx.onFetch?.(err.reason)
-      throw err
-    }
-    ctx.onFetch?.('ok', bytes.length)
-    source = 'url'
+    if (!(await reserveBytes(parsed.byteLength))) throw new ImageFetchError('busy', 'images.maxInFlightBytes')
+    const checked = checkSniffed(parsed.sniffed, ctx.limits, where)
+    if (checked instanceof GatewayError) throw checked
+    const { base64, byteLength } = parsed
+    // Hashed when first asked for (see ImageIdentity.sha256); a large image waits its turn, as its check did.
+    const sha256 = once(() => inTurn(base64.length, () => sha256OfCanonicalBase64(base64)))
+    return { ...checked, sha256, byteLength, source: 'data', base64 }
   }
+  let fetched: FetchedImage
+  try {
+    fetched = await ctx.fetcher.fetch(part.url, { signal: ctx.signal(), reserveBytes })
+  } catch (err) {
+    if (err instanceof ImageFetchError) ctx.onFetch?.(err.reason)
+    throw err
+  }
+  const { bytes, url: fetchedUrl } = fetched
+  ctx.onFetch?.('ok', bytes.length)
   const checked = checkImageBytes(bytes, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  // Hashed when first asked for (see ImageIdentity.sha256); a large image waits its turn, as its decode did.
   const sha256 = once(() => inTurn(bytes.length, () => sha256HexSliced(bytes)))
-  return {
-    ...checked,
-    sha256,
-    bytes,
-    source,
-    ...(base64 === undefined ? {} : { base64 }),
-    ...(fetchedUrl === undefined ? {} : { fetchedUrl }),
-  }
+  return { ...checked, sha256, byteLength: bytes.length, source: 'url', bytes, fetchedUrl }
 }
 
 function toImageError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {

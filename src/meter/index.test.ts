@@ -45,7 +45,15 @@ const IMAGE: RequestImage = {
   messageIndex: 0,
   partIndex: 0,
   url: IMAGE_URL,
-  identity: { sha256: () => Promise.resolve(sha256Hex(PNG)), mime: 'image/png', width: 640, height: 480, bytes: PNG, source: 'url' },
+  identity: {
+    sha256: () => Promise.resolve(sha256Hex(PNG)),
+    mime: 'image/png',
+    width: 640,
+    height: 480,
+    byteLength: PNG.length,
+    bytes: PNG,
+    source: 'url',
+  },
 }
 
 const tokens = new TokenCounter()

@@ -10,7 +10,15 @@ function resolved(messageIndex: number, partIndex: number, width: number, height
     messageIndex,
     partIndex,
     url: `https://images.example/${messageIndex}-${partIndex}.png`,
-    identity: { sha256: () => Promise.resolve('a'.repeat(64)), mime: 'image/png', width, height, bytes: Buffer.alloc(0), source: 'url' },
+    identity: {
+      sha256: () => Promise.resolve('a'.repeat(64)),
+      mime: 'image/png',
+      width,
+      height,
+      byteLength: 0,
+      bytes: Buffer.alloc(0),
+      source: 'url',
+    },
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { RequestBody } from '../backends/request-body.js'
 
-/** An image the body carries inline, as a data URL: its bytes, or its canonical base64 when the client sent one. */
-export type InlineImage = Readonly<{ mime: string; bytes: Buffer; base64?: string | Buffer | undefined }>
+/** An image the body carries inline, as a data URL: its canonical base64 when the client sent one, else its bytes. */
+export type InlineImage = Readonly<{ mime: string } & ({ base64: string | Buffer } | { base64?: undefined; bytes: Buffer })>
 
 /** Base64 characters per piece of a payload the client sent (a multiple of 4). */
 const PIECE_CHARS = 1 << 20
@@ -51,7 +51,7 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
   }
   texts.push(Buffer.from(json.slice(from)))
   const heads = order.map((n) => Buffer.from(`"data:${(images[n] as InlineImage).mime};base64,`))
-  const base64Length = (image: InlineImage) => image.base64?.length ?? 4 * Math.ceil(image.bytes.length / 3)
+  const base64Length = (image: InlineImage) => (image.base64 === undefined ? 4 * Math.ceil(image.bytes.length / 3) : image.base64.length)
   const length =
     texts.reduce((sum, text) => sum + text.length, 0) +
     order.reduce((sum, n, i) => sum + (heads[i] as Buffer).length + base64Length(images[n] as InlineImage) + 1, 0)

@@ -49,7 +49,7 @@ export async function sendWithFailover(
     const body = encodeBody((inline) =>
       upstreamBody(
         withForwardedImages(req.request, req.images, backend, (image) =>
-          inline({ mime: image.mime, bytes: image.bytes, base64: image.base64 }),
+          inline(image.base64 === undefined ? { mime: image.mime, bytes: image.bytes } : { mime: image.mime, base64: image.base64 }),
         ),
         req.model,
         name,
