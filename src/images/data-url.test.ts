@@ -87,8 +87,10 @@ describe('parseDataUrl: refused', () => {
     ['non-zero bits after the last byte (=)', 'QUJ='],
     ['a non-ASCII character', 'QUJ\u00e9'],
     ['a character whose code is a valid one plus 256', `QUJ${String.fromCharCode(0x41 + 256)}`],
-  ])('refuses base64 with %s', (_name, data) => {
+  ])('refuses base64 with %s', async (_name, data) => {
     expect(parseDataUrl(`data:image/png;base64,${data}`)).toEqual({ ok: false, reason: 'invalid base64' })
+    // The request path's check too, whose pieces are decoded into a buffer the process shares.
+    expect(await checkDataUrlSliced(`data:image/png;base64,${data}`)).toEqual({ ok: false, reason: 'invalid base64' })
   })
 })
 

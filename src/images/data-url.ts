@@ -160,7 +160,7 @@ async function forEachDecodedPiece(s: string | Buffer, visit: (piece: Buffer) =>
     const text = pieceOf(s, at, at + PIECE_CHARS)
     const inner = at + PIECE_CHARS < s.length
     if (inner && text.includes('=')) return false
-    const bytes = inner && typeof s !== 'string' ? decodeInnerPiece(text) : decodeCanonicalBase64(text)
+    const bytes = inner && typeof s !== 'string' ? decodeInnerPiece(text) : decodeCheckedPiece(text)
     if (!bytes) return false
     visit(bytes)
     if (inner && (at + PIECE_CHARS) % SLICE_CHARS === 0) await new Promise((resolve) => setImmediate(resolve))
@@ -171,7 +171,7 @@ async function forEachDecodedPiece(s: string | Buffer, visit: (piece: Buffer) =>
 const pieceOf = (s: string | Buffer, from: number, to: number) =>
   typeof s === 'string' ? s.slice(from, to) : s.toString('latin1', from, to)
 
-/** Where inner pieces are decoded: one buffer for the process, as each piece is used before the next is decoded. */
+/** Where pieces are decoded: one buffer for the process, as each piece is used before the next is decoded. */
 const PIECE_BYTES = Buffer.allocUnsafe((PIECE_CHARS / 4) * 3)
 
 /**
@@ -185,6 +185,15 @@ function decodeInnerPiece(latin1: string): Buffer | undefined {
   if (latin1.includes('-') || latin1.includes('_')) return undefined
   const written = PIECE_BYTES.write(latin1, 0, 'base64')
   return written === (latin1.length / 4) * 3 ? PIECE_BYTES.subarray(0, written) : undefined
+}
+
+/**
+ * decodeCanonicalBase64's round trip, decoded into PIECE_BYTES: for a piece read as text, and for
+ * the last piece, whose padding and low bits only the round trip checks.
+ */
+function decodeCheckedPiece(text: string): Buffer | undefined {
+  const written = PIECE_BYTES.write(text, 0, 'base64')
+  return PIECE_BYTES.toString('base64', 0, written) === text ? PIECE_BYTES.subarray(0, written) : undefined
 }
 
 export function isCanonicalBase64(s: string): boolean {

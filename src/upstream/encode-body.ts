@@ -55,7 +55,8 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
   const length =
     texts.reduce((sum, text) => sum + text.length, 0) +
     order.reduce((sum, n, i) => sum + (heads[i] as Buffer).length + base64Length(images[n] as InlineImage) + 1, 0)
-  function* parts(): Generator<Buffer> {
+  // Base64 comes as latin1 text where it is text already: written straight into a small body, no buffer of its own.
+  function* parts(): Generator<Buffer | string> {
     for (const [i, text] of texts.entries()) {
       yield text
       const n = order[i]
@@ -68,13 +69,13 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
   if (length <= WHOLE_BODY_BYTES) {
     const whole = Buffer.allocUnsafe(length)
     let at = 0
-    for (const part of parts()) at += part.copy(whole, at)
+    for (const part of parts()) at += typeof part === 'string' ? whole.write(part, at, 'latin1') : part.copy(whole, at)
     return whole
   }
   return {
     length,
     async *chunks() {
-      yield* parts()
+      for (const part of parts()) yield typeof part === 'string' ? Buffer.from(part, 'latin1') : part
     },
   }
 }
@@ -85,14 +86,13 @@ const QUOTE = Buffer.from('"')
  * The image's base64, a piece at a time: the client's own payload (the request body's bytes, as they
  * are, or sliced from its text), or encoded from the bytes.
  */
-function* base64Pieces(image: InlineImage): Generator<Buffer> {
+function* base64Pieces(image: InlineImage): Generator<Buffer | string> {
   const { base64 } = image
   if (base64 !== undefined) {
     for (let at = 0; at < base64.length; at += PIECE_CHARS) {
-      yield typeof base64 === 'string' ? Buffer.from(base64.slice(at, at + PIECE_CHARS), 'latin1') : base64.subarray(at, at + PIECE_CHARS)
+      yield typeof base64 === 'string' ? base64.slice(at, at + PIECE_CHARS) : base64.subarray(at, at + PIECE_CHARS)
     }
     return
   }
-  for (let at = 0; at < image.bytes.length; at += ENCODE_BYTES)
-    yield Buffer.from(image.bytes.subarray(at, at + ENCODE_BYTES).toString('base64'), 'latin1')
+  for (let at = 0; at < image.bytes.length; at += ENCODE_BYTES) yield image.bytes.subarray(at, at + ENCODE_BYTES).toString('base64')
 }
