@@ -47,6 +47,21 @@ async function probe(port, seconds, { health = true } = {}) {
   return { chat: q(chat), health: q(healthz), errors }
 }
 
+/**
+ * Each server's warm-up, as in the other groups (bench/lib/measure.mjs, warmToSteadyState): a
+ * program is compiled only as its paths get hot, and a gateway in production has run them for
+ * days. So before anything is measured, the small client runs alone, and then beside the noise,
+ * so that neither its path nor the noisy bodies' (the depth scan, the large-body reads, the image
+ * checks) is compiled while it is measured.
+ */
+export const NOISY_WARM_SECONDS = Math.min(3, SECONDS)
+
+async function warmUnderNoise(port, options) {
+  const noise = await startNoise(port)
+  await probe(port, NOISY_WARM_SECONDS, options)
+  await noise.stop()
+}
+
 /** The noisy clients, loading `port` until stopped; stop() resolves with their per-kind stats. */
 async function startNoise(port) {
   const noise = await forkServer('noisy-clients.mjs', {
@@ -75,7 +90,8 @@ async function startNoise(port) {
 async function floorUnderNoise(script, upstreamPort) {
   const floor = await forkServer(script, { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstreamPort}` })
   try {
-    await probe(floor.port, Math.min(1, SECONDS), { health: false }) // warm-up
+    await probe(floor.port, NOISY_WARM_SECONDS, { health: false }) // warm-up, as the gateway's
+    await warmUnderNoise(floor.port, { health: false })
     const unloaded = await probe(floor.port, SECONDS, { health: false })
     const noise = await startNoise(floor.port)
     const loaded = await probe(floor.port, SECONDS, { health: false })
@@ -94,8 +110,9 @@ export async function runNoisy(servers) {
   })
   let row
   try {
-    await probe(gateway.port, Math.min(1, SECONDS)) // warm-up
+    await probe(gateway.port, NOISY_WARM_SECONDS) // warm-up: the small client's path alone, then beside the noise
     const idle = memoryMiB(gateway.pid).rss
+    await warmUnderNoise(gateway.port)
     const unloaded = await probe(gateway.port, SECONDS)
     const cpuBefore = cpuMs(gateway.pid)
     const noise = await startNoise(gateway.port)

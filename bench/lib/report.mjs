@@ -4,7 +4,7 @@ import { cpus } from 'node:os'
 import { CONNECTIONS, SECONDS, statusText } from './measure.mjs'
 import { MEMORY_SETUP, UPLOAD_SETUP } from '../groups/memory.mjs'
 import { capacitySection } from './capacity.mjs'
-import { NOISY_CLIENTS, NOISY_LIMITS } from '../groups/noisy.mjs'
+import { NOISY_CLIENTS, NOISY_LIMITS, NOISY_WARM_SECONDS } from '../groups/noisy.mjs'
 import { CLK_TCK, GATEWAY_NODE_FLAGS } from './processes.mjs'
 import { peersSection } from './peers-report.mjs'
 import { targets } from './targets.mjs'
@@ -226,7 +226,8 @@ function noisySection(n) {
     `${NOISY_CLIENTS} clients (bench/noisy-clients.mjs, a process of its own) send the largest bodies the gateway accepts in a loop,`,
     `taking turns over the kinds below, with server.bodyLimitBytes ${NOISY_LIMITS.bodyLimitBytes / 1048576} MiB and images.maxBytesPerImage`,
     `${NOISY_LIMITS.maxBytesPerImage / 1048576} MiB set explicitly (the defaults). A ninth client sends a small unique chat request, then`,
-    `GET /healthz, one at a time, for ${SECONDS} s alone and then ${SECONDS} s under that load.`,
+    `GET /healthz, one at a time, for ${SECONDS} s alone and then ${SECONDS} s under that load. Before that, each server (the gateway`,
+    `and each floor) is warmed: ${NOISY_WARM_SECONDS} s of the ninth client alone, then ${NOISY_WARM_SECONDS} s beside the noise.`,
     '',
     '| ninth client | requests | p50 / p99 ms |',
     '|---|---|---|',
