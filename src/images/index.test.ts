@@ -119,6 +119,9 @@ describe('images: requestImages', () => {
     expect(calls).toEqual([])
   })
 
+  /** What checking PNG finds, wherever it came from. */
+  const CHECKED_PNG = { sha256: expect.any(Function), mime: 'image/png', width: 16, height: 12, byteLength: PNG.length }
+
   it('checks a data URL: hash, sniffed type and size, its location, and its canonical base64 kept (not its decoded bytes)', async () => {
     const { send, reached } = imagesApp()
     const url = dataUrl(PNG, 'image/jpeg') // the declared type is never trusted
@@ -128,15 +131,7 @@ describe('images: requestImages', () => {
         messageIndex: 0,
         partIndex: 0,
         url,
-        identity: {
-          sha256: expect.any(Function),
-          mime: 'image/png',
-          width: 16,
-          height: 12,
-          byteLength: PNG.length,
-          source: 'data',
-          base64: PNG.toString('base64'),
-        },
+        identity: { ...CHECKED_PNG, source: 'data', base64: PNG.toString('base64') },
       },
     ])
     expect(await reached[0]?.requestImages?.[0]?.identity.sha256()).toBe(sha256Hex(PNG))
@@ -151,16 +146,7 @@ describe('images: requestImages', () => {
       messageIndex: 0,
       partIndex: 0,
       url: URL_A,
-      identity: {
-        sha256: expect.any(Function),
-        mime: 'image/png',
-        width: 16,
-        height: 12,
-        byteLength: PNG.length,
-        bytes: PNG,
-        source: 'url',
-        fetchedUrl: URL_A,
-      },
+      identity: { ...CHECKED_PNG, bytes: PNG, source: 'url', fetchedUrl: URL_A },
     })
     expect(await reached[0]?.requestImages?.[0]?.identity.sha256()).toBe(sha256Hex(PNG))
     expect(await counterSum(metrics.imageFetches, { result: 'ok' })).toBe(1)
