@@ -100,8 +100,10 @@ export async function runGateway(options: { configPath: string; env: Env; loaded
         'llava-gateway listening',
       ),
   ) as Server
+  exitIfCannotListen(server, 'requests', serverLimits.host, serverLimits.port, log)
   limitConnections(server, serverLimits)
   const metricsServer = startMetricsServer(current.deps, log)
+  if (metricsServer) exitIfCannotListen(metricsServer, 'metrics', serverLimits.host, first.metrics.port, log)
 
   process.on('SIGHUP', () => void reload())
   let stopping = false
@@ -131,6 +133,21 @@ function needsRestart(running: Config, next: Config): string[] {
     ...changed('redis', running.redis, next.redis),
     ...changed('metrics.port', running.metrics.port, next.metrics.port),
   ]
+}
+
+/**
+ * A listener that cannot bind (the port taken, an address this host does not have) ends the
+ * process with one log line that says so and exit code 1, where Node would throw an unhandled
+ * 'error' event with a stack. An error once listening is not this handler's: it is thrown on.
+ */
+function exitIfCannotListen(server: Server, what: string, host: string, port: number, log: Logger): void {
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    if (server.listening) throw err
+    const why = err.code === 'EADDRINUSE' ? 'the port is in use' : err.message
+    log.fatal({ host, port, code: err.code }, `cannot listen for ${what} on ${host}:${port}: ${why}`)
+    log.flush()
+    process.exit(1)
+  })
 }
 
 /** With `metrics.port` set, Prometheus scrapes a listener of its own, apart from client traffic. */
