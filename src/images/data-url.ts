@@ -11,6 +11,7 @@
 // The declared MIME is reported but never trusted: the image's real type comes from sniffing its bytes.
 
 import { createHash } from 'node:crypto'
+import { sha256Hex } from '../lib/sha256.js'
 import { sniffImage, type SniffResult } from './sniff.js'
 
 export type DataUrlResult =
@@ -141,12 +142,20 @@ export async function decodeCanonicalBase64Sliced(s: string | Buffer): Promise<B
   return canonical ? out.subarray(0, written) : undefined
 }
 
-/** SHA-256 (hex) of what canonical base64 decodes to, without holding it decoded; throws if it is not canonical. */
+/**
+ * SHA-256 (hex) of what canonical base64 decodes to, without holding it decoded; throws if it is
+ * not canonical. A payload of one piece (most images) is hashed in one shot, with sha256Hex.
+ */
 export async function sha256OfCanonicalBase64(s: string | Buffer): Promise<string> {
-  const hash = createHash('sha256')
-  const canonical = await forEachDecodedPiece(s, (piece) => hash.update(piece))
-  if (!canonical) throw new Error('sha256OfCanonicalBase64 was given a payload that is not canonical base64')
-  return hash.digest('hex')
+  const hash = s.length > PIECE_CHARS ? createHash('sha256') : undefined
+  let digest: string | undefined
+  const canonical = await forEachDecodedPiece(s, (piece) => {
+    if (hash) hash.update(piece)
+    else digest = sha256Hex(piece)
+  })
+  digest = hash?.digest('hex') ?? digest
+  if (!canonical || digest === undefined) throw new Error('sha256OfCanonicalBase64 was given a payload that is not canonical base64')
+  return digest
 }
 
 /**
