@@ -103,7 +103,6 @@ export async function runGateway(options: { configPath: string; env: Env; loaded
   exitIfCannotListen(server, 'requests', serverLimits.host, serverLimits.port, log)
   limitConnections(server, serverLimits)
   const metricsServer = startMetricsServer(current.deps, log)
-  if (metricsServer) exitIfCannotListen(metricsServer, 'metrics', serverLimits.host, first.metrics.port, log)
 
   process.on('SIGHUP', () => void reload())
   let stopping = false
@@ -154,7 +153,10 @@ function exitIfCannotListen(server: Server, what: string, host: string, port: nu
 function startMetricsServer(deps: Deps, log: Logger): Server | undefined {
   const { metrics } = deps.config
   if (!metrics.enabled || servesMetricsOnMainPort(deps)) return undefined
-  return serve({ fetch: createMetricsApp(deps).fetch, hostname: deps.config.server.host, port: metrics.port }, (info) =>
+  const { host } = deps.config.server
+  const server = serve({ fetch: createMetricsApp(deps).fetch, hostname: host, port: metrics.port }, (info) =>
     log.info({ port: info.port }, 'metrics listening'),
   ) as Server
+  exitIfCannotListen(server, 'metrics', host, metrics.port, log)
+  return server
 }
