@@ -195,7 +195,7 @@ function memorySection(rows) {
   ]
 }
 
-function uploadsSection({ alone, together, ungated, limitMiB }) {
+function uploadsSection({ alone, inTurn, together, ungated, limitMiB }) {
   const { uploads, bodyMiB, readBeforeTurnMiB } = UPLOAD_SETUP
   const row = (label, m) =>
     `| ${label} | ${f(m.idle, 0)} | ${f(m.peak, 0)} | +${f(m.peak - m.idle, 0)} | ${f(m.seconds, 1)} | ${statusText(m.statuses)} |`
@@ -205,14 +205,17 @@ function uploadsSection({ alone, together, ungated, limitMiB }) {
     `Chat requests of ${bodyMiB} MiB (one text filling them) sent chunked, with no Content-Length, so the gateway learns each`,
     `body's size only by reading it; the gateway refuses each after parsing (the text cannot fit the context window). Each`,
     `row is a fresh gateway. A chunked body is read up to ${readBeforeTurnMiB} MiB, then waits unread for its turn at the large-work`,
-    'gate (server.largeWorkConcurrency). Target: peak <= idle + what one body costs alone +',
-    `${uploads} x ${readBeforeTurnMiB} MiB (read before the turn) + 64 MiB, here ${f(limitMiB, 0)} MiB. The last row, for contrast,`,
-    `opens the gate to all ${uploads} (largeWorkConcurrency ${uploads}), so every body is read at once.`,
+    `gate (server.largeWorkConcurrency), so ${uploads} at once should cost what the same ${uploads} cost one after another, plus what`,
+    `the others read before their turns. Target: peak <= idle + what ${uploads} bodies one after another add + ${uploads} x ${readBeforeTurnMiB} MiB`,
+    `+ 64 MiB, here ${f(limitMiB, 0)} MiB. One after another holds more than one body alone: a body's buffers are freed by a`,
+    `garbage collection some time after it is answered. The last row, for contrast, opens the gate to all ${uploads}`,
+    `(largeWorkConcurrency ${uploads}), so every body is read at once.`,
     '',
-    '| bodies at once | idle RSS MiB | peak RSS MiB | added MiB | all answered after s | answers |',
+    '| bodies | idle RSS MiB | peak RSS MiB | added MiB | all answered after s | answers |',
     '|---|---|---|---|---|---|',
-    row('1', alone),
-    row(String(uploads), together),
+    row('1 alone', alone),
+    row(`${uploads}, one after another`, inTurn),
+    row(`${uploads} at once`, together),
     row(`${uploads}, the gate open to all (contrast)`, ungated),
     '',
   ]

@@ -47,7 +47,7 @@ export function targets(r) {
   if (r.uploads) {
     const { uploads, bodyMiB, readBeforeTurnMiB } = UPLOAD_SETUP
     out.push([
-      `${uploads} chunked ${bodyMiB} MiB bodies at once: peak RSS <= idle + one such body's cost + ${uploads} x ${readBeforeTurnMiB} MiB + 64 MiB`,
+      `${uploads} chunked ${bodyMiB} MiB bodies at once: peak RSS <= idle + what ${uploads} cost one after another + ${uploads} x ${readBeforeTurnMiB} MiB + 64 MiB`,
       `${f(r.uploads.together.peak, 0)} MiB vs ${f(r.uploads.limitMiB, 0)} MiB`,
       r.uploads.together.peak <= r.uploads.limitMiB,
     ])
