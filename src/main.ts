@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env -S node --max-semi-space-size=32 --no-incremental-marking-task
 import { pino } from 'pino'
 import { parseArgs, USAGE, UsageError } from './cli/args.js'
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js'

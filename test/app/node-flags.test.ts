@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 // The gateway's node flags (README "Node flags") are set where it is started, not in code: V8 sizes
 // its heap before any script runs. Every way of starting it must give the same ones.
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
-const FLAGS = ['--max-semi-space-size=32']
+const FLAGS = ['--max-semi-space-size=32', '--no-incremental-marking-task']
 
 describe('node flags, the same however the gateway starts', () => {
   it('npm start passes them', () => {
