@@ -66,8 +66,8 @@ export const UPLOAD_SETUP = { uploads: UPLOADS, bodyMiB: UPLOAD_BYTES / MiB, rea
  * should cost what one after another costs, plus what each of the others reads before its turn,
  * plus 64 MiB. The baseline is the same bodies one after another, not one body alone: a body's
  * buffers are freed by a garbage collection some time after it is answered, so serving bodies in
- * turn holds more than one of them, whether they arrive together or not (one alone +74..100 MiB,
- * one after another +160..175 MiB, measured). One alone is still reported; for contrast, the burst
+ * turn holds more than one of them, whether they arrive together or not (one alone +74..115 MiB,
+ * one after another +141..175 MiB, measured). One alone is still reported; for contrast, the burst
  * with the gate opened to all of them: every body is read at once.
  */
 export async function runChunkedUploads(servers) {
