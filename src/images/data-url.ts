@@ -19,8 +19,8 @@ export type DataUrlResult =
       ok: true
       declaredMime: string
       bytes: Buffer
-      /** The payload: canonical, so exactly `bytes` in base64; as bytes when the body parse left it so. */
-      base64: string | Buffer
+      /** The payload: canonical, so exactly `bytes` in base64. */
+      base64: string
     }
   | { ok: false; reason: string }
 
