@@ -48,8 +48,10 @@ export function scenarioById(id) {
 
 /**
  * One scenario: warm-up, then thin, parsing, gateway, thin, parsing, gateway (each SECONDS at 32
- * connections, or the scenario's own `connections`), medians per server; the faster floor (higher req/s) is the one compared against.
- * Then 200 requests one at a time through each, and straight to the backend.
+ * connections, or the scenario's own `connections`), medians per server; the faster floor (higher
+ * req/s) is the one compared against. Then 200 requests one at a time through each, and straight to
+ * the backend; not for a scenario of its own `connections`, whose body a 32-connection twin sends,
+ * as one at a time is the same however many connections the load had.
  */
 export async function runScenario(servers, scenario) {
   const body = scenario.body()
@@ -64,8 +66,11 @@ export async function runScenario(servers, scenario) {
   const result = Object.fromEntries(Object.entries(runs).map(([name, list]) => [name, medianOf(list)]))
   const errors = Object.values(result).reduce((n, r) => n + r.errors, 0)
   const floor = result.thin.rps >= result.parsing.rps ? 'thin' : 'parsing'
-  const [direct, thin, parsing, gateway] = await sequential([servers.upstream, servers.thin, servers.parsing, servers.gateway], body)
-  const row = { ...scenario, ...result, floor, errors, unloaded: { direct, thin, parsing, gateway } }
+  const row = { ...scenario, ...result, floor, errors }
+  if (scenario.connections === undefined) {
+    const [direct, thin, parsing, gateway] = await sequential([servers.upstream, servers.thin, servers.parsing, servers.gateway], body)
+    row.unloaded = { direct, thin, parsing, gateway }
+  }
   console.log(summary(row))
   return row
 }

@@ -49,11 +49,13 @@ function unloadedTable(rows) {
   return [
     '| scenario | backend direct p50 / p99 ms | thin added p50 / p99 ms | parsing added p50 / p99 ms | gateway added p50 / p99 ms | first byte added, gateway p50 / p99 ms |',
     '|---|---|---|---|---|---|',
-    ...rows.map((row) => {
-      const u = row.unloaded
-      const ttfb = row.stream ? pair(added(u, 'gateway', 'ttfb50'), added(u, 'gateway', 'ttfb99'), 3) : '-'
-      return `| ${row.name} | ${pair(u.direct.p50, u.direct.p99, 3)} | ${pair(added(u, 'thin', 'p50'), added(u, 'thin', 'p99'), 3)} | ${pair(added(u, 'parsing', 'p50'), added(u, 'parsing', 'p99'), 3)} | ${pair(added(u, 'gateway', 'p50'), added(u, 'gateway', 'p99'), 3)} | ${ttfb} |`
-    }),
+    ...rows
+      .filter((row) => row.unloaded)
+      .map((row) => {
+        const u = row.unloaded
+        const ttfb = row.stream ? pair(added(u, 'gateway', 'ttfb50'), added(u, 'gateway', 'ttfb99'), 3) : '-'
+        return `| ${row.name} | ${pair(u.direct.p50, u.direct.p99, 3)} | ${pair(added(u, 'thin', 'p50'), added(u, 'thin', 'p99'), 3)} | ${pair(added(u, 'parsing', 'p50'), added(u, 'parsing', 'p99'), 3)} | ${pair(added(u, 'gateway', 'p50'), added(u, 'gateway', 'p99'), 3)} | ${ttfb} |`
+      }),
   ]
 }
 
@@ -76,8 +78,8 @@ export function report(r, { elapsedMs, partial }) {
     'the **parsing** floor (bench/parsing-floor.mjs: hono + @hono/node-server, the JSON read and checked with a small',
     'zod schema, serialised again and sent through an undici pool). Each ratio is against the **faster** floor for that',
     `scenario. Before anything is measured, every server is brought to its steady state (each scenario's body for 2 s, twice`,
-    `over: a large program is compiled only as its paths get hot). Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per`,
-    `measurement after a 1 s warm-up, every body unique`,
+    `over: a large program is compiled only as its paths get hot). Load: autocannon, ${CONNECTIONS} connections unless the`,
+    `scenario says otherwise, ${SECONDS} s per measurement after a 1 s warm-up, every body unique`,
     'unless the scenario says otherwise. CPU ms/request: user + system time of the server process (all threads, from',
     `/proc/<pid>/stat, ${CLK_TCK} ticks/s) over the measurement, divided by the answers. Latencies: from sending to the last`,
     'byte of the answer. Unloaded: 200 requests one at a time per server, servers taking turns request by request; "added" is',
