@@ -152,7 +152,7 @@ function openLoopSection(o, closedLoop) {
     '## Open loop',
     '',
     `Unique text requests started at a fixed ${o.rate} req/s for ${SECONDS} s whether or not earlier ones were answered`,
-    '(bench/lib/measure.mjs `openLoop`, an undici pool of 128 connections), medians of two runs each.',
+    '(bench/lib/measure.mjs `openLoop`, an undici pool of 128 connections), medians of three runs each.',
     '',
     '| path | achieved req/s | p50 / p99 ms | added over direct p50 / p99 ms | server CPU ms/req |',
     '|---|---|---|---|---|',

@@ -34,7 +34,9 @@ export function targets(r) {
   throughput('cache', 'cache hit', 1.0)
   if (r.openloop) {
     const added = r.openloop.gateway.p99 - r.openloop.direct.p99
-    out.push([`open loop ${r.openloop.rate} req/s: p99 added over the backend <= 1 ms`, `${f(added)} ms`, added <= 1])
+    // Both p99s are shown: "added" is a difference of two noisy figures, and can come out below zero.
+    const p99s = `gateway ${f(r.openloop.gateway.p99)} ms, backend alone ${f(r.openloop.direct.p99)} ms`
+    out.push([`open loop ${r.openloop.rate} req/s: p99 added over the backend <= 1 ms`, `${f(added)} ms (p99 ${p99s})`, added <= 1])
   }
   const capped = r.memory?.find((m) => m.target)
   if (capped) {
