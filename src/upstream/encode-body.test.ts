@@ -63,3 +63,102 @@ describe('encodeBody', () => {
     expect(JSON.parse(await bodyText(body))).toEqual({ a: 'data:image/png;base64,eA==', b: 'llava-gateway-inline-0123-0' })
   })
 })
+
+describe("encodeBody with the client's own body", () => {
+  const png = Buffer.alloc(150 * 1024, 9)
+  const base64 = png.toString('base64')
+  /** The body as a client sends it, and each image's payload as a view of its bytes, as readJsonBody leaves them. */
+  const sent = (json: string) => {
+    const client = Buffer.from(json)
+    const views: Buffer[] = []
+    for (let at = client.indexOf(base64); at >= 0; at = client.indexOf(base64, at + base64.length)) {
+      views.push(client.subarray(at, at + base64.length))
+    }
+    return { client, views }
+  }
+  const chat = (urls: readonly string[], extra: Record<string, unknown> = {}) => ({
+    model: 'm',
+    messages: [
+      { role: 'user', content: [...urls.map((url) => ({ type: 'image_url', image_url: { url } })), { type: 'text', text: 'hi' }] },
+    ],
+    ...extra,
+  })
+  const dataUrl = `data:image/png;base64,${base64}`
+  /** Whether the body is the client's buffer itself. (Not `.not.toBe`: passing, it compares the buffers deeply, a byte at a time.) */
+  const sentAsIs = (body: unknown, client: Buffer) => body === client
+  /** The body the gateway builds from `views`, with the client's bytes offered. */
+  const encode = (client: Buffer, views: readonly Buffer[], extra: Record<string, unknown> = {}, mime = 'image/png') => {
+    let next = 0
+    return encodeBody(
+      (inline) =>
+        chat(
+          views.map(() => inline({ mime, base64: views[next++] as Buffer })),
+          extra,
+        ),
+      client,
+    )
+  }
+
+  it('sends the very bytes the client sent when the body would be them, one image or several', () => {
+    for (const urls of [[dataUrl], [dataUrl, dataUrl]]) {
+      const { client, views } = sent(JSON.stringify(chat(urls)))
+      expect(views).toHaveLength(urls.length)
+      expect(encode(client, views)).toBe(client)
+    }
+  })
+
+  it.each([
+    ['written with spaces', JSON.stringify(chat([dataUrl]), null, 1), {}],
+    ['keys in another order', JSON.stringify({ messages: chat([dataUrl]).messages, model: 'm' }), {}],
+    ['a trailing newline', `${JSON.stringify(chat([dataUrl]))}\n`, {}],
+    ['a field the gateway adds (a budget cap)', JSON.stringify(chat([dataUrl])), { max_tokens: 16 }],
+    // The same length, and the payload at the same place: only the bytes before it differ.
+    ["the model's name for the backend", JSON.stringify({ ...chat([dataUrl]), model: 'n' }), {}],
+    ['text escaped differently', JSON.stringify(chat([dataUrl], { user: 'a/b' })).replace('a/b', 'a\\/b'), { user: 'a/b' }],
+  ])('builds the body as usual when the client wrote it differently: %s', async (_name, json, extra) => {
+    const { client, views } = sent(json)
+    const body = encode(client, views, extra)
+    expect(sentAsIs(body, client)).toBe(false)
+    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl], extra))).toBe(true)
+  })
+
+  it('builds the body as usual when an image is sent with another type than the client wrote', async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl])))
+    // A type of the same length: the body's length alone cannot tell them apart.
+    const body = encode(client, views, {}, 'image/gif')
+    expect(sentAsIs(body, client)).toBe(false)
+    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl.replace('image/png', 'image/gif')]))).toBe(true)
+  })
+
+  it('builds the body as usual when the byte after a payload is not its closing quote', async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl])))
+    const view = views[0] as Buffer
+    client[view.byteOffset - client.byteOffset + view.length] = 0x41
+    const body = encode(client, views)
+    expect(sentAsIs(body, client)).toBe(false)
+    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl]))).toBe(true)
+  })
+
+  it("builds the body as usual when a payload is not a view of the client's bytes at its place", async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl, dataUrl])))
+    const [first, second] = views as [Buffer, Buffer]
+    // Equal bytes at the same offset, but in memory of their own.
+    const copy = Buffer.from(client).subarray(first.byteOffset - client.byteOffset, first.byteOffset - client.byteOffset + first.length)
+    expect(copy.byteOffset).toBe(first.byteOffset)
+    for (const payloads of [
+      [copy, second],
+      [second, first], // the client's memory, each at the other's place (images reordered)
+    ]) {
+      const body = encode(client, payloads)
+      expect(sentAsIs(body, client)).toBe(false)
+      expect((await bodyText(body)) === client.toString()).toBe(true)
+    }
+  })
+
+  it('builds the body as usual when the payload is text, not bytes', async () => {
+    const { client } = sent(JSON.stringify(chat([dataUrl])))
+    const body = encodeBody((inline) => chat([inline({ mime: 'image/png', base64 })]), client)
+    expect(sentAsIs(body, client)).toBe(false)
+    expect((await bodyText(body)) === client.toString()).toBe(true)
+  })
+})

@@ -15,6 +15,8 @@ export type Attempt = { backend: string; replica: string; res: UpstreamResponse 
 export type FailoverRequest = {
   request: ChatRequest
   images: readonly RequestImage[]
+  /** The client's body, when the images' payloads are views of it (see encodeBody). */
+  clientBody?: Buffer | undefined
   model: ModelConfig
   headers: Readonly<Record<string, string>>
   signal: ClientSignal
@@ -46,15 +48,17 @@ export async function sendWithFailover(
     if (!pool) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
     const isLast = i === candidates.length - 1
     // Inline images are streamed into the body, not serialised with it (see encodeBody).
-    const body = encodeBody((inline) =>
-      upstreamBody(
-        withForwardedImages(req.request, req.images, backend, (image) =>
-          inline(image.base64 === undefined ? { mime: image.mime, bytes: image.bytes } : { mime: image.mime, base64: image.base64 }),
+    const body = encodeBody(
+      (inline) =>
+        upstreamBody(
+          withForwardedImages(req.request, req.images, backend, (image) =>
+            inline(image.base64 === undefined ? { mime: image.mime, bytes: image.bytes } : { mime: image.mime, base64: image.base64 }),
+          ),
+          req.model,
+          name,
+          backend,
         ),
-        req.model,
-        name,
-        backend,
-      ),
+      req.clientBody,
     )
     const outcome = await sendToPool(client, pool, {
       body,

@@ -57,6 +57,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
       {
         request,
         images,
+        clientBody: c.get('clientBody'),
         model,
         affinityKey,
         headers: {

@@ -19,6 +19,7 @@ import { replayFrames } from '../sse/replay.js'
 import { upstream, USAGE_SOURCE_HEADER, type UpstreamReads } from './index.js'
 import { createBackendPools } from '../backends/pools.js'
 import { TokenCounter } from '../meter/token-counter.js'
+import type { RequestImage } from '../images/index.js'
 
 const tokens = new TokenCounter()
 afterAll(() => tokens.close())
@@ -69,7 +70,15 @@ const sse = (events: readonly unknown[], done = true) =>
  * scripted client, and a clock that each backend answer moves on by UPSTREAM_MS. Every call to
  * the finish line's `complete` is in `completions`.
  */
-function upstreamApp(options: { body?: Record<string, unknown>; lookup?: CacheLookup; model?: string } = {}) {
+function upstreamApp(
+  options: {
+    body?: Record<string, unknown>
+    lookup?: CacheLookup
+    model?: string
+    images?: readonly RequestImage[]
+    clientBody?: Buffer
+  } = {},
+) {
   const client = new ScriptedUpstream()
   const metrics = createMetrics({ defaultMetrics: false })
   const clock = { time: T0, now: () => clock.time }
@@ -98,7 +107,8 @@ function upstreamApp(options: { body?: Record<string, unknown>; lookup?: CacheLo
       chatRequest: parsedRequest({ ...body, model: options.model ?? body.model }),
       model: modelNamed(options.model ?? 'llava-1.5-7b'),
       reorderedMessages: [],
-      requestImages: [],
+      requestImages: options.images ?? [],
+      clientBody: options.clientBody,
       prompt: PROMPT,
       cacheLookup: options.lookup ?? { result: 'miss' },
     }),
@@ -320,6 +330,47 @@ describe('upstream: a JSON answer from the backend', () => {
     const chunks = jsonChunks(await readText(res))
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: USAGE })
     expect((await theCompletion(app)).outcome).toBe('completed')
+  })
+})
+
+describe("upstream: the client's own body", () => {
+  const base64 = Buffer.alloc(96 * 1024, 5).toString('base64')
+  /** A body with one data URL, and the image as the earlier steps leave it: its payload a view of the body's bytes. */
+  const withImage = (model: string) => {
+    const body = ask({
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } }] }],
+    })
+    const clientBody = Buffer.from(JSON.stringify({ ...body, model }))
+    const at = clientBody.indexOf(base64)
+    const identity = {
+      source: 'data',
+      base64: clientBody.subarray(at, at + base64.length),
+      mime: 'image/png',
+      width: 1,
+      height: 1,
+      byteLength: 1,
+    }
+    const image = { messageIndex: 0, partIndex: 0, url: 'data:', identity: { ...identity, sha256: async () => '' } } as RequestImage
+    return { body, clientBody, images: [image] }
+  }
+
+  it('goes to the backend as it is when it is the very body the backend would get', async () => {
+    const { body, clientBody, images } = withImage('llava-hf/llava-1.5-7b-hf')
+    const app = upstreamApp({ body, clientBody, images })
+    app.client.json(200, chatCompletion())
+    expect((await app.send()).status).toBe(200)
+    expect(app.client.sent[0]?.body).toBe(clientBody)
+  })
+
+  it('is not what goes to the backend when the backend knows the model by another name', async () => {
+    // The client named the model as the gateway knows it; the backend's name for it replaces that.
+    const { body, clientBody, images } = withImage('llava-1.5-7b')
+    const app = upstreamApp({ body, clientBody, images })
+    app.client.json(200, chatCompletion())
+    expect((await app.send()).status).toBe(200)
+    expect(app.client.sent[0]?.body === clientBody).toBe(false)
+    expect(app.client.sent[0]?.json['model']).toBe('llava-hf/llava-1.5-7b-hf')
+    expect(JSON.stringify(app.client.sent[0]?.json['messages'])).toBe(JSON.stringify(body.messages))
   })
 })
 

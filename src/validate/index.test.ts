@@ -354,3 +354,31 @@ describe('validate: a large chunked body is read in its turn', () => {
     }
   })
 })
+
+describe("validate: the client's body, kept for forwarding", () => {
+  const roomy = stepConfig({ server: { bodyLimitBytes: 1024 * 1024 } })
+  const roomyApp = () =>
+    stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }), () => ({
+      principal: ANONYMOUS,
+    }))
+
+  it("is kept when a long data URL's payload is a view of its bytes, and holds the bytes sent", async () => {
+    const { app, reached } = roomyApp()
+    const init = postJson(user([image({ url: `data:image/png;base64,${'A'.repeat(100 * 1024)}` }), text('hi')]))
+    expect((await app.request('/', init)).status).toBe(200)
+    const clientBody = reached[0]?.clientBody
+    expect(clientBody?.toString()).toBe(init.body)
+    const payloads = [...(reached[0]?.dataUrlPayloads?.values() ?? [])]
+    expect(payloads).toHaveLength(1)
+    expect(payloads[0]?.buffer).toBe(clientBody?.buffer)
+  })
+
+  it('is not kept for a body with no long data URL, so nothing holds it past its parse', async () => {
+    const { app, reached } = roomyApp()
+    const short = `data:image/png;base64,${'A'.repeat(1_000)}`
+    for (const body of [user('hi'), user([image({ url: short }), text('hi')]), user([text('B'.repeat(100 * 1024))])]) {
+      expect((await app.request('/', postJson(body))).status).toBe(200)
+    }
+    expect(reached.map((r) => r.clientBody)).toEqual([undefined, undefined, undefined])
+  })
+})

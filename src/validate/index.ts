@@ -12,6 +12,12 @@ export type ValidateVariables = {
   model: ModelConfig
   /** Long data URLs' payloads as the body's bytes, by the placeholder URL in `chatRequest` (see readJsonBody). */
   dataUrlPayloads: ReadonlyMap<string, Buffer>
+  /**
+   * The body's bytes as the client sent them, when long data URLs' payloads are views of them (and
+   * so keep them in memory anyway): forwarded as they are if the backend's body would be the same
+   * bytes (see encodeBody). Undefined otherwise, so a text body is not held past its parse.
+   */
+  clientBody: Buffer | undefined
 }
 
 /** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
@@ -22,7 +28,7 @@ export const validate = ({
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
-    const { body, payloads } = await readJsonBody(c, config.server, largeWork)
+    const { body, payloads, bytes } = await readJsonBody(c, config.server, largeWork)
     // reportInput (the offending values, for the error message) costs zod its fast path: it is
     // asked for only when describing a request that failed.
     const parsed = ChatRequestSchema.safeParse(body)
@@ -39,6 +45,7 @@ export const validate = ({
     c.set('chatRequest', request)
     c.set('model', model)
     c.set('dataUrlPayloads', payloads)
+    c.set('clientBody', payloads.size > 0 ? bytes : undefined)
     await next()
   }
 }

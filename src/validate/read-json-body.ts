@@ -26,9 +26,10 @@ export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number
 
 /**
  * `payloads` holds the base64 payloads of long data URLs, kept as the body's own bytes: in `body`
- * each such URL is its header and a placeholder (see parseJson in lib/json-scan.ts).
+ * each such URL is its header and a placeholder (see parseJson in lib/json-scan.ts). `bytes` is the
+ * body as it came.
  */
-export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads }
+export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads; bytes: Buffer }
 
 export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: WorkGate): Promise<JsonBody> {
   const contentType = c.req.header('content-type')
@@ -125,7 +126,7 @@ async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
     const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body
     throw gatewayError('invalid_request', { message: `Request body must be a JSON object, got ${got}.` })
   }
-  return { body: body as Record<string, unknown>, payloads }
+  return { body: body as Record<string, unknown>, payloads, bytes }
 }
 
 const tooLarge = (limitBytes: number) =>

@@ -1,6 +1,6 @@
 import OpenAI from 'openai'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { png, webpVp8l } from '../fixtures/images.js'
+import { png, pngHeader, webpVp8l } from '../fixtures/images.js'
 import { chatCompletion, completionChunks, FakeUpstream, replyJson, replySse } from '../helpers/fake-upstream.js'
 import { imageConfig, ImageServer } from '../helpers/image-server.js'
 import { listen } from '../helpers/gateway-server.js'
@@ -68,6 +68,21 @@ describe('the hosted API examples, unchanged but for base URL and key', () => {
     expect(completion.choices[0]?.finish_reason).toBe('stop')
     const messages = upstream.calls[0]?.body['messages'] as Array<{ content: Array<{ type: string }> }>
     expect(messages[0]?.content.map((p) => p.type)).toEqual(['image_url', 'text'])
+  })
+
+  it('sends the backend, byte for byte, the body the SDK sent with a 100 KiB image as a data URL', async () => {
+    const image = Buffer.concat([pngHeader(800, 600), Buffer.alloc(100 * 1024, 7)])
+    const params = {
+      model: MODEL,
+      messages: [
+        { role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url: dataUrlOf(image, 'image/png') } }, whatsInIt] },
+      ],
+      max_tokens: 64,
+    }
+    await client.chat.completions.create(params)
+    const sent = upstream.calls[0]?.raw ?? ''
+    expect(sent.length).toBe(JSON.stringify(params).length) // toBe on the whole body would print 137 KB on failure
+    expect(sent === JSON.stringify(params)).toBe(true)
   })
 
   it('answers the two-image example', async () => {

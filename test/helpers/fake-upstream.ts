@@ -7,6 +7,8 @@ export type UpstreamCall = {
   path: string
   headers: IncomingMessage['headers']
   body: Record<string, unknown>
+  /** The body as it came, before parsing. */
+  raw: string
   /** Resolves when the gateway drops the connection before the response finished. */
   aborted: Promise<void>
 }
@@ -85,6 +87,7 @@ export class FakeUpstream {
       path: req.url ?? '',
       headers: req.headers,
       body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      raw: text,
       aborted,
     }
     if (call.method === 'GET') {
