@@ -70,8 +70,7 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
       yield QUOTE
     }
   }
-  const inOrder = order.map((n) => images[n] as InlineImage)
-  if (clientBody && isClientBody(clientBody, length, texts, heads, inOrder)) return clientBody
+  if (clientBody && isClientBody(clientBody, length, texts, heads, order, images)) return clientBody
   if (length <= WHOLE_BODY_BYTES) {
     const whole = Buffer.allocUnsafe(length)
     let at = 0
@@ -105,7 +104,8 @@ function isClientBody(
   length: number,
   texts: readonly Buffer[],
   heads: readonly Buffer[],
-  inline: readonly InlineImage[],
+  order: readonly number[],
+  images: readonly InlineImage[],
 ): boolean {
   if (client.length !== length) return false
   let at = 0
@@ -119,7 +119,7 @@ function isClientBody(
     const head = heads[i]
     if (head === undefined) break
     if (!matches(head)) return false
-    const payload = inline[i]?.base64
+    const payload = images[order[i] as number]?.base64
     if (!Buffer.isBuffer(payload) || payload.buffer !== client.buffer || payload.byteOffset !== client.byteOffset + at) return false
     at += payload.length
     if (client[at++] !== QUOTE_BYTE) return false
