@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { settle } from '../../test/helpers/step-app.js'
+import { headroomOf } from './headroom.js'
 import { readCapped } from './read-capped.js'
 
 const chunks = (...sizes: number[]) => sizes.map((n, i) => Buffer.alloc(n, i + 1))
@@ -21,6 +22,21 @@ describe('readCapped', () => {
     const fromWeb = await readCapped(new Blob([web]).stream(), 3)
     expect([...(fromWeb ?? [])]).toEqual([1, 2, 3])
     expect(Buffer.isBuffer(fromWeb)).toBe(true)
+  })
+
+  it('joins a body of several chunks with the headroom asked for in front, unused; one chunk is used as it came', async () => {
+    for (const source of [() => Readable.from(chunks(3, 4, 3)), () => new Blob([Buffer.alloc(3, 1), Buffer.alloc(4, 2)]).stream()]) {
+      const none = await readCapped(source(), 10)
+      expect(none && headroomOf(none)).toBe(0)
+      const roomy = await readCapped(source(), 10, { headroomBytes: 32 })
+      expect(roomy && headroomOf(roomy)).toBe(32)
+      expect(roomy?.byteOffset).toBe(32)
+      expect(roomy?.equals(none as Buffer)).toBe(true)
+    }
+    const [only] = chunks(60_000)
+    const alone = await readCapped(Readable.from([only]), 60_000, { headroomBytes: 32 })
+    expect(alone?.buffer).toBe(only?.buffer)
+    expect(alone && headroomOf(alone)).toBe(0)
   })
 
   it('gives undefined one byte past the limit, and stops reading there', async () => {
@@ -155,7 +171,7 @@ describe('readCapped: a pause', () => {
         asked++
         return new Promise<void>((resolve) => (open = resolve))
       }
-      const read = readCapped(counted.source, 100, { afterBytes: 5, until })
+      const read = readCapped(counted.source, 100, { pause: { afterBytes: 5, until } })
       await settle()
       expect([counted.pulled, asked]).toEqual([2, 1])
       open()
@@ -166,7 +182,7 @@ describe('readCapped: a pause', () => {
 
   it.each(Object.entries(sources))('ends the read of %s with the error `until()` rejects with, the rest unread', async (_kind, make) => {
     const counted = make()
-    const read = readCapped(counted.source, 100, { afterBytes: 5, until: () => Promise.reject(new Error('no turn')) })
+    const read = readCapped(counted.source, 100, { pause: { afterBytes: 5, until: () => Promise.reject(new Error('no turn')) } })
     await expect(read).rejects.toThrow('no turn')
     expect(counted.pulled).toBe(2)
   })
@@ -177,7 +193,7 @@ describe('readCapped: a pause', () => {
       asked++
       return Promise.resolve()
     }
-    expect(await readCapped(Readable.from(chunks(4, 4)), 100, { afterBytes: 8, until })).toEqual(Buffer.concat(chunks(4, 4)))
+    expect(await readCapped(Readable.from(chunks(4, 4)), 100, { pause: { afterBytes: 8, until } })).toEqual(Buffer.concat(chunks(4, 4)))
     expect(asked).toBe(0)
   })
 })
