@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { bodyText } from '../backends/request-body.js'
+import { allocWithHeadroom } from '../lib/headroom.js'
 import { encodeBody } from './encode-body.js'
 
 /** An image as the body builder gets it: its bytes, or its base64 as text or as the request body's bytes. */
@@ -68,8 +69,9 @@ describe("encodeBody with the client's own body", () => {
   const png = Buffer.alloc(150 * 1024, 9)
   const base64 = png.toString('base64')
   /** The body as a client sends it, and each image's payload as a view of its bytes, as readJsonBody leaves them. */
-  const sent = (json: string) => {
-    const client = Buffer.from(json)
+  const sent = (json: string, headroom = 0) => {
+    const client = allocWithHeadroom(Buffer.byteLength(json), headroom)
+    client.write(json)
     const views: Buffer[] = []
     for (let at = client.indexOf(base64); at >= 0; at = client.indexOf(base64, at + base64.length)) {
       views.push(client.subarray(at, at + base64.length))
@@ -87,15 +89,17 @@ describe("encodeBody with the client's own body", () => {
   /** Whether the body is the client's buffer itself. (Not `.not.toBe`: passing, it compares the buffers deeply, a byte at a time.) */
   const sentAsIs = (body: unknown, client: Buffer) => body === client
   /** The body the gateway builds from `views`, with the client's bytes offered. */
-  const encode = (client: Buffer, views: readonly Buffer[], extra: Record<string, unknown> = {}, mime = 'image/png') => {
+  const encode = (client: Buffer, views: readonly Buffer[], extra: Record<string, unknown> = {}, mime = 'image/png', model = 'm') => {
     let next = 0
     return encodeBody(
-      (inline) =>
-        chat(
+      (inline) => ({
+        ...chat(
           views.map(() => inline({ mime, base64: views[next++] as Buffer })),
           extra,
         ),
-      client,
+        model,
+      }),
+      { bytes: client, payloadViews: views.length },
     )
   }
 
@@ -112,8 +116,11 @@ describe("encodeBody with the client's own body", () => {
     ['keys in another order', JSON.stringify({ messages: chat([dataUrl]).messages, model: 'm' }), {}],
     ['a trailing newline', `${JSON.stringify(chat([dataUrl]))}\n`, {}],
     ['a field the gateway adds (a budget cap)', JSON.stringify(chat([dataUrl])), { max_tokens: 16 }],
-    // The same length, and the payload at the same place: only the bytes before it differ.
-    ["the model's name for the backend", JSON.stringify({ ...chat([dataUrl]), model: 'n' }), {}],
+    [
+      'a parameter after the image with another value of the same length',
+      JSON.stringify(chat([dataUrl], { user: 'abc' })),
+      { user: 'abd' },
+    ],
     ['text escaped differently', JSON.stringify(chat([dataUrl], { user: 'a/b' })).replace('a/b', 'a\\/b'), { user: 'a/b' }],
   ])('builds the body as usual when the client wrote it differently: %s', async (_name, json, extra) => {
     const { client, views } = sent(json)
@@ -143,10 +150,13 @@ describe("encodeBody with the client's own body", () => {
     const { client, views } = sent(JSON.stringify(chat([dataUrl, dataUrl])))
     const [first, second] = views as [Buffer, Buffer]
     // Equal bytes at the same offset, but in memory of their own.
-    const copy = Buffer.from(client).subarray(first.byteOffset - client.byteOffset, first.byteOffset - client.byteOffset + first.length)
-    expect(copy.byteOffset).toBe(first.byteOffset)
+    const copyOf = (view: Buffer) =>
+      Buffer.from(client).subarray(view.byteOffset - client.byteOffset, view.byteOffset - client.byteOffset + view.length)
+    const [copy, secondCopy] = [copyOf(first), copyOf(second)]
+    expect([copy.byteOffset, secondCopy.byteOffset]).toEqual([first.byteOffset, second.byteOffset])
     for (const payloads of [
       [copy, second],
+      [first, secondCopy],
       [second, first], // the client's memory, each at the other's place (images reordered)
     ]) {
       const body = encode(client, payloads)
@@ -155,10 +165,82 @@ describe("encodeBody with the client's own body", () => {
     }
   })
 
+  it("builds the body as usual when a later payload is not the client's bytes at its place", async () => {
+    // Two images of the same length, the second named by a view of the first's memory.
+    const other = `data:image/png;base64,${Buffer.alloc(png.length, 8).toString('base64')}`
+    const json = JSON.stringify(chat([dataUrl, other]))
+    const client = Buffer.from(json)
+    const at = client.indexOf(base64)
+    const first = client.subarray(at, at + base64.length)
+    const body = encode(client, [first, first])
+    expect(Buffer.isBuffer(body) && body.buffer === client.buffer).toBe(false)
+    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl, dataUrl]))).toBe(true)
+  })
+
   it('builds the body as usual when the payload is text, not bytes', async () => {
     const { client } = sent(JSON.stringify(chat([dataUrl])))
-    const body = encodeBody((inline) => chat([inline({ mime: 'image/png', base64 })]), client)
+    const body = encodeBody((inline) => chat([inline({ mime: 'image/png', base64 })]), { bytes: client, payloadViews: 1 })
     expect(sentAsIs(body, client)).toBe(false)
     expect((await bodyText(body)) === client.toString()).toBe(true)
+  })
+
+  /** The body's text, and whether it is a view of the client's memory starting `shift` bytes after the client's own start. */
+  const inClientMemory = (body: unknown, client: Buffer, shift: number) =>
+    Buffer.isBuffer(body) && body.buffer === client.buffer && body.byteOffset === client.byteOffset + shift
+
+  it("writes the backend's name for the model in front of the client's bytes when the headroom holds it, one image or several", async () => {
+    for (const urls of [[dataUrl], [dataUrl, dataUrl]]) {
+      const { client, views } = sent(JSON.stringify(chat(urls)), 256)
+      const renamed = 'llava-hf/llava-1.5-7b-hf'
+      const body = encode(client, views, {}, 'image/png', renamed)
+      expect(inClientMemory(body, client, -(renamed.length - 1))).toBe(true)
+      expect((await bodyText(body)) === JSON.stringify({ ...chat(urls), model: renamed })).toBe(true)
+      // The images' bytes are untouched: only the JSON before the first one was written.
+      expect(views.every((view) => view.toString('latin1') === base64)).toBe(true)
+    }
+  })
+
+  it('uses the headroom to its last byte, and copies what one more byte would not fit', async () => {
+    for (const [headroom, inPlace] of [
+      [9, true],
+      [8, false],
+    ] as const) {
+      const { client, views } = sent(JSON.stringify(chat([dataUrl])), headroom)
+      const body = encode(client, views, {}, 'image/png', 'abcdefghij')
+      expect(inClientMemory(body, client, -9)).toBe(inPlace)
+      expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'abcdefghij' })).toBe(true)
+    }
+  })
+
+  it("writes a shorter name over the client's own front, with no headroom", async () => {
+    const { client, views } = sent(JSON.stringify({ ...chat([dataUrl]), model: 'a-long-name' }))
+    const body = encode(client, views, {}, 'image/png', 'n')
+    expect(inClientMemory(body, client, 10)).toBe(true)
+    expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'n' })).toBe(true)
+  })
+
+  it('writes one front per client body: the same front again is the same bytes, another is a copy', async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl])), 256)
+    const first = encode(client, views, {}, 'image/png', 'backend-a')
+    const firstText = await bodyText(first)
+    const again = encode(client, views, {}, 'image/png', 'backend-a')
+    expect(inClientMemory(again, client, -8)).toBe(true)
+    const other = encode(client, views, {}, 'image/png', 'backend-bb')
+    expect(Buffer.isBuffer(other) && other.buffer === client.buffer).toBe(false)
+    expect((await bodyText(other)) === JSON.stringify({ ...chat([dataUrl]), model: 'backend-bb' })).toBe(true)
+    // A failover's body never changes bytes the earlier attempt's body may still be sending.
+    expect((await bodyText(first)) === firstText).toBe(true)
+    expect(firstText === JSON.stringify({ ...chat([dataUrl]), model: 'backend-a' })).toBe(true)
+  })
+
+  it("copies when the client's body holds a payload the backend's body does not carry", async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl])), 256)
+    const body = encodeBody((inline) => ({ ...chat([inline({ mime: 'image/png', base64: views[0] as Buffer })]), model: 'x' }), {
+      bytes: client,
+      payloadViews: 2,
+    })
+    expect(Buffer.isBuffer(body) && body.buffer === client.buffer).toBe(false)
+    expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'x' })).toBe(true)
+    expect(client.toString() === JSON.stringify(chat([dataUrl]))).toBe(true)
   })
 })

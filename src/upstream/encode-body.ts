@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { RequestBody } from '../backends/request-body.js'
+import { clientBytesBody, type ClientBody } from './client-body.js'
 
 /** An image the body carries inline, as a data URL: its canonical base64 when the client sent one, else its bytes. */
 export type InlineImage = Readonly<{ mime: string } & ({ base64: string | Buffer } | { base64?: undefined; bytes: Buffer })>
@@ -26,10 +27,10 @@ const WHOLE_BODY_BYTES = 256 * 1024
  * built, escaped or copied on the event loop. A small body is joined into one buffer instead.
  *
  * `clientBody` is the request's bytes as the client sent them, whose memory the images' payloads
- * are views of. When the body built here would be those very bytes, they are sent as they are: see
- * isClientBody.
+ * are views of. When the body built here would be those bytes from its first image on, they are
+ * sent, not copied: see clientBytesBody.
  */
-export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) => unknown, clientBody?: Buffer): RequestBody {
+export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) => unknown, clientBody?: ClientBody): RequestBody {
   // Made on the first image only: a text-only body (most requests) needs no random bytes.
   let marker: string | undefined
   const images: InlineImage[] = []
@@ -70,7 +71,8 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
       yield QUOTE
     }
   }
-  if (clientBody && isClientBody(clientBody, length, texts, heads, order, images)) return clientBody
+  const asSent = clientBody && clientBytesBody(clientBody, { length, texts, heads, order, images })
+  if (asSent) return asSent
   if (length <= WHOLE_BODY_BYTES) {
     const whole = Buffer.allocUnsafe(length)
     let at = 0
@@ -86,46 +88,6 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
 }
 
 const QUOTE = Buffer.from('"')
-const QUOTE_BYTE = 0x22
-
-/**
- * Whether the body's pieces, end to end, are the client's body byte for byte: each image's payload
- * is the client body's own memory at the very offset where it would be written, and every byte of
- * JSON around the payloads is what the client sent there. That is the usual case for an image sent
- * by an OpenAI SDK, which serialises as JSON.stringify does, keys in the order the gateway writes
- * them. Sending those bytes saves a copy of every image (about a third of the memory a 100 KiB
- * image request allocates outside V8's heap, which is what starts its young-generation
- * collections). Bytes, not meaning, are compared: a body that parses the same but is written
- * differently (spaces, escapes, key order, a duplicate key another parser would read otherwise) is
- * built as usual, so the backend never reads anything but what the gateway would have sent.
- */
-function isClientBody(
-  client: Buffer,
-  length: number,
-  texts: readonly Buffer[],
-  heads: readonly Buffer[],
-  order: readonly number[],
-  images: readonly InlineImage[],
-): boolean {
-  if (client.length !== length) return false
-  let at = 0
-  const matches = (part: Buffer) => {
-    const same = client.compare(part, 0, part.length, at, at + part.length) === 0
-    at += part.length
-    return same
-  }
-  for (const [i, text] of texts.entries()) {
-    if (!matches(text)) return false
-    const head = heads[i]
-    if (head === undefined) break
-    if (!matches(head)) return false
-    const payload = images[order[i] as number]?.base64
-    if (!Buffer.isBuffer(payload) || payload.buffer !== client.buffer || payload.byteOffset !== client.byteOffset + at) return false
-    at += payload.length
-    if (client[at++] !== QUOTE_BYTE) return false
-  }
-  return true
-}
 
 /**
  * The image's base64, a piece at a time: the client's own payload (the request body's bytes, as they

@@ -5,6 +5,7 @@ import type { BackendConfig, Config, ModelConfig } from '../config/schema.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { partRef, withForwardedImages, type RequestImage } from '../images/index.js'
 import type { ChatRequest } from '../validate/index.js'
+import type { ClientBody } from './client-body.js'
 import { encodeBody } from './encode-body.js'
 import { sendToPool } from './pool-attempts.js'
 import { upstreamBody } from './upstream-body.js'
@@ -16,7 +17,7 @@ export type FailoverRequest = {
   request: ChatRequest
   images: readonly RequestImage[]
   /** The client's body, when the images' payloads are views of it (see encodeBody). */
-  clientBody?: Buffer | undefined
+  clientBody?: ClientBody | undefined
   model: ModelConfig
   headers: Readonly<Record<string, string>>
   signal: ClientSignal

@@ -20,6 +20,8 @@ import { upstream, USAGE_SOURCE_HEADER, type UpstreamReads } from './index.js'
 import { createBackendPools } from '../backends/pools.js'
 import { TokenCounter } from '../meter/token-counter.js'
 import type { RequestImage } from '../images/index.js'
+import { allocWithHeadroom } from '../lib/headroom.js'
+import type { ClientBody } from './client-body.js'
 
 const tokens = new TokenCounter()
 afterAll(() => tokens.close())
@@ -76,7 +78,7 @@ function upstreamApp(
     lookup?: CacheLookup
     model?: string
     images?: readonly RequestImage[]
-    clientBody?: Buffer
+    clientBody?: ClientBody
   } = {},
 ) {
   const client = new ScriptedUpstream()
@@ -336,22 +338,24 @@ describe('upstream: a JSON answer from the backend', () => {
 describe("upstream: the client's own body", () => {
   const base64 = Buffer.alloc(96 * 1024, 5).toString('base64')
   /** A body with one data URL, and the image as the earlier steps leave it: its payload a view of the body's bytes. */
-  const withImage = (model: string) => {
+  const withImage = (model: string, headroom = 0) => {
     const body = ask({
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } }] }],
     })
-    const clientBody = Buffer.from(JSON.stringify({ ...body, model }))
-    const at = clientBody.indexOf(base64)
+    const json = Buffer.from(JSON.stringify({ ...body, model }))
+    const bytes = allocWithHeadroom(json.length, headroom)
+    json.copy(bytes)
+    const at = bytes.indexOf(base64)
     const identity = {
       source: 'data',
-      base64: clientBody.subarray(at, at + base64.length),
+      base64: bytes.subarray(at, at + base64.length),
       mime: 'image/png',
       width: 1,
       height: 1,
       byteLength: 1,
     }
     const image = { messageIndex: 0, partIndex: 0, url: 'data:', identity: { ...identity, sha256: async () => '' } } as RequestImage
-    return { body, clientBody, images: [image] }
+    return { body, clientBody: { bytes, payloadViews: 1 }, images: [image] }
   }
 
   it('goes to the backend as it is when it is the very body the backend would get', async () => {
@@ -359,18 +363,24 @@ describe("upstream: the client's own body", () => {
     const app = upstreamApp({ body, clientBody, images })
     app.client.json(200, chatCompletion())
     expect((await app.send()).status).toBe(200)
-    expect(app.client.sent[0]?.body).toBe(clientBody)
+    expect(app.client.sent[0]?.body).toBe(clientBody.bytes)
   })
 
-  it('is not what goes to the backend when the backend knows the model by another name', async () => {
-    // The client named the model as the gateway knows it; the backend's name for it replaces that.
-    const { body, clientBody, images } = withImage('llava-1.5-7b')
-    const app = upstreamApp({ body, clientBody, images })
-    app.client.json(200, chatCompletion())
-    expect((await app.send()).status).toBe(200)
-    expect(app.client.sent[0]?.body === clientBody).toBe(false)
-    expect(app.client.sent[0]?.json['model']).toBe('llava-hf/llava-1.5-7b-hf')
-    expect(JSON.stringify(app.client.sent[0]?.json['messages'])).toBe(JSON.stringify(body.messages))
+  it("carries the backend's name for the model in front of the client's bytes when there is room, and in a copy when not", async () => {
+    // The client named the model as the gateway knows it; the backend's name for it, 12 bytes longer, replaces that.
+    for (const [headroom, inPlace] of [
+      [256, true],
+      [0, false],
+    ] as const) {
+      const { body, clientBody, images } = withImage('llava-1.5-7b', headroom)
+      const app = upstreamApp({ body, clientBody, images })
+      app.client.json(200, chatCompletion())
+      expect((await app.send()).status).toBe(200)
+      const sent = app.client.sent[0]?.body as Buffer
+      expect(sent.buffer === clientBody.bytes.buffer).toBe(inPlace)
+      expect(app.client.sent[0]?.json['model']).toBe('llava-hf/llava-1.5-7b-hf')
+      expect(JSON.stringify(app.client.sent[0]?.json['messages'])).toBe(JSON.stringify(body.messages))
+    }
   })
 })
 

@@ -367,10 +367,11 @@ describe("validate: the client's body, kept for forwarding", () => {
     const init = postJson(user([image({ url: `data:image/png;base64,${'A'.repeat(100 * 1024)}` }), text('hi')]))
     expect((await app.request('/', init)).status).toBe(200)
     const clientBody = reached[0]?.clientBody
-    expect(clientBody?.toString()).toBe(init.body)
+    expect(clientBody?.bytes.toString()).toBe(init.body)
+    expect(clientBody?.payloadViews).toBe(1)
     const payloads = [...(reached[0]?.dataUrlPayloads?.values() ?? [])]
     expect(payloads).toHaveLength(1)
-    expect(payloads[0]?.buffer).toBe(clientBody?.buffer)
+    expect(payloads[0]?.buffer).toBe(clientBody?.bytes.buffer)
   })
 
   it('is not kept for a body with no long data URL, so nothing holds it past its parse', async () => {

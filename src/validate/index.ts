@@ -14,10 +14,11 @@ export type ValidateVariables = {
   dataUrlPayloads: ReadonlyMap<string, Buffer>
   /**
    * The body's bytes as the client sent them, when long data URLs' payloads are views of them (and
-   * so keep them in memory anyway): forwarded as they are if the backend's body would be the same
-   * bytes (see encodeBody). Undefined otherwise, so a text body is not held past its parse.
+   * so keep them in memory anyway), and how many views: forwarded rather than copied where the
+   * backend's body would be the same bytes (see upstream/client-body.ts). Undefined otherwise, so
+   * a text body is not held past its parse.
    */
-  clientBody: Buffer | undefined
+  clientBody: Readonly<{ bytes: Buffer; payloadViews: number }> | undefined
 }
 
 /** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
@@ -45,7 +46,7 @@ export const validate = ({
     c.set('chatRequest', request)
     c.set('model', model)
     c.set('dataUrlPayloads', payloads)
-    c.set('clientBody', payloads.size > 0 ? bytes : undefined)
+    c.set('clientBody', payloads.size > 0 ? { bytes, payloadViews: payloads.size } : undefined)
     await next()
   }
 }

@@ -16,6 +16,7 @@ let client: OpenAI
 let IMAGE_URL: string
 let OTHER_IMAGE_URL: string
 
+const RENAMED_MODEL = 'local/llava'
 const COVER = webpVp8l(600, 400)
 const OTHER_COVER = png(600, 400)
 const DATA_URL = `data:image/png;base64,${png(64, 48).toString('base64')}`
@@ -28,7 +29,10 @@ beforeAll(async () => {
   imageHost.image('/llava/cover.webp', COVER, 'image/webp').image('/llama-2/cover.webp', OTHER_COVER, 'image/webp')
   IMAGE_URL = imageHost.url('/llava/cover.webp')
   OTHER_IMAGE_URL = imageHost.url('/llama-2/cover.webp')
-  const { app } = buildTestApp({ ...testConfig(upstream.baseUrl), images: imageConfig(imageHost) })
+  const config = testConfig(upstream.baseUrl)
+  // The same model under a name of the gateway's own: the backend is sent its name for it.
+  const renamed = { ...(config.models[0] as (typeof config.models)[number]), id: RENAMED_MODEL, upstreamModel: MODEL }
+  const { app } = buildTestApp({ ...config, models: [...config.models, renamed], images: imageConfig(imageHost) })
   gateway = await listen(app)
   client = new OpenAI({ apiKey: TEST_KEY, baseURL: `${gateway.url}/v1/openai`, maxRetries: 0 })
 })
@@ -85,6 +89,17 @@ describe('the hosted API examples, unchanged but for base URL and key', () => {
     expect(sent === JSON.stringify(params)).toBe(true)
   })
 
+  it("sends the backend the SDK's body with the backend's name for a renamed model, the rest byte for byte", async () => {
+    const image = Buffer.concat([pngHeader(800, 600), Buffer.alloc(100 * 1024, 7)])
+    const content = [{ type: 'image_url' as const, image_url: { url: dataUrlOf(image, 'image/png') } }, whatsInIt]
+    const params = { model: RENAMED_MODEL, messages: [{ role: 'user' as const, content }], max_tokens: 64 }
+    // Twice: the memory a body is read into is used again by later requests.
+    for (let i = 0; i < 2; i++) await client.chat.completions.create(params)
+    const expected = JSON.stringify({ ...params, model: MODEL })
+    for (const call of upstream.calls) expect(call.raw === expected).toBe(true)
+    expect(upstream.calls).toHaveLength(2)
+  })
+
   it('answers the two-image example', async () => {
     const completion = await client.chat.completions.create({
       model: MODEL,
@@ -110,7 +125,7 @@ describe('the hosted API examples, unchanged but for base URL and key', () => {
 
   it('lists the configured models on both path prefixes', async () => {
     const page = await client.models.list()
-    expect(page.data.map((m) => m.id)).toEqual([MODEL])
+    expect(page.data.map((m) => m.id)).toEqual([MODEL, RENAMED_MODEL])
     const direct = new OpenAI({ apiKey: TEST_KEY, baseURL: `${gateway.url}/v1`, maxRetries: 0 })
     expect((await direct.models.retrieve(MODEL)).id).toBe(MODEL)
   })
