@@ -2,7 +2,7 @@
 // scenario of the text or images group, and prints where the time went.
 //
 //   npm run build && node bench/profile.mjs                  the text scenario, BENCH_SECONDS (5) of load
-//   BENCH_PROFILE_SCENARIO=stream node bench/profile.mjs     text, text4k, text4knew, stream, stream64, cache, image100k, image1m, image100k8
+//   BENCH_PROFILE_SCENARIO=stream node bench/profile.mjs     text, text4k, text4knew, stream, stream64, cache, image100k, image1m, image100krenamed, image100k8
 //   BENCH_PROFILE_TOOL=perf node bench/profile.mjs           Linux perf instead of V8's profiler (see below)
 //   BENCH_PROFILE_STORE=redis node bench/profile.mjs         on a private redis-server, every request charged to a
 //                                                            budget there, as in the replicas group

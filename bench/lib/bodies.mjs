@@ -2,7 +2,7 @@
 // counter into prebuilt bytes (one copy, no JSON work in the load generator); others are fixed.
 import { MODEL } from './processes.mjs'
 
-const chat = (content, params = {}) => ({ model: MODEL, messages: [{ role: 'user', content }], ...params })
+const chat = (content, params = {}, model = MODEL) => ({ model, messages: [{ role: 'user', content }], ...params })
 
 /**
  * The bytes around each counter marker, so each body costs one Buffer.concat to make. Every marker
@@ -74,13 +74,14 @@ export function pngBytes(bytes) {
   return image
 }
 
-const imageChat = (url, text) =>
+const imageChat = (url, text, model = MODEL) =>
   chat(
     [
       { type: 'image_url', image_url: { url } },
       { type: 'text', text },
     ],
     { temperature: 0.7 },
+    model,
   )
 const dataUrl = (bytes) => `data:image/png;base64,${pngBytes(bytes).toString('base64')}`
 
@@ -100,8 +101,11 @@ export const bodies = {
    * does (bench_stream_tokens, forwarded by the gateway as an unknown parameter): the relay's cost per event.
    */
   streamTokens: (tokens) => () => spliced(chat('Describe the picture, request @@N@@.', { ...STREAMED, bench_stream_tokens: tokens })),
-  /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. */
-  image: (bytes) => () => spliced(imageChat(dataUrl(bytes), 'What is in this image? Request @@N@@.')),
+  /** One image as a data URL: the gateway decodes, sniffs, hashes and forwards it. `model`: the gateway's id for it. */
+  image:
+    (bytes, model = MODEL) =>
+    () =>
+      spliced(imageChat(dataUrl(bytes), 'What is in this image? Request @@N@@.', model)),
   /** The same request every time, temperature 0: after the first, the gateway answers from its cache. */
   cacheHit: () => fixed(chat('Describe the picture.', { temperature: 0 })),
   /**

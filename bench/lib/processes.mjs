@@ -10,6 +10,8 @@ import { join } from 'node:path'
 
 export const KEY = 'bench-key'
 export const MODEL = 'llava-hf/llava-1.5-7b-hf'
+/** The same model under a name of the gateway's own (as the default config's `local/llava-1.5-7b`): the backend is sent MODEL. */
+export const RENAMED_MODEL = 'bench/llava-1.5-7b'
 export const benchDir = new URL('..', import.meta.url).pathname
 export const root = join(benchDir, '..')
 
@@ -102,7 +104,10 @@ export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets
     server: { host: '127.0.0.1', port, drainDelayMs: 0, ...server },
     ...(redisUrl ? { redis: { url: redisUrl } } : {}),
     backends: { zero: { baseUrl: `http://127.0.0.1:${upstreamPort}/v1`, kind: 'vllm' } },
-    models: [{ id: MODEL, backend: 'zero' }],
+    models: [
+      { id: MODEL, backend: 'zero' },
+      { id: RENAMED_MODEL, backend: 'zero', upstreamModel: MODEL },
+    ],
     keys: [
       {
         alias: 'bench',
