@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { settle } from '../../test/helpers/step-app.js'
-import { headroomOf } from './headroom.js'
+import { spareRoomOf } from './spare-room.js'
 import { readCapped } from './read-capped.js'
 
 const chunks = (...sizes: number[]) => sizes.map((n, i) => Buffer.alloc(n, i + 1))
@@ -24,19 +24,19 @@ describe('readCapped', () => {
     expect(Buffer.isBuffer(fromWeb)).toBe(true)
   })
 
-  it('joins a body of several chunks with the headroom asked for in front, unused; one chunk is used as it came', async () => {
+  it('joins a body of several chunks with the spare bytes asked for on each side, unused; one chunk is used as it came', async () => {
     for (const source of [() => Readable.from(chunks(3, 4, 3)), () => new Blob([Buffer.alloc(3, 1), Buffer.alloc(4, 2)]).stream()]) {
       const none = await readCapped(source(), 10)
-      expect(none && headroomOf(none)).toBe(0)
-      const roomy = await readCapped(source(), 10, { headroomBytes: 32 })
-      expect(roomy && headroomOf(roomy)).toBe(32)
-      expect(roomy?.byteOffset).toBe(32)
+      expect(none && spareRoomOf(none)).toBe(0)
+      const roomy = await readCapped(source(), 10, { spareBytes: 32 })
+      expect(roomy && spareRoomOf(roomy)).toBe(32)
+      expect([roomy?.byteOffset, roomy?.buffer.byteLength]).toEqual([32, 32 + (roomy?.length ?? 0) + 32])
       expect(roomy?.equals(none as Buffer)).toBe(true)
     }
     const [only] = chunks(60_000)
-    const alone = await readCapped(Readable.from([only]), 60_000, { headroomBytes: 32 })
+    const alone = await readCapped(Readable.from([only]), 60_000, { spareBytes: 32 })
     expect(alone?.buffer).toBe(only?.buffer)
-    expect(alone && headroomOf(alone)).toBe(0)
+    expect(alone && spareRoomOf(alone)).toBe(0)
   })
 
   it('gives undefined one byte past the limit, and stops reading there', async () => {

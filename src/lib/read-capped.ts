@@ -1,7 +1,7 @@
 import { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import { dropStream } from './drop-stream.js'
-import { allocWithHeadroom } from './headroom.js'
+import { allocWithSpareRoom } from './spare-room.js'
 import { prematureClose } from './premature-close.js'
 
 /** Bytes copied between two turns of the event loop when the chunks are joined. */
@@ -14,11 +14,11 @@ const JOIN_STEP_BYTES = 4 * 1024 * 1024
 export type PauseAt = Readonly<{ afterBytes: number; until(): Promise<void> }>
 
 /**
- * `pause`: see PauseAt. `headroomBytes`: a body joined from several chunks gets this many unused
- * bytes in front of it (see lib/headroom.ts), where a new start can be written without a copy of
+ * `pause`: see PauseAt. `spareBytes`: a body joined from several chunks gets this many unused bytes
+ * on each side (see lib/spare-room.ts), where a new start and end can be written without a copy of
  * the rest; a body of one chunk is used as it came.
  */
-export type ReadOptions = Readonly<{ pause?: PauseAt | undefined; headroomBytes?: number }>
+export type ReadOptions = Readonly<{ pause?: PauseAt | undefined; spareBytes?: number }>
 
 /** Whether the chunk of `chunkBytes` that brought the read to `size` took it past the pause: true for that chunk alone. */
 const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: number): pause is PauseAt =>
@@ -33,10 +33,10 @@ const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: numb
 export async function readCapped(
   source: AsyncIterable<Uint8Array>,
   maxBytes: number,
-  { pause, headroomBytes = 0 }: ReadOptions = {},
+  { pause, spareBytes = 0 }: ReadOptions = {},
 ): Promise<Buffer | undefined> {
   const read = source instanceof Readable ? await readNodeStream(source, maxBytes, pause) : await readIterable(source, maxBytes, pause)
-  return read && join(read.chunks, read.size, headroomBytes)
+  return read && join(read.chunks, read.size, spareBytes)
 }
 
 type Read = { chunks: Uint8Array[]; size: number }
@@ -118,14 +118,14 @@ async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number,
   return { chunks, size }
 }
 
-async function join(chunks: readonly Uint8Array[], size: number, headroom: number): Promise<Buffer> {
+async function join(chunks: readonly Uint8Array[], size: number, spare: number): Promise<Buffer> {
   // Most bodies arrive whole in one read: used as they are, not copied (a 60 KB copy costs 8 µs).
   // Each socket read has its own memory, sized to what was read, so nothing else ever writes to it.
   const [only] = chunks
   if (chunks.length === 1 && only) return Buffer.from(only.buffer, only.byteOffset, only.byteLength)
-  if (size <= JOIN_STEP_BYTES && (headroom === 0 || chunks.length === 0)) return Buffer.concat(chunks, size)
+  if (size <= JOIN_STEP_BYTES && (spare === 0 || chunks.length === 0)) return Buffer.concat(chunks, size)
   // One Buffer.concat of a 32 MiB body holds the event loop for tens of milliseconds: copy in steps.
-  const joined = headroom > 0 ? allocWithHeadroom(size, headroom) : Buffer.allocUnsafe(size)
+  const joined = spare > 0 ? allocWithSpareRoom(size, spare) : Buffer.allocUnsafe(size)
   let at = 0
   let sinceTurn = 0
   for (const chunk of chunks) {

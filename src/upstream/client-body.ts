@@ -1,4 +1,4 @@
-import { headroomOf } from '../lib/headroom.js'
+import { spareRoomOf } from '../lib/spare-room.js'
 import type { InlineImage } from './encode-body.js'
 
 /**
@@ -18,68 +18,78 @@ export type BodyPieces = Readonly<{
   images: readonly InlineImage[]
 }>
 
-const QUOTE_BYTE = 0x22
+const QUOTE = Buffer.from('"')
 
-/** Client bodies whose memory has had a front written into it. */
+/** Client bodies whose memory has had a front or a back written into it. */
 const rewritten = new WeakSet<Buffer>()
 
 /**
  * The backend's body made of the client's own memory, or undefined when it cannot be. From its
- * first image on, the body must be the client's bytes exactly: each payload the client's memory at
- * the very offset where it would be written, every byte of JSON between and after them what the
- * client sent there. The JSON before the first image (the front: the model, any message before it)
- * may differ: it is written just before the first payload, over the client's own front and into
- * the unused bytes the body was read with (lib/headroom.ts), and the body is a view from there. A
- * client body that already holds that front (usually the client's own, when the model keeps its
- * name) is sent as it is.
+ * first image to its last, the body must be the client's bytes exactly: each payload the client's
+ * memory at the very offset where it would be written, every byte of JSON between them what the
+ * client sent there. The JSON before the first image (the front: the model, any message before
+ * it) and after the last (the back: the parameters, `stream_options` the gateway adds to a
+ * stream, a budget's `max_tokens`) may differ. They are written just before the first payload
+ * and just after the last, over the client's own and into the unused bytes the body was read with
+ * (lib/spare-room.ts), and the body is a view of that memory. A client body that already holds
+ * that front and back (usually its own, when nothing changed) is sent as it is.
  *
  * That is the usual case for an image sent by an OpenAI SDK, which serialises as JSON.stringify
- * does, keys in the order the gateway writes them. Sending these bytes saves a copy of every
- * image: a 100 KiB image request cost about a third more CPU copied, mostly in collecting the
- * copies. Bytes, not meaning, are compared: a body that parses the same but is written
- * differently (spaces, escapes, key order, a duplicate key another parser would read otherwise)
- * is built as usual, so the backend never reads anything but what the gateway would have sent.
+ * does. Sending these bytes saves a copy of every image: a 100 KiB image request cost 30-60% more
+ * CPU copied, mostly in collecting the copies. Bytes, not meaning, are compared: a body whose
+ * images are written differently, or whose JSON between them is (spaces, escapes, key order), is
+ * built as usual, so the backend never reads anything but what the gateway would have sent.
  *
- * Writing is safe because nothing reads the client's front once it is parsed, and no payload lies
- * in it: every payload view is in the body, after the first (`payloadViews` counts them). A front
- * is written once per client body: a failover to a backend that needs another would change bytes
- * an earlier attempt may still be sending, so it gets a copy.
+ * Writing is safe because nothing reads the client's JSON once it is parsed, and no payload lies
+ * in what is written over: every payload view is one of the body's images (`payloadViews` counts
+ * them), all between its first and its last. A front and back are written once per client body: a
+ * failover to a backend that needs others would change bytes an earlier attempt may still be
+ * sending, so it gets a copy.
  */
 export function clientBytesBody(client: ClientBody, pieces: BodyPieces): Buffer | undefined {
   const { bytes } = client
   const { length, texts, heads, order, images } = pieces
-  const first = images[order[0] ?? -1]?.base64
-  if (order.length !== client.payloadViews || !Buffer.isBuffer(first)) return undefined
+  const payloads = order.map((n) => images[n]?.base64)
+  const [first] = payloads
+  const last = payloads.at(-1)
+  if (payloads.length !== client.payloadViews || !Buffer.isBuffer(first) || !Buffer.isBuffer(last)) return undefined
   const front = Buffer.concat([texts[0] as Buffer, heads[0] as Buffer])
-  const end = bytes.byteOffset + bytes.length
+  const back = Buffer.concat([QUOTE, texts.at(-1) as Buffer])
+  const spare = spareRoomOf(bytes)
   const start = first.byteOffset - front.length
-  if (start < bytes.byteOffset - headroomOf(bytes) || end - start !== length) return undefined
-  if (!isClientsFromFirstPayload(bytes, pieces, first.byteOffset - bytes.byteOffset)) return undefined
+  const backAt = last.byteOffset + last.length
+  const end = backAt + back.length
+  if (start < bytes.byteOffset - spare || end > bytes.byteOffset + bytes.length + spare) return undefined
+  // Every payload where the body puts it: then the body runs from `start` to `end`, `length` bytes.
+  if (!isClientsBetweenPayloads(bytes, pieces, payloads)) return undefined
   const body = Buffer.from(bytes.buffer, start, length)
-  if (body.compare(front, 0, front.length, 0, front.length) === 0) return start === bytes.byteOffset ? bytes : body
+  const holds = (part: Buffer, at: number) => body.compare(part, 0, part.length, at, at + part.length) === 0
+  if (holds(front, 0) && holds(back, backAt - start)) {
+    return start === bytes.byteOffset && body.length === bytes.length ? bytes : body
+  }
   if (rewritten.has(bytes)) return undefined
   rewritten.add(bytes)
   front.copy(body)
+  back.copy(body, backAt - start)
   return body
 }
 
 /**
- * Whether, from offset `at` of the client's bytes (its first payload), they are the body's pieces
- * after its front. Those pieces are as long as the bytes left (the caller checked), so they end where the bytes do.
+ * Whether each payload is the client's memory where the body puts it, and the client's bytes
+ * between two payloads are the body's: the closing quote, the text, the next data URL's head.
  */
-function isClientsFromFirstPayload(client: Buffer, { texts, heads, order, images }: BodyPieces, at: number): boolean {
-  const matches = (part: Buffer) => {
-    const same = client.compare(part, 0, part.length, at, at + part.length) === 0
-    at += part.length
-    return same
-  }
-  for (const [i, n] of order.entries()) {
-    if (i > 0 && !matches(heads[i] as Buffer)) return false
-    const payload = images[n]?.base64
+function isClientsBetweenPayloads(client: Buffer, { texts, heads }: BodyPieces, payloads: readonly unknown[]): boolean {
+  let at = (payloads[0] as Buffer).byteOffset - client.byteOffset
+  for (const [i, payload] of payloads.entries()) {
+    if (i > 0) {
+      for (const part of [QUOTE, texts[i] as Buffer, heads[i] as Buffer]) {
+        // A payload found out of place further on could put `at` past the bytes: compare() would throw.
+        if (at + part.length > client.length || client.compare(part, 0, part.length, at, at + part.length) !== 0) return false
+        at += part.length
+      }
+    }
     if (!Buffer.isBuffer(payload) || payload.buffer !== client.buffer || payload.byteOffset !== client.byteOffset + at) return false
     at += payload.length
-    if (client[at++] !== QUOTE_BYTE) return false
-    if (!matches(texts[i + 1] as Buffer)) return false
   }
   return true
 }

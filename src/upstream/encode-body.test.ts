@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { bodyText } from '../backends/request-body.js'
-import { allocWithHeadroom } from '../lib/headroom.js'
+import { allocWithSpareRoom } from '../lib/spare-room.js'
 import { encodeBody } from './encode-body.js'
 
 /** An image as the body builder gets it: its bytes, or its base64 as text or as the request body's bytes. */
@@ -69,8 +69,8 @@ describe("encodeBody with the client's own body", () => {
   const png = Buffer.alloc(150 * 1024, 9)
   const base64 = png.toString('base64')
   /** The body as a client sends it, and each image's payload as a view of its bytes, as readJsonBody leaves them. */
-  const sent = (json: string, headroom = 0) => {
-    const client = allocWithHeadroom(Buffer.byteLength(json), headroom)
+  const sent = (json: string, spare = 0) => {
+    const client = allocWithSpareRoom(Buffer.byteLength(json), spare)
     client.write(json)
     const views: Buffer[] = []
     for (let at = client.indexOf(base64); at >= 0; at = client.indexOf(base64, at + base64.length)) {
@@ -111,25 +111,30 @@ describe("encodeBody with the client's own body", () => {
     }
   })
 
+  /** Whether the body is a view of the client's memory (its bytes as they are, or with a new front or back written around them). */
+  const inClientsMemory = (body: unknown, client: Buffer) => Buffer.isBuffer(body) && body.buffer === client.buffer
+
   it.each([
-    ['written with spaces', JSON.stringify(chat([dataUrl]), null, 1), {}],
-    ['keys in another order', JSON.stringify({ messages: chat([dataUrl]).messages, model: 'm' }), {}],
-    ['a trailing newline', `${JSON.stringify(chat([dataUrl]))}\n`, {}],
-    ['a field the gateway adds (a budget cap)', JSON.stringify(chat([dataUrl])), { max_tokens: 16 }],
-    [
-      'a parameter after the image with another value of the same length',
-      JSON.stringify(chat([dataUrl], { user: 'abc' })),
-      { user: 'abd' },
-    ],
-    ['text escaped differently', JSON.stringify(chat([dataUrl], { user: 'a/b' })).replace('a/b', 'a\\/b'), { user: 'a/b' }],
-  ])('builds the body as usual when the client wrote it differently: %s', async (_name, json, extra) => {
+    // One image: all that differs is before or after it, and is written over the client's own.
+    ['written with spaces', JSON.stringify(chat([dataUrl]), null, 1), {}, true],
+    ['a trailing newline', `${JSON.stringify(chat([dataUrl]))}\n`, {}, true],
+    ['a parameter after the image with another value', JSON.stringify(chat([dataUrl], { user: 'abc' })), { user: 'abd' }, true],
+    ['text escaped differently', JSON.stringify(chat([dataUrl], { user: 'a/b' })).replace('a/b', 'a\\/b'), { user: 'a/b' }, true],
+    // Longer than the client's own, with no spare room to write it in.
+    ['keys in another order', JSON.stringify({ messages: chat([dataUrl]).messages, model: 'm' }), {}, false],
+    ['a field the gateway adds (a budget cap)', JSON.stringify(chat([dataUrl])), { max_tokens: 16 }, false],
+    // Between two images: only the client's own bytes may be there.
+    ['spaces between two images', JSON.stringify(chat([dataUrl, dataUrl]), null, 1), {}, false],
+  ])('sends exactly the body it builds when the client wrote it differently: %s', async (name, json, extra, inPlace) => {
     const { client, views } = sent(json)
     const body = encode(client, views, extra)
     expect(sentAsIs(body, client)).toBe(false)
-    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl], extra))).toBe(true)
+    expect(inClientsMemory(body, client)).toBe(inPlace)
+    const urls = name === 'spaces between two images' ? [dataUrl, dataUrl] : [dataUrl]
+    expect((await bodyText(body)) === JSON.stringify(chat(urls, extra))).toBe(true)
   })
 
-  it('builds the body as usual when an image is sent with another type than the client wrote', async () => {
+  it('sends the type the gateway sniffed, not the one the client wrote', async () => {
     const { client, views } = sent(JSON.stringify(chat([dataUrl])))
     // A type of the same length: the body's length alone cannot tell them apart.
     const body = encode(client, views, {}, 'image/gif')
@@ -137,13 +142,13 @@ describe("encodeBody with the client's own body", () => {
     expect((await bodyText(body)) === JSON.stringify(chat([dataUrl.replace('image/png', 'image/gif')]))).toBe(true)
   })
 
-  it('builds the body as usual when the byte after a payload is not its closing quote', async () => {
-    const { client, views } = sent(JSON.stringify(chat([dataUrl])))
+  it('builds the body as usual when the byte after a payload before the last is not its closing quote', async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl, dataUrl])))
     const view = views[0] as Buffer
     client[view.byteOffset - client.byteOffset + view.length] = 0x41
     const body = encode(client, views)
-    expect(sentAsIs(body, client)).toBe(false)
-    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl]))).toBe(true)
+    expect(inClientsMemory(body, client)).toBe(false)
+    expect((await bodyText(body)) === JSON.stringify(chat([dataUrl, dataUrl]))).toBe(true)
   })
 
   it("builds the body as usual when a payload is not a view of the client's bytes at its place", async () => {
@@ -160,7 +165,7 @@ describe("encodeBody with the client's own body", () => {
       [second, first], // the client's memory, each at the other's place (images reordered)
     ]) {
       const body = encode(client, payloads)
-      expect(sentAsIs(body, client)).toBe(false)
+      expect(inClientsMemory(body, client)).toBe(false)
       expect((await bodyText(body)) === client.toString()).toBe(true)
     }
   })
@@ -177,6 +182,16 @@ describe("encodeBody with the client's own body", () => {
     expect((await bodyText(body)) === JSON.stringify(chat([dataUrl, dataUrl]))).toBe(true)
   })
 
+  it("builds the body as usual, and does not throw, when a payload's view runs past the client's bytes", async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl, dataUrl])), 256)
+    const [first, second] = views as [Buffer, Buffer]
+    new Uint8Array(client.buffer).fill(0x41, client.byteOffset + client.length) // the spare room after the body, set
+    // The first payload's view reaches past the end of the client's bytes: no reading of it may run off them.
+    const overlong = Buffer.from(client.buffer, first.byteOffset, client.byteOffset + client.length - first.byteOffset + 100)
+    const body = encode(client, [overlong, second])
+    expect(inClientsMemory(body, client)).toBe(false)
+  })
+
   it('builds the body as usual when the payload is text, not bytes', async () => {
     const { client } = sent(JSON.stringify(chat([dataUrl])))
     const body = encodeBody((inline) => chat([inline({ mime: 'image/png', base64 })]), { bytes: client, payloadViews: 1 })
@@ -184,11 +199,11 @@ describe("encodeBody with the client's own body", () => {
     expect((await bodyText(body)) === client.toString()).toBe(true)
   })
 
-  /** The body's text, and whether it is a view of the client's memory starting `shift` bytes after the client's own start. */
+  /** Whether the body is a view of the client's memory starting `shift` bytes after the client's own start. */
   const inClientMemory = (body: unknown, client: Buffer, shift: number) =>
     Buffer.isBuffer(body) && body.buffer === client.buffer && body.byteOffset === client.byteOffset + shift
 
-  it("writes the backend's name for the model in front of the client's bytes when the headroom holds it, one image or several", async () => {
+  it("writes the backend's name for the model in front of the client's bytes when the spare room holds it, one image or several", async () => {
     for (const urls of [[dataUrl], [dataUrl, dataUrl]]) {
       const { client, views } = sent(JSON.stringify(chat(urls)), 256)
       const renamed = 'llava-hf/llava-1.5-7b-hf'
@@ -200,23 +215,57 @@ describe("encodeBody with the client's own body", () => {
     }
   })
 
-  it('uses the headroom to its last byte, and copies what one more byte would not fit', async () => {
-    for (const [headroom, inPlace] of [
+  it('uses the spare room before the body to its last byte, and copies what one more byte would not fit', async () => {
+    for (const [spare, inPlace] of [
       [9, true],
       [8, false],
     ] as const) {
-      const { client, views } = sent(JSON.stringify(chat([dataUrl])), headroom)
+      const { client, views } = sent(JSON.stringify(chat([dataUrl])), spare)
       const body = encode(client, views, {}, 'image/png', 'abcdefghij')
       expect(inClientMemory(body, client, -9)).toBe(inPlace)
       expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'abcdefghij' })).toBe(true)
     }
   })
 
-  it("writes a shorter name over the client's own front, with no headroom", async () => {
+  it("writes a shorter name over the client's own front, with no spare room", async () => {
     const { client, views } = sent(JSON.stringify({ ...chat([dataUrl]), model: 'a-long-name' }))
     const body = encode(client, views, {}, 'image/png', 'n')
     expect(inClientMemory(body, client, 10)).toBe(true)
     expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'n' })).toBe(true)
+  })
+
+  it("writes a longer back after the client's bytes when the spare room holds it: usage asked for on a stream", async () => {
+    const streamed = { stream: true, stream_options: { include_usage: true } }
+    for (const urls of [[dataUrl], [dataUrl, dataUrl]]) {
+      const { client, views } = sent(JSON.stringify(chat(urls, { stream: true })), 256)
+      const body = encode(client, views, streamed)
+      expect(inClientMemory(body, client, 0)).toBe(true)
+      expect((await bodyText(body)) === JSON.stringify(chat(urls, streamed))).toBe(true)
+      expect(views.every((view) => view.toString('latin1') === base64)).toBe(true)
+    }
+  })
+
+  it('uses the spare room after the body to its last byte, and copies what one more byte would not fit', async () => {
+    // `,"max_tokens":16`: 16 bytes more than the client sent.
+    for (const [spare, inPlace] of [
+      [16, true],
+      [15, false],
+    ] as const) {
+      const { client, views } = sent(JSON.stringify(chat([dataUrl])), spare)
+      const body = encode(client, views, { max_tokens: 16 })
+      expect(inClientMemory(body, client, 0)).toBe(inPlace)
+      expect((await bodyText(body)) === JSON.stringify(chat([dataUrl], { max_tokens: 16 }))).toBe(true)
+    }
+  })
+
+  it('writes one front and back per client body: the same again are the same bytes, others a copy', async () => {
+    const { client, views } = sent(JSON.stringify(chat([dataUrl])), 256)
+    const withBack = encode(client, views, { max_tokens: 16 }, 'image/png', 'backend-a')
+    expect(inClientMemory(withBack, client, -8)).toBe(true)
+    const otherBack = encode(client, views, { max_tokens: 32 }, 'image/png', 'backend-a')
+    expect(inClientMemory(otherBack, client, -8)).toBe(false)
+    expect((await bodyText(otherBack)) === JSON.stringify({ ...chat([dataUrl], { max_tokens: 32 }), model: 'backend-a' })).toBe(true)
+    expect((await bodyText(withBack)) === JSON.stringify({ ...chat([dataUrl], { max_tokens: 16 }), model: 'backend-a' })).toBe(true)
   })
 
   it('writes one front per client body: the same front again is the same bytes, another is a copy', async () => {

@@ -20,7 +20,7 @@ import { upstream, USAGE_SOURCE_HEADER, type UpstreamReads } from './index.js'
 import { createBackendPools } from '../backends/pools.js'
 import { TokenCounter } from '../meter/token-counter.js'
 import type { RequestImage } from '../images/index.js'
-import { allocWithHeadroom } from '../lib/headroom.js'
+import { allocWithSpareRoom } from '../lib/spare-room.js'
 import type { ClientBody } from './client-body.js'
 
 const tokens = new TokenCounter()
@@ -338,12 +338,12 @@ describe('upstream: a JSON answer from the backend', () => {
 describe("upstream: the client's own body", () => {
   const base64 = Buffer.alloc(96 * 1024, 5).toString('base64')
   /** A body with one data URL, and the image as the earlier steps leave it: its payload a view of the body's bytes. */
-  const withImage = (model: string, headroom = 0) => {
+  const withImage = (model: string, spare = 0) => {
     const body = ask({
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${base64}` } }] }],
     })
     const json = Buffer.from(JSON.stringify({ ...body, model }))
-    const bytes = allocWithHeadroom(json.length, headroom)
+    const bytes = allocWithSpareRoom(json.length, spare)
     json.copy(bytes)
     const at = bytes.indexOf(base64)
     const identity = {
@@ -368,11 +368,11 @@ describe("upstream: the client's own body", () => {
 
   it("carries the backend's name for the model in front of the client's bytes when there is room, and in a copy when not", async () => {
     // The client named the model as the gateway knows it; the backend's name for it, 12 bytes longer, replaces that.
-    for (const [headroom, inPlace] of [
+    for (const [spare, inPlace] of [
       [256, true],
       [0, false],
     ] as const) {
-      const { body, clientBody, images } = withImage('llava-1.5-7b', headroom)
+      const { body, clientBody, images } = withImage('llava-1.5-7b', spare)
       const app = upstreamApp({ body, clientBody, images })
       app.client.json(200, chatCompletion())
       expect((await app.send()).status).toBe(200)

@@ -8,12 +8,12 @@ import { readCapped, type PauseAt } from '../lib/read-capped.js'
 import { LARGE_WORK_BYTES, type Lease, type WorkGate } from '../lib/work-gate.js'
 
 /**
- * Unused bytes before a body read in several chunks (any with an image as a data URL): the JSON
- * the backend gets before its first image may be this much longer than the client's (a model
- * renamed for the backend) and still be written in front of the client's bytes, not copied with
- * them (see upstream/client-body.ts).
+ * Unused bytes on each side of a body read in several chunks (any with an image as a data URL):
+ * the JSON the backend gets before its first image, and after its last, may each be this much
+ * longer than the client's (a model renamed for the backend, usage asked for on a stream) and still
+ * be written around the client's bytes, not copied with them (see upstream/client-body.ts).
  */
-const FRONT_HEADROOM_BYTES = 256
+const SPARE_BYTES = 256
 
 /** String values longer than this (base64 images, long texts) are kept out of JSON.parse: see parseJson. */
 const LONG_STRING_BYTES = 64 * 1024
@@ -150,7 +150,7 @@ const tooLarge = (limitBytes: number) =>
 async function readBody(c: Context, limitBytes: number, pause?: PauseAt): Promise<Buffer> {
   const source = nodeRequestOf(c) ?? (c.req.raw.body as unknown as AsyncIterable<Uint8Array> | null)
   if (!source) return Buffer.alloc(0)
-  const bytes = await readCapped(source, limitBytes, { pause, headroomBytes: FRONT_HEADROOM_BYTES })
+  const bytes = await readCapped(source, limitBytes, { pause, spareBytes: SPARE_BYTES })
   if (!bytes) throw tooLarge(limitBytes)
   return bytes
 }

@@ -160,6 +160,16 @@ describe('streaming', () => {
     expect(chunks.every((c) => c.choices.length === 1)).toBe(true)
   })
 
+  it("sends the backend the SDK's streamed image request with the usage option added, the rest byte for byte", async () => {
+    upstream.handle((_call, res) => replySse(res, completionChunks(['A ', 'llama.'], usage)))
+    const image = Buffer.concat([pngHeader(800, 600), Buffer.alloc(100 * 1024, 7)])
+    const content = [{ type: 'image_url' as const, image_url: { url: dataUrlOf(image, 'image/png') } }, whatsInIt]
+    const params = { model: RENAMED_MODEL, messages: [{ role: 'user' as const, content }], stream: true as const }
+    for await (const chunk of await client.chat.completions.create(params)) expect(chunk.usage ?? undefined).toBeUndefined()
+    const expected = JSON.stringify({ ...params, model: MODEL, stream_options: { include_usage: true } })
+    expect(upstream.calls[0]?.raw === expected).toBe(true)
+  })
+
   it('raises a backend error event that arrives after the stream started', async () => {
     upstream.handle((_call, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
