@@ -215,18 +215,6 @@ describe("encodeBody with the client's own body", () => {
     }
   })
 
-  it('uses the spare room before the body to its last byte, and copies what one more byte would not fit', async () => {
-    for (const [spare, inPlace] of [
-      [9, true],
-      [8, false],
-    ] as const) {
-      const { client, views } = sent(JSON.stringify(chat([dataUrl])), spare)
-      const body = encode(client, views, {}, 'image/png', 'abcdefghij')
-      expect(inClientMemory(body, client, -9)).toBe(inPlace)
-      expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'abcdefghij' })).toBe(true)
-    }
-  })
-
   it("writes a shorter name over the client's own front, with no spare room", async () => {
     const { client, views } = sent(JSON.stringify({ ...chat([dataUrl]), model: 'a-long-name' }))
     const body = encode(client, views, {}, 'image/png', 'n')
@@ -245,18 +233,23 @@ describe("encodeBody with the client's own body", () => {
     }
   })
 
-  it('uses the spare room after the body to its last byte, and copies what one more byte would not fit', async () => {
-    // `,"max_tokens":16`: 16 bytes more than the client sent.
-    for (const [spare, inPlace] of [
-      [16, true],
-      [15, false],
-    ] as const) {
-      const { client, views } = sent(JSON.stringify(chat([dataUrl])), spare)
-      const body = encode(client, views, { max_tokens: 16 })
-      expect(inClientMemory(body, client, 0)).toBe(inPlace)
-      expect((await bodyText(body)) === JSON.stringify(chat([dataUrl], { max_tokens: 16 }))).toBe(true)
-    }
-  })
+  it.each([
+    ['before the body (a name 9 bytes longer)', 9, {}, 'abcdefghij', -9],
+    ['after the body (`,"max_tokens":16`, 16 bytes more)', 16, { max_tokens: 16 }, 'm', 0],
+  ] as const)(
+    'uses the spare room %s to its last byte, and copies what one more byte would not fit',
+    async (_where, needed, extra, model, shift) => {
+      for (const [spare, inPlace] of [
+        [needed, true],
+        [needed - 1, false],
+      ] as const) {
+        const { client, views } = sent(JSON.stringify(chat([dataUrl])), spare)
+        const body = encode(client, views, extra, 'image/png', model)
+        expect(inClientMemory(body, client, shift)).toBe(inPlace)
+        expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl], extra), model })).toBe(true)
+      }
+    },
+  )
 
   it('writes one front and back per client body: the same again are the same bytes, others a copy', async () => {
     const { client, views } = sent(JSON.stringify(chat([dataUrl])), 256)
