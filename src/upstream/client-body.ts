@@ -1,11 +1,6 @@
 import { spareRoomOf } from '../lib/spare-room.js'
+import type { ClientBody } from '../validate/index.js'
 import type { InlineImage } from './encode-body.js'
-
-/**
- * The request's bytes as the client sent them, when long data URLs' payloads are views of them,
- * and how many such views there are (validate sets it).
- */
-export type ClientBody = Readonly<{ bytes: Buffer; payloadViews: number }>
 
 /** The backend's JSON body as encodeBody lays it out: texts[0] heads[0] payload `"` texts[1] heads[1] payload `"` ... texts[n]. */
 export type BodyPieces = Readonly<{
@@ -63,8 +58,7 @@ export function clientBytesBody(client: ClientBody, pieces: BodyPieces): Buffer 
   // Every payload where the body puts it: then the body runs from `start` to `end`, `length` bytes.
   if (!isClientsBetweenPayloads(bytes, pieces, payloads)) return undefined
   const body = Buffer.from(bytes.buffer, start, length)
-  const holds = (part: Buffer, at: number) => body.compare(part, 0, part.length, at, at + part.length) === 0
-  if (holds(front, 0) && holds(back, backAt - start)) {
+  if (holdsAt(body, front, 0) && holdsAt(body, back, backAt - start)) {
     return start === bytes.byteOffset && body.length === bytes.length ? bytes : body
   }
   if (rewritten.has(bytes)) return undefined
@@ -83,8 +77,7 @@ function isClientsBetweenPayloads(client: Buffer, { texts, heads }: BodyPieces, 
   for (const [i, payload] of payloads.entries()) {
     if (i > 0) {
       for (const part of [QUOTE, texts[i] as Buffer, heads[i] as Buffer]) {
-        // A payload found out of place further on could put `at` past the bytes: compare() would throw.
-        if (at + part.length > client.length || client.compare(part, 0, part.length, at, at + part.length) !== 0) return false
+        if (!holdsAt(client, part, at)) return false
         at += part.length
       }
     }
@@ -92,4 +85,12 @@ function isClientsBetweenPayloads(client: Buffer, { texts, heads }: BodyPieces, 
     at += payload.length
   }
   return true
+}
+
+/**
+ * Whether `buffer` holds `part` at `at`. Past its end it does not: a payload found out of place
+ * further on can put a caller's offset there, where compare() would throw.
+ */
+function holdsAt(buffer: Buffer, part: Buffer, at: number): boolean {
+  return at + part.length <= buffer.length && buffer.compare(part, 0, part.length, at, at + part.length) === 0
 }

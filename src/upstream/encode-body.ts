@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { RequestBody } from '../backends/request-body.js'
-import { clientBytesBody, type ClientBody } from './client-body.js'
+import type { ClientBody } from '../validate/index.js'
+import { clientBytesBody } from './client-body.js'
 
 /** An image the body carries inline, as a data URL: its canonical base64 when the client sent one, else its bytes. */
 export type InlineImage = Readonly<{ mime: string } & ({ base64: string | Buffer } | { base64?: undefined; bytes: Buffer })>
@@ -27,8 +28,8 @@ const WHOLE_BODY_BYTES = 256 * 1024
  * built, escaped or copied on the event loop. A small body is joined into one buffer instead.
  *
  * `clientBody` is the request's bytes as the client sent them, whose memory the images' payloads
- * are views of. When the body built here would be those bytes from its first image on, they are
- * sent, not copied: see clientBytesBody.
+ * are views of. When the body built here would be those bytes from its first image to its last,
+ * they are sent, not copied, with the JSON before and after written around them: see clientBytesBody.
  */
 export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) => unknown, clientBody?: ClientBody): RequestBody {
   // Made on the first image only: a text-only body (most requests) needs no random bytes.

@@ -21,7 +21,7 @@ import { createBackendPools } from '../backends/pools.js'
 import { TokenCounter } from '../meter/token-counter.js'
 import type { RequestImage } from '../images/index.js'
 import { allocWithSpareRoom } from '../lib/spare-room.js'
-import type { ClientBody } from './client-body.js'
+import type { ClientBody } from '../validate/index.js'
 
 const tokens = new TokenCounter()
 afterAll(() => tokens.close())

@@ -7,6 +7,12 @@ import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
 
+/**
+ * The request's bytes as the client sent them, when long data URLs' payloads are views of them,
+ * and how many such views there are.
+ */
+export type ClientBody = Readonly<{ bytes: Buffer; payloadViews: number }>
+
 export type ValidateVariables = {
   chatRequest: ChatRequest
   model: ModelConfig
@@ -18,7 +24,7 @@ export type ValidateVariables = {
    * backend's body would be the same bytes (see upstream/client-body.ts). Undefined otherwise, so
    * a text body is not held past its parse.
    */
-  clientBody: Readonly<{ bytes: Buffer; payloadViews: number }> | undefined
+  clientBody: ClientBody | undefined
 }
 
 /** Step 2: the body → `chatRequest` and the configured model → `model` on the context. */
