@@ -112,7 +112,10 @@ describe("encodeBody with the client's own body", () => {
   })
 
   /** Whether the body is a view of the client's memory (its bytes as they are, or with a new front or back written around them). */
-  const inClientsMemory = (body: unknown, client: Buffer) => Buffer.isBuffer(body) && body.buffer === client.buffer
+  const inClientsMemory = (body: unknown, client: Buffer): body is Buffer => Buffer.isBuffer(body) && body.buffer === client.buffer
+  /** Whether it is, starting `shift` bytes after the client's own start. */
+  const inClientsMemoryAt = (body: unknown, client: Buffer, shift: number) =>
+    inClientsMemory(body, client) && body.byteOffset === client.byteOffset + shift
 
   it.each([
     // One image: all that differs is before or after it, and is written over the client's own.
@@ -178,7 +181,7 @@ describe("encodeBody with the client's own body", () => {
     const at = client.indexOf(base64)
     const first = client.subarray(at, at + base64.length)
     const body = encode(client, [first, first])
-    expect(Buffer.isBuffer(body) && body.buffer === client.buffer).toBe(false)
+    expect(inClientsMemory(body, client)).toBe(false)
     expect((await bodyText(body)) === JSON.stringify(chat([dataUrl, dataUrl]))).toBe(true)
   })
 
@@ -199,16 +202,12 @@ describe("encodeBody with the client's own body", () => {
     expect((await bodyText(body)) === client.toString()).toBe(true)
   })
 
-  /** Whether the body is a view of the client's memory starting `shift` bytes after the client's own start. */
-  const inClientMemory = (body: unknown, client: Buffer, shift: number) =>
-    Buffer.isBuffer(body) && body.buffer === client.buffer && body.byteOffset === client.byteOffset + shift
-
   it("writes the backend's name for the model in front of the client's bytes when the spare room holds it, one image or several", async () => {
     for (const urls of [[dataUrl], [dataUrl, dataUrl]]) {
       const { client, views } = sent(JSON.stringify(chat(urls)), 256)
       const renamed = 'llava-hf/llava-1.5-7b-hf'
       const body = encode(client, views, {}, 'image/png', renamed)
-      expect(inClientMemory(body, client, -(renamed.length - 1))).toBe(true)
+      expect(inClientsMemoryAt(body, client, -(renamed.length - 1))).toBe(true)
       expect((await bodyText(body)) === JSON.stringify({ ...chat(urls), model: renamed })).toBe(true)
       // The images' bytes are untouched: only the JSON before the first one was written.
       expect(views.every((view) => view.toString('latin1') === base64)).toBe(true)
@@ -218,7 +217,7 @@ describe("encodeBody with the client's own body", () => {
   it("writes a shorter name over the client's own front, with no spare room", async () => {
     const { client, views } = sent(JSON.stringify({ ...chat([dataUrl]), model: 'a-long-name' }))
     const body = encode(client, views, {}, 'image/png', 'n')
-    expect(inClientMemory(body, client, 10)).toBe(true)
+    expect(inClientsMemoryAt(body, client, 10)).toBe(true)
     expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'n' })).toBe(true)
   })
 
@@ -227,7 +226,7 @@ describe("encodeBody with the client's own body", () => {
     for (const urls of [[dataUrl], [dataUrl, dataUrl]]) {
       const { client, views } = sent(JSON.stringify(chat(urls, { stream: true })), 256)
       const body = encode(client, views, streamed)
-      expect(inClientMemory(body, client, 0)).toBe(true)
+      expect(inClientsMemoryAt(body, client, 0)).toBe(true)
       expect((await bodyText(body)) === JSON.stringify(chat(urls, streamed))).toBe(true)
       expect(views.every((view) => view.toString('latin1') === base64)).toBe(true)
     }
@@ -245,7 +244,7 @@ describe("encodeBody with the client's own body", () => {
       ] as const) {
         const { client, views } = sent(JSON.stringify(chat([dataUrl])), spare)
         const body = encode(client, views, extra, 'image/png', model)
-        expect(inClientMemory(body, client, shift)).toBe(inPlace)
+        expect(inClientsMemoryAt(body, client, shift)).toBe(inPlace)
         expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl], extra), model })).toBe(true)
       }
     },
@@ -254,9 +253,9 @@ describe("encodeBody with the client's own body", () => {
   it('writes one front and back per client body: the same again are the same bytes, others a copy', async () => {
     const { client, views } = sent(JSON.stringify(chat([dataUrl])), 256)
     const withBack = encode(client, views, { max_tokens: 16 }, 'image/png', 'backend-a')
-    expect(inClientMemory(withBack, client, -8)).toBe(true)
+    expect(inClientsMemoryAt(withBack, client, -8)).toBe(true)
     const otherBack = encode(client, views, { max_tokens: 32 }, 'image/png', 'backend-a')
-    expect(inClientMemory(otherBack, client, -8)).toBe(false)
+    expect(inClientsMemoryAt(otherBack, client, -8)).toBe(false)
     expect((await bodyText(otherBack)) === JSON.stringify({ ...chat([dataUrl], { max_tokens: 32 }), model: 'backend-a' })).toBe(true)
     expect((await bodyText(withBack)) === JSON.stringify({ ...chat([dataUrl], { max_tokens: 16 }), model: 'backend-a' })).toBe(true)
   })
@@ -266,9 +265,9 @@ describe("encodeBody with the client's own body", () => {
     const first = encode(client, views, {}, 'image/png', 'backend-a')
     const firstText = await bodyText(first)
     const again = encode(client, views, {}, 'image/png', 'backend-a')
-    expect(inClientMemory(again, client, -8)).toBe(true)
+    expect(inClientsMemoryAt(again, client, -8)).toBe(true)
     const other = encode(client, views, {}, 'image/png', 'backend-bb')
-    expect(Buffer.isBuffer(other) && other.buffer === client.buffer).toBe(false)
+    expect(inClientsMemory(other, client)).toBe(false)
     expect((await bodyText(other)) === JSON.stringify({ ...chat([dataUrl]), model: 'backend-bb' })).toBe(true)
     // A failover's body never changes bytes the earlier attempt's body may still be sending.
     expect((await bodyText(first)) === firstText).toBe(true)
@@ -281,7 +280,7 @@ describe("encodeBody with the client's own body", () => {
       bytes: client,
       payloadViews: 2,
     })
-    expect(Buffer.isBuffer(body) && body.buffer === client.buffer).toBe(false)
+    expect(inClientsMemory(body, client)).toBe(false)
     expect((await bodyText(body)) === JSON.stringify({ ...chat([dataUrl]), model: 'x' })).toBe(true)
     expect(client.toString() === JSON.stringify(chat([dataUrl]))).toBe(true)
   })
