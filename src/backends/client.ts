@@ -6,6 +6,7 @@ import { gatewayError } from '../errors/gateway-error.js'
 import { classifyUpstreamFailure } from './classify-failure.js'
 import type { RequestBody } from './request-body.js'
 import type { ClientSignal } from '../lib/client-signal.js'
+import { handToUndici, pinBodyMemory } from '../lib/body-memory.js'
 
 export type UpstreamRequest = {
   /** Which of the backend's replicas (by name); its first when absent. */
@@ -75,11 +76,26 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
   }
 }
 
-/** Text and bytes go as they are (one write with the headers); a body in pieces through a Readable. */
+/**
+ * Text and bytes go as they are (one write with the headers); a body in pieces through a Readable.
+ * Either way the request body's memory is accounted for (lib/body-memory.ts): bytes go to undici
+ * whole, which names the socket it writes them to; a piece goes where no write is watched.
+ */
 function undiciBody(body: RequestBody | undefined): string | Buffer | Readable | null {
   if (body === undefined) return null
-  if (typeof body === 'string' || Buffer.isBuffer(body)) return body
-  return Readable.from(body.chunks(), { objectMode: false })
+  if (typeof body === 'string') return body
+  if (Buffer.isBuffer(body)) {
+    handToUndici(body)
+    return body
+  }
+  return Readable.from(pinned(body.chunks()), { objectMode: false })
+}
+
+async function* pinned(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  for await (const chunk of chunks) {
+    pinBodyMemory(chunk)
+    yield chunk
+  }
 }
 
 function agentFor(backend: BackendConfig): Agent {

@@ -5,9 +5,17 @@ import { errorOf } from '../../test/helpers/errors.js'
 import { postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
 import type { AuthVariables, Principal } from '../auth/index.js'
 import { ANONYMOUS } from '../auth/principal.js'
+import { FinishLine, type FinishVariables } from '../completion/finish-line.js'
+import { releaseBodyMemory } from '../lib/body-memory.js'
 import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { validate, type ValidateVariables } from './index.js'
 import { BODY_READ_LEASE_MS } from './read-json-body.js'
+
+// The real release, watched: a body refused while parsing never reaches a handler that could see it.
+vi.mock('../lib/body-memory.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../lib/body-memory.js')>()
+  return { ...real, releaseBodyMemory: vi.fn(real.releaseBodyMemory) }
+})
 
 const OTHER_MODEL = 'llava-next-13b'
 const BODY_LIMIT = 2_048
@@ -381,5 +389,58 @@ describe("validate: the client's body, kept for forwarding", () => {
       expect((await app.request('/', postJson(body))).status).toBe(200)
     }
     expect(reached.map((r) => r.clientBody)).toEqual([undefined, undefined, undefined])
+  })
+})
+
+describe("validate: the body's memory, given back when the request is over", () => {
+  const roomy = stepConfig({ server: { bodyLimitBytes: 1024 * 1024 } })
+  const imageBody = Buffer.from(JSON.stringify(user([image({ url: `data:image/png;base64,${'A'.repeat(100 * 1024)}` }), text('hi')])))
+
+  /** `bytes` as the Node request the server would hand over, in three reads (so joined into memory of the gateway's own). */
+  function sendInReads(app: ReturnType<typeof stepApp>['app'], bytes: Buffer) {
+    const incoming = new IncomingMessage(new Socket())
+    const res = app.request('/', { method: 'POST', headers: { 'content-type': 'application/json' } }, { incoming })
+    const third = Math.ceil(bytes.length / 3)
+    for (let at = 0; at < bytes.length; at += third) incoming.push(bytes.subarray(at, at + third))
+    incoming.push(null)
+    return res
+  }
+
+  it('gives the body back once the request has finished, not before: the answer may still be streaming', async () => {
+    const finish = new FinishLine(0)
+    const { app, reached } = stepApp<FinishVariables & AuthVariables & ValidateVariables>(
+      validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }),
+      () => ({ principal: ANONYMOUS, finish }),
+    )
+    expect((await sendInReads(app, imageBody)).status).toBe(200)
+    const bytes = reached[0]?.clientBody?.bytes
+    expect(bytes?.equals(imageBody)).toBe(true)
+    await settle()
+    expect(bytes?.buffer.byteLength).toBeGreaterThan(0)
+    finish.complete({ outcome: 'completed', status: 200, cache: 'none' })
+    await settle()
+    expect(bytes?.buffer.byteLength).toBe(0)
+  })
+
+  it('keeps the body when no finish line tells it the request is over', async () => {
+    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(
+      validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }),
+      () => ({
+        principal: ANONYMOUS,
+      }),
+    )
+    expect((await sendInReads(app, imageBody)).status).toBe(200)
+    await settle()
+    expect(reached[0]?.clientBody?.bytes.equals(imageBody)).toBe(true)
+  })
+
+  it('gives a body refused while parsing back at once', async () => {
+    const { app } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }), () => ({
+      principal: ANONYMOUS,
+    }))
+    vi.mocked(releaseBodyMemory).mockClear()
+    const broken = Buffer.concat([imageBody.subarray(0, -2), Buffer.from(',]')])
+    await errorOf(await sendInReads(app, broken), 400, 'invalid_json')
+    expect(vi.mocked(releaseBodyMemory).mock.results).toEqual([{ type: 'return', value: true }])
   })
 })

@@ -1,8 +1,10 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AuthVariables } from '../auth/index.js'
 import type { ModelConfig } from '../config/schema.js'
+import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import { releaseBodyMemory } from '../lib/body-memory.js'
 import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
@@ -31,29 +33,37 @@ export type ValidateVariables = {
 export const validate = ({
   config,
   largeWork,
-}: Pick<AppDeps, 'config' | 'largeWork'>): MiddlewareHandler<{ Variables: AuthVariables & ValidateVariables }> => {
+}: Pick<AppDeps, 'config' | 'largeWork'>): MiddlewareHandler<{
+  Variables: Partial<FinishVariables> & AuthVariables & ValidateVariables
+}> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
     const { body, payloads, bytes } = await readJsonBody(c, config.server, largeWork)
-    // reportInput (the offending values, for the error message) costs zod its fast path: it is
-    // asked for only when describing a request that failed.
-    const parsed = ChatRequestSchema.safeParse(body)
-    if (!parsed.success) throw describeIssues(ChatRequestSchema.safeParse(body, { reportInput: true }).error?.issues ?? parsed.error.issues)
-    const request = parsed.data
-    const model = models.get(request.model)
-    const allowed = c.get('principal').models
-    if (!model || (allowed && !allowed.includes(model.id))) {
-      throw gatewayError('model_not_found', {
-        param: 'model',
-        message: `The model \`${request.model.slice(0, 200)}\` does not exist or you do not have access to it.`,
-      })
+    try {
+      // reportInput (the offending values, for the error message) costs zod its fast path: it is
+      // asked for only when describing a request that failed.
+      const parsed = ChatRequestSchema.safeParse(body)
+      if (!parsed.success)
+        throw describeIssues(ChatRequestSchema.safeParse(body, { reportInput: true }).error?.issues ?? parsed.error.issues)
+      const request = parsed.data
+      const model = models.get(request.model)
+      const allowed = c.get('principal').models
+      if (!model || (allowed && !allowed.includes(model.id))) {
+        throw gatewayError('model_not_found', {
+          param: 'model',
+          message: `The model \`${request.model.slice(0, 200)}\` does not exist or you do not have access to it.`,
+        })
+      }
+      c.set('chatRequest', request)
+      c.set('model', model)
+      c.set('dataUrlPayloads', payloads)
+      c.set('clientBody', payloads.size > 0 ? { bytes, payloadViews: payloads.size } : undefined)
+      await next()
+    } finally {
+      // Once the request is over no step reads its body again, and the memory goes back (lib/body-memory.ts).
+      c.get('finish')?.whenDone(() => releaseBodyMemory(bytes))
     }
-    c.set('chatRequest', request)
-    c.set('model', model)
-    c.set('dataUrlPayloads', payloads)
-    c.set('clientBody', payloads.size > 0 ? { bytes, payloadViews: payloads.size } : undefined)
-    await next()
   }
 }
 

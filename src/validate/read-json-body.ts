@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import type { Context } from 'hono'
 import { gatewayError } from '../errors/gateway-error.js'
+import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
 import { bytesOutside, parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
@@ -101,8 +102,21 @@ async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, d
   }
 }
 
-/** The bytes scanned (depth, long strings) and parsed into the request object. */
+/**
+ * The bytes scanned (depth, long strings) and parsed into the request object. A body refused here
+ * (a 32 MiB text that cannot fit, JSON nested too deep) has been seen by nothing else: its memory
+ * goes back at once (lib/body-memory.ts).
+ */
 async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
+  try {
+    return await parseBytes(bytes, limits)
+  } catch (err) {
+    releaseBodyMemory(bytes)
+    throw err
+  }
+}
+
+async function parseBytes(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
   // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (Checked here,
   // in the large body's turn: 32 MiB take a few milliseconds of the event loop.)
@@ -152,5 +166,6 @@ async function readBody(c: Context, limitBytes: number, pause?: PauseAt): Promis
   if (!source) return Buffer.alloc(0)
   const bytes = await readCapped(source, limitBytes, { pause, spareBytes: SPARE_BYTES })
   if (!bytes) throw tooLarge(limitBytes)
+  watchBodyMemory(bytes)
   return bytes
 }

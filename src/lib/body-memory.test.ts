@@ -1,0 +1,156 @@
+import { once } from 'node:events'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { stepConfig } from '../../test/helpers/step-app.js'
+import { createUpstreamClient, type UpstreamClient } from '../backends/client.js'
+import { pinBodyMemory, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
+import { allocWithSpareRoom } from './spare-room.js'
+
+/** A body as the gateway joins one: memory of its own, with spare room. */
+function joinedBody(text: string): Buffer {
+  const bytes = allocWithSpareRoom(Buffer.byteLength(text), 16)
+  bytes.write(text)
+  return bytes
+}
+
+const isGivenBack = (bytes: Buffer) => bytes.buffer.byteLength === 0
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function listening(server: Server | import('node:http').Server): Promise<number> {
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return (server.address() as AddressInfo).port
+}
+
+function clientFor(port: number): UpstreamClient {
+  const client = createUpstreamClient(stepConfig({ backends: { main: { baseUrl: `http://127.0.0.1:${port}/v1` } } }))
+  cleanups.push(() => client.close())
+  return client
+}
+
+/** A backend that reads each body whole, keeps it, and answers. */
+async function readingBackend(): Promise<{ port: number; bodies: Buffer[] }> {
+  const bodies: Buffer[] = []
+  const server = createHttpServer((req, res) => {
+    const parts: Buffer[] = []
+    req.on('data', (part: Buffer) => parts.push(part))
+    req.on('end', () => {
+      bodies.push(Buffer.concat(parts))
+      res.end('{}')
+    })
+  })
+  return { port: await listening(server), bodies }
+}
+
+describe('body memory: given back at the end of its request', () => {
+  it('gives back a joined body nothing was handed, once: its views read as empty after', () => {
+    const bytes = joinedBody('{"model":"m"}')
+    watchBodyMemory(bytes)
+    expect(releaseBodyMemory(bytes)).toBe(true)
+    expect(isGivenBack(bytes)).toBe(true)
+    expect(bytes.length).toBe(0)
+    expect(releaseBodyMemory(bytes)).toBe(false)
+  })
+
+  it('leaves alone memory it was not asked to watch, and memory the gateway did not join itself (a pooled buffer, a socket read)', () => {
+    const unwatched = joinedBody('{"a":1}')
+    expect(releaseBodyMemory(unwatched)).toBe(false)
+    const pooled = Buffer.from('{"a":1}')
+    const own = Buffer.allocUnsafeSlow(64)
+    for (const bytes of [pooled, own]) {
+      watchBodyMemory(bytes)
+      expect(releaseBodyMemory(bytes)).toBe(false)
+      expect(isGivenBack(bytes)).toBe(false)
+    }
+    expect(pooled.toString()).toBe('{"a":1}')
+  })
+
+  it('never gives back memory handed where no write is watched (a piece of a streamed body)', () => {
+    const bytes = joinedBody('{"messages":[]}')
+    watchBodyMemory(bytes)
+    pinBodyMemory(bytes.subarray(2, 10))
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    expect(bytes.toString()).toBe('{"messages":[]}')
+  })
+})
+
+describe('body memory: sent to a backend', () => {
+  it('is given back once undici has written it and the socket has flushed; the backend got every byte', async () => {
+    const backend = await readingBackend()
+    const client = clientFor(backend.port)
+    const text = JSON.stringify({ model: 'm', pad: 'x'.repeat(200_000) })
+    const bytes = joinedBody(text)
+    watchBodyMemory(bytes)
+    const sent = client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })
+    // Handed to undici, not yet written: no socket is known to have it.
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    const res = await sent
+    res.body.resume()
+    await once(res.body, 'end')
+    expect(backend.bodies[0]?.toString()).toBe(text)
+    expect(releaseBodyMemory(bytes)).toBe(true)
+    expect(isGivenBack(bytes)).toBe(true)
+  })
+
+  it('is not given back while the socket still writes it: a backend that answered without reading the body', async () => {
+    let held: Socket | undefined
+    const server = createTcpServer((socket) => {
+      held = socket
+      socket.once('data', () => {
+        // Reads no more: the rest of the body stays in the gateway's socket, unwritten.
+        socket.pause()
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}')
+      })
+    })
+    const port = await listening(server)
+    cleanups.push(() => void held?.destroy())
+    const client = clientFor(port)
+    // Far more than loopback's socket buffers on both sides take.
+    const bytes = allocWithSpareRoom(64 * 1024 * 1024, 16).fill(0x20)
+    watchBodyMemory(bytes)
+    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })
+    expect(res.status).toBe(200)
+    res.body.resume()
+    await once(res.body, 'end')
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    expect(bytes.length).toBe(64 * 1024 * 1024)
+  })
+
+  it('is not given back when its pieces went out as a streamed body', async () => {
+    const backend = await readingBackend()
+    const client = clientFor(backend.port)
+    const text = JSON.stringify({ model: 'm', pad: 'y'.repeat(1000) })
+    const bytes = joinedBody(text)
+    watchBodyMemory(bytes)
+    const body = {
+      length: bytes.length,
+      async *chunks() {
+        yield bytes.subarray(0, 100)
+        yield bytes.subarray(100)
+      },
+    }
+    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body })
+    res.body.resume()
+    await once(res.body, 'end')
+    expect(backend.bodies[0]?.toString()).toBe(text)
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    expect(bytes.toString()).toBe(text)
+  })
+
+  it('is not given back when its request never reached a socket (nothing listening)', async () => {
+    const server = createTcpServer()
+    const port = await listening(server)
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    const client = clientFor(port)
+    const bytes = joinedBody('{"model":"m"}')
+    watchBodyMemory(bytes)
+    await expect(client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })).rejects.toThrow()
+    expect(releaseBodyMemory(bytes)).toBe(false)
+  })
+})
