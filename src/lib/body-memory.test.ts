@@ -4,11 +4,14 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { afterEach, describe, expect, it } from 'vitest'
 import { stepConfig } from '../../test/helpers/step-app.js'
 import { createUpstreamClient, type UpstreamClient } from '../backends/client.js'
-import { pinBodyMemory, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
+import { pinBodyMemory, RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
 import { allocWithSpareRoom } from './spare-room.js'
 
+/** A JSON body just large enough to be given back. */
+const largeJson = (fields: Record<string, unknown> = {}) => JSON.stringify({ ...fields, pad: 'x'.repeat(RELEASED_BODY_BYTES) })
+
 /** A body as the gateway joins one: memory of its own, with spare room. */
-function joinedBody(text: string): Buffer {
+function joinedBody(text: string = largeJson()): Buffer {
   const bytes = allocWithSpareRoom(Buffer.byteLength(text), 16)
   bytes.write(text)
   return bytes
@@ -50,7 +53,7 @@ async function readingBackend(): Promise<{ port: number; bodies: Buffer[] }> {
 
 describe('body memory: given back at the end of its request', () => {
   it('gives back a joined body nothing was handed, once: its views read as empty after', () => {
-    const bytes = joinedBody('{"model":"m"}')
+    const bytes = joinedBody()
     watchBodyMemory(bytes)
     expect(releaseBodyMemory(bytes)).toBe(true)
     expect(isGivenBack(bytes)).toBe(true)
@@ -59,11 +62,11 @@ describe('body memory: given back at the end of its request', () => {
   })
 
   it('leaves alone memory it was not asked to watch, and memory the gateway did not join itself (a pooled buffer, a socket read)', () => {
-    const unwatched = joinedBody('{"a":1}')
+    const unwatched = joinedBody()
     expect(releaseBodyMemory(unwatched)).toBe(false)
     const pooled = Buffer.from('{"a":1}')
-    const own = Buffer.allocUnsafeSlow(64)
-    for (const bytes of [pooled, own]) {
+    const read = Buffer.from(largeJson())
+    for (const bytes of [pooled, read]) {
       watchBodyMemory(bytes)
       expect(releaseBodyMemory(bytes)).toBe(false)
       expect(isGivenBack(bytes)).toBe(false)
@@ -71,12 +74,22 @@ describe('body memory: given back at the end of its request', () => {
     expect(pooled.toString()).toBe('{"a":1}')
   })
 
+  it('leaves a body smaller than RELEASED_BODY_BYTES to the collector', () => {
+    const small = joinedBody(largeJson().slice(0, RELEASED_BODY_BYTES - 1))
+    watchBodyMemory(small)
+    expect(releaseBodyMemory(small)).toBe(false)
+    const large = joinedBody(largeJson().slice(0, RELEASED_BODY_BYTES))
+    watchBodyMemory(large)
+    expect(releaseBodyMemory(large)).toBe(true)
+  })
+
   it('never gives back memory handed where no write is watched (a piece of a streamed body)', () => {
-    const bytes = joinedBody('{"messages":[]}')
+    const text = largeJson({ messages: [] })
+    const bytes = joinedBody(text)
     watchBodyMemory(bytes)
     pinBodyMemory(bytes.subarray(2, 10))
     expect(releaseBodyMemory(bytes)).toBe(false)
-    expect(bytes.toString()).toBe('{"messages":[]}')
+    expect(bytes.toString()).toBe(text)
   })
 })
 
@@ -84,7 +97,7 @@ describe('body memory: sent to a backend', () => {
   it('is given back once undici has written it and the socket has flushed; the backend got every byte', async () => {
     const backend = await readingBackend()
     const client = clientFor(backend.port)
-    const text = JSON.stringify({ model: 'm', pad: 'x'.repeat(200_000) })
+    const text = largeJson({ model: 'm' })
     const bytes = joinedBody(text)
     watchBodyMemory(bytes)
     const sent = client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })
@@ -125,7 +138,7 @@ describe('body memory: sent to a backend', () => {
   it('is not given back when its pieces went out as a streamed body', async () => {
     const backend = await readingBackend()
     const client = clientFor(backend.port)
-    const text = JSON.stringify({ model: 'm', pad: 'y'.repeat(1000) })
+    const text = largeJson({ model: 'm' })
     const bytes = joinedBody(text)
     watchBodyMemory(bytes)
     const body = {
@@ -148,7 +161,7 @@ describe('body memory: sent to a backend', () => {
     const port = await listening(server)
     await new Promise<void>((resolve) => server.close(() => resolve()))
     const client = clientFor(port)
-    const bytes = joinedBody('{"model":"m"}')
+    const bytes = joinedBody()
     watchBodyMemory(bytes)
     await expect(client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })).rejects.toThrow()
     expect(releaseBodyMemory(bytes)).toBe(false)

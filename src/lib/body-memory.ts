@@ -6,7 +6,7 @@ import { spareRoomOf } from './spare-room.js'
 // freed only by a full mark-compact collection, which V8 starts whenever 64 MiB of such memory has
 // piled up: with 1 MiB images, every 40-odd requests, each collection marking the whole heap. Given
 // back when its request is over, the memory goes with the next young-generation collection instead:
-// a 1 MiB image request cost 26% less CPU, a 100 KiB one 8% less (pinned A/B, bench/ab.mjs).
+// a 1 MiB image request cost a quarter less CPU (pinned A/B, bench/ab.mjs).
 //
 // Giving memory back (detaching its ArrayBuffer) is safe for JavaScript: a view of it reads as empty,
 // and making a new view throws. It is not safe for a socket write still in flight, which reads the
@@ -22,16 +22,23 @@ type FlushState = Readonly<{ writableLength: number }>
 
 const watched = new WeakMap<ArrayBufferLike, Handed>()
 
+/**
+ * Smaller bodies are left to the collector. Giving one back costs about 10 µs (structuredClone,
+ * which detaches), and a 100 KiB body is a six-hundredth of the promoted memory that starts a full
+ * collection: such requests cost 10% more CPU with their bodies given back, not less.
+ */
+export const RELEASED_BODY_BYTES = 512 * 1024
+
 function handedOf(view: Uint8Array): Handed | undefined {
   return watched.get(view.buffer)
 }
 
 /**
- * Watches a body the gateway joined into memory of its own (allocWithSpareRoom: nothing else shares
- * it), so it can be given back at its request's end. Any other body is left to the collector.
+ * Watches a large body the gateway joined into memory of its own (allocWithSpareRoom: nothing else
+ * shares it), so it can be given back at its request's end. Any other body is left to the collector.
  */
 export function watchBodyMemory(bytes: Buffer): void {
-  if (spareRoomOf(bytes) === 0 || watched.has(bytes.buffer)) return
+  if (bytes.length < RELEASED_BODY_BYTES || spareRoomOf(bytes) === 0 || watched.has(bytes.buffer)) return
   watched.set(bytes.buffer, { requests: 0, sockets: [], pinned: false })
 }
 

@@ -6,7 +6,7 @@ import { postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/he
 import type { AuthVariables, Principal } from '../auth/index.js'
 import { ANONYMOUS } from '../auth/principal.js'
 import { FinishLine, type FinishVariables } from '../completion/finish-line.js'
-import { releaseBodyMemory } from '../lib/body-memory.js'
+import { RELEASED_BODY_BYTES, releaseBodyMemory } from '../lib/body-memory.js'
 import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { validate, type ValidateVariables } from './index.js'
 import { BODY_READ_LEASE_MS } from './read-json-body.js'
@@ -393,8 +393,10 @@ describe("validate: the client's body, kept for forwarding", () => {
 })
 
 describe("validate: the body's memory, given back when the request is over", () => {
-  const roomy = stepConfig({ server: { bodyLimitBytes: 1024 * 1024 } })
-  const imageBody = Buffer.from(JSON.stringify(user([image({ url: `data:image/png;base64,${'A'.repeat(100 * 1024)}` }), text('hi')])))
+  const roomy = stepConfig({ server: { bodyLimitBytes: 2 * RELEASED_BODY_BYTES } })
+  const imageBody = Buffer.from(
+    JSON.stringify(user([image({ url: `data:image/png;base64,${'A'.repeat(RELEASED_BODY_BYTES)}` }), text('hi')])),
+  )
 
   /** `bytes` as the Node request the server would hand over, in three reads (so joined into memory of the gateway's own). */
   function sendInReads(app: ReturnType<typeof stepApp>['app'], bytes: Buffer) {
