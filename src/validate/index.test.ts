@@ -1,4 +1,5 @@
 import { IncomingMessage } from 'node:http'
+import type { Hono } from 'hono'
 import { Socket } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import { errorOf } from '../../test/helpers/errors.js'
@@ -399,7 +400,7 @@ describe("validate: the body's memory, given back when the request is over", () 
   )
 
   /** `bytes` as the Node request the server would hand over, in three reads (so joined into memory of the gateway's own). */
-  function sendInReads(app: ReturnType<typeof stepApp>['app'], bytes: Buffer) {
+  function sendInReads(app: { request: Hono['request'] }, bytes: Buffer) {
     const incoming = new IncomingMessage(new Socket())
     const res = app.request('/', { method: 'POST', headers: { 'content-type': 'application/json' } }, { incoming })
     const third = Math.ceil(bytes.length / 3)
@@ -410,7 +411,7 @@ describe("validate: the body's memory, given back when the request is over", () 
 
   it('gives the body back once the request has finished, not before: the answer may still be streaming', async () => {
     const finish = new FinishLine(0)
-    const { app, reached } = stepApp<FinishVariables & AuthVariables & ValidateVariables>(
+    const { app, reached } = stepApp<Partial<FinishVariables> & AuthVariables & ValidateVariables>(
       validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }),
       () => ({ principal: ANONYMOUS, finish }),
     )
