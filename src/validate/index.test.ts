@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http'
-import type { Hono } from 'hono'
 import { Socket } from 'node:net'
+import type { Hono } from 'hono'
 import { describe, expect, it, vi } from 'vitest'
 import { errorOf } from '../../test/helpers/errors.js'
 import { postJson, settle, STEP_MODEL, stepApp, stepConfig } from '../../test/helpers/step-app.js'
@@ -409,12 +409,16 @@ describe("validate: the body's memory, given back when the request is over", () 
     return res
   }
 
+  /** The step with a finish line ahead of it, as in the chat route, or with none. */
+  const memoryApp = (finish?: FinishLine) =>
+    stepApp<Partial<FinishVariables> & AuthVariables & ValidateVariables>(
+      validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }),
+      () => ({ principal: ANONYMOUS, ...(finish ? { finish } : {}) }),
+    )
+
   it('gives the body back once the request has finished, not before: the answer may still be streaming', async () => {
     const finish = new FinishLine(0)
-    const { app, reached } = stepApp<Partial<FinishVariables> & AuthVariables & ValidateVariables>(
-      validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }),
-      () => ({ principal: ANONYMOUS, finish }),
-    )
+    const { app, reached } = memoryApp(finish)
     expect((await sendInReads(app, imageBody)).status).toBe(200)
     const bytes = reached[0]?.clientBody?.bytes
     expect(bytes?.equals(imageBody)).toBe(true)
@@ -426,21 +430,14 @@ describe("validate: the body's memory, given back when the request is over", () 
   })
 
   it('keeps the body when no finish line tells it the request is over', async () => {
-    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(
-      validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }),
-      () => ({
-        principal: ANONYMOUS,
-      }),
-    )
+    const { app, reached } = memoryApp()
     expect((await sendInReads(app, imageBody)).status).toBe(200)
     await settle()
     expect(reached[0]?.clientBody?.bytes.equals(imageBody)).toBe(true)
   })
 
   it('gives a body refused while parsing back at once', async () => {
-    const { app } = stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }), () => ({
-      principal: ANONYMOUS,
-    }))
+    const { app } = memoryApp()
     vi.mocked(releaseBodyMemory).mockClear()
     const broken = Buffer.concat([imageBody.subarray(0, -2), Buffer.from(',]')])
     await errorOf(await sendInReads(app, broken), 400, 'invalid_json')
