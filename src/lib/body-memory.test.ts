@@ -4,6 +4,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { afterEach, describe, expect, it } from 'vitest'
 import { stepConfig } from '../../test/helpers/step-app.js'
 import { createUpstreamClient, type UpstreamClient } from '../backends/client.js'
+import type { RequestBody } from '../backends/request-body.js'
 import { pinBodyMemory, RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
 import { allocWithSpareRoom } from './spare-room.js'
 
@@ -94,18 +95,28 @@ describe('body memory: given back at the end of its request', () => {
 })
 
 describe('body memory: sent to a backend', () => {
-  it('is given back once undici has written it and the socket has flushed; the backend got every byte', async () => {
-    const backend = await readingBackend()
-    const client = clientFor(backend.port)
-    const text = largeJson({ model: 'm' })
+  /** A large body, joined and watched, as readBody leaves one. */
+  function watchedBody(text = largeJson({ model: 'm' })): { text: string; bytes: Buffer } {
     const bytes = joinedBody(text)
     watchBodyMemory(bytes)
-    const sent = client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })
-    // Handed to undici, not yet written: no socket is known to have it.
-    expect(releaseBodyMemory(bytes)).toBe(false)
-    const res = await sent
+    return { text, bytes }
+  }
+
+  /** Sends `body` and reads the answer to its end. */
+  async function postAndDrain(client: UpstreamClient, body: RequestBody) {
+    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body })
     res.body.resume()
     await once(res.body, 'end')
+    return res
+  }
+
+  it('is given back once undici has written it and the socket has flushed; the backend got every byte', async () => {
+    const backend = await readingBackend()
+    const { text, bytes } = watchedBody()
+    const sent = postAndDrain(clientFor(backend.port), bytes)
+    // Handed to undici, not yet written: no socket is known to have it.
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    await sent
     expect(backend.bodies[0]?.toString()).toBe(text)
     expect(releaseBodyMemory(bytes)).toBe(true)
     expect(isGivenBack(bytes)).toBe(true)
@@ -123,24 +134,17 @@ describe('body memory: sent to a backend', () => {
     })
     const port = await listening(server)
     cleanups.push(() => void held?.destroy())
-    const client = clientFor(port)
     // Far more than loopback's socket buffers on both sides take.
     const bytes = allocWithSpareRoom(64 * 1024 * 1024, 16).fill(0x20)
     watchBodyMemory(bytes)
-    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })
-    expect(res.status).toBe(200)
-    res.body.resume()
-    await once(res.body, 'end')
+    expect((await postAndDrain(clientFor(port), bytes)).status).toBe(200)
     expect(releaseBodyMemory(bytes)).toBe(false)
     expect(bytes.length).toBe(64 * 1024 * 1024)
   })
 
   it('is not given back when its pieces went out as a streamed body', async () => {
     const backend = await readingBackend()
-    const client = clientFor(backend.port)
-    const text = largeJson({ model: 'm' })
-    const bytes = joinedBody(text)
-    watchBodyMemory(bytes)
+    const { text, bytes } = watchedBody()
     const body = {
       length: bytes.length,
       async *chunks() {
@@ -148,9 +152,7 @@ describe('body memory: sent to a backend', () => {
         yield bytes.subarray(100)
       },
     }
-    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body })
-    res.body.resume()
-    await once(res.body, 'end')
+    await postAndDrain(clientFor(backend.port), body)
     expect(backend.bodies[0]?.toString()).toBe(text)
     expect(releaseBodyMemory(bytes)).toBe(false)
     expect(bytes.toString()).toBe(text)
@@ -160,10 +162,8 @@ describe('body memory: sent to a backend', () => {
     const server = createTcpServer()
     const port = await listening(server)
     await new Promise<void>((resolve) => server.close(() => resolve()))
-    const client = clientFor(port)
-    const bytes = joinedBody()
-    watchBodyMemory(bytes)
-    await expect(client.send('main', { method: 'POST', path: '/chat/completions', body: bytes })).rejects.toThrow()
+    const { bytes } = watchedBody()
+    await expect(postAndDrain(clientFor(port), bytes)).rejects.toThrow()
     expect(releaseBodyMemory(bytes)).toBe(false)
   })
 })
