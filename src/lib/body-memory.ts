@@ -42,6 +42,11 @@ export function watchBodyMemory(bytes: Buffer): void {
   watched.set(bytes.buffer, { requests: 0, sockets: [], pinned: false })
 }
 
+/** Whether `bytes` is watched: only then is there anything to give back at its request's end. */
+export function isBodyMemoryWatched(bytes: Buffer): boolean {
+  return watched.has(bytes.buffer)
+}
+
 /** `view` goes to undici as a request's whole body: its socket is noted when the request is written. */
 export function handToUndici(view: Uint8Array): void {
   const handed = handedOf(view)

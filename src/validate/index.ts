@@ -4,7 +4,7 @@ import type { ModelConfig } from '../config/schema.js'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { releaseBodyMemory } from '../lib/body-memory.js'
+import { isBodyMemoryWatched, releaseBodyMemory } from '../lib/body-memory.js'
 import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
@@ -62,7 +62,8 @@ export const validate = ({
       await next()
     } finally {
       // Once the request is over no step reads its body again, and the memory goes back (lib/body-memory.ts).
-      c.get('finish')?.whenDone(() => releaseBodyMemory(bytes))
+      // Only a watched body has any: most requests add no listener.
+      if (isBodyMemoryWatched(bytes)) c.get('finish')?.whenDone(() => releaseBodyMemory(bytes))
     }
   }
 }
