@@ -119,21 +119,26 @@ describe("encodeBody with the client's own body", () => {
 
   it.each([
     // One image: all that differs is before or after it, and is written over the client's own.
-    ['written with spaces', JSON.stringify(chat([dataUrl]), null, 1), {}, true],
-    ['a trailing newline', `${JSON.stringify(chat([dataUrl]))}\n`, {}, true],
-    ['a parameter after the image with another value', JSON.stringify(chat([dataUrl], { user: 'abc' })), { user: 'abd' }, true],
-    ['text escaped differently', JSON.stringify(chat([dataUrl], { user: 'a/b' })).replace('a/b', 'a\\/b'), { user: 'a/b' }, true],
+    ['written with spaces', JSON.stringify(chat([dataUrl]), null, 1), {}, true, [dataUrl]],
+    ['a trailing newline', `${JSON.stringify(chat([dataUrl]))}\n`, {}, true, [dataUrl]],
+    ['a parameter after the image with another value', JSON.stringify(chat([dataUrl], { user: 'abc' })), { user: 'abd' }, true, [dataUrl]],
+    [
+      'text escaped differently',
+      JSON.stringify(chat([dataUrl], { user: 'a/b' })).replace('a/b', 'a\\/b'),
+      { user: 'a/b' },
+      true,
+      [dataUrl],
+    ],
     // Longer than the client's own, with no spare room to write it in.
-    ['keys in another order', JSON.stringify({ messages: chat([dataUrl]).messages, model: 'm' }), {}, false],
-    ['a field the gateway adds (a budget cap)', JSON.stringify(chat([dataUrl])), { max_tokens: 16 }, false],
+    ['keys in another order', JSON.stringify({ messages: chat([dataUrl]).messages, model: 'm' }), {}, false, [dataUrl]],
+    ['a field the gateway adds (a budget cap)', JSON.stringify(chat([dataUrl])), { max_tokens: 16 }, false, [dataUrl]],
     // Between two images: only the client's own bytes may be there.
-    ['spaces between two images', JSON.stringify(chat([dataUrl, dataUrl]), null, 1), {}, false],
-  ])('sends exactly the body it builds when the client wrote it differently: %s', async (name, json, extra, inPlace) => {
+    ['spaces between two images', JSON.stringify(chat([dataUrl, dataUrl]), null, 1), {}, false, [dataUrl, dataUrl]],
+  ])('sends exactly the body it builds when the client wrote it differently: %s', async (_name, json, extra, inPlace, urls) => {
     const { client, views } = sent(json)
     const body = encode(client, views, extra)
     expect(sentAsIs(body, client)).toBe(false)
     expect(inClientsMemory(body, client)).toBe(inPlace)
-    const urls = name === 'spaces between two images' ? [dataUrl, dataUrl] : [dataUrl]
     expect((await bodyText(body)) === JSON.stringify(chat(urls, extra))).toBe(true)
   })
 
