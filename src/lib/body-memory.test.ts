@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { stepConfig } from '../../test/helpers/step-app.js'
 import { createUpstreamClient, type UpstreamClient } from '../backends/client.js'
 import type { RequestBody } from '../backends/request-body.js'
-import { pinBodyMemory, RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
+import { pinBodyMemory, readingBodyMemory, RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
 import { allocWithSpareRoom } from './spare-room.js'
 
 /** A JSON body just large enough to be given back. */
@@ -82,6 +82,25 @@ describe('body memory: given back at the end of its request', () => {
     const large = joinedBody(largeJson().slice(0, RELEASED_BODY_BYTES))
     watchBodyMemory(large)
     expect(releaseBodyMemory(large)).toBe(true)
+  })
+
+  it('gives back memory of its own without spare room (a downloaded image), but not while a reader is at work', () => {
+    const bytes = allocWithSpareRoom(RELEASED_BODY_BYTES, 0).fill(7)
+    watchBodyMemory(bytes)
+    const encoderDone = readingBodyMemory(bytes.subarray(0, 3))
+    const hashDone = readingBodyMemory(bytes)
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    encoderDone()
+    encoderDone() // a second call changes nothing: the hash still reads
+    expect(releaseBodyMemory(bytes)).toBe(false)
+    expect(bytes[0]).toBe(7)
+    hashDone()
+    expect(releaseBodyMemory(bytes)).toBe(true)
+    expect(isGivenBack(bytes)).toBe(true)
+    // A reader of memory nobody watches holds nothing up.
+    const unwatched = Buffer.alloc(8)
+    readingBodyMemory(unwatched)()
+    expect(releaseBodyMemory(unwatched)).toBe(false)
   })
 
   it('never gives back memory handed where no write is watched (a piece of a streamed body)', () => {

@@ -1,5 +1,5 @@
 import { subscribe } from 'node:diagnostics_channel'
-import { spareRoomOf } from './spare-room.js'
+import { isOwnMemory } from './spare-room.js'
 
 // A request body joined from several chunks is memory outside V8's heap. Under load it lives long
 // enough (tens of milliseconds) to be promoted with its request's objects, and promoted memory is
@@ -14,10 +14,15 @@ import { spareRoomOf } from './spare-room.js'
 // known and has flushed: undici, given the bytes as one buffer, reports the socket it writes them to
 // (its diagnostics channel), and a socket whose writableLength is 0 has called back every write, after
 // which Node never reads a chunk again. Memory handed out any other way is pinned, and left to the
-// collector.
+// collector. A reader that may still be at work when its request ends (a streamed body's encoder,
+// pulled by the socket; a hash, a slice at a time) says so while it reads: memory being read is not
+// given back.
+//
+// The same holds for an image the gateway downloaded: its bytes are read (checked, hashed, encoded
+// as base64 for the backend) but never handed to a socket, and are given back the same way.
 
-/** What the body's memory was handed to: how many undici requests, the sockets they were written to, or something unwatched. */
-type Handed = { requests: number; sockets: FlushState[]; pinned: boolean }
+/** What the body's memory was handed to: how many undici requests, the sockets they were written to, or something unwatched; and how many readers are at work. */
+type Handed = { requests: number; sockets: FlushState[]; pinned: boolean; readers: number }
 type FlushState = Readonly<{ writableLength: number }>
 
 const watched = new WeakMap<ArrayBufferLike, Handed>()
@@ -38,8 +43,8 @@ function handedOf(view: Uint8Array): Handed | undefined {
  * shares it), so it can be given back at its request's end. Any other body is left to the collector.
  */
 export function watchBodyMemory(bytes: Buffer): void {
-  if (bytes.length < RELEASED_BODY_BYTES || spareRoomOf(bytes) === 0 || watched.has(bytes.buffer)) return
-  watched.set(bytes.buffer, { requests: 0, sockets: [], pinned: false })
+  if (bytes.length < RELEASED_BODY_BYTES || !isOwnMemory(bytes) || watched.has(bytes.buffer)) return
+  watched.set(bytes.buffer, { requests: 0, sockets: [], pinned: false, readers: 0 })
 }
 
 /** Whether `bytes` is watched: only then is there anything to give back at its request's end. */
@@ -60,13 +65,28 @@ export function pinBodyMemory(view: Uint8Array): void {
 }
 
 /**
- * Gives the body's memory back, if it is watched and nothing can still read it: every undici request
- * it went out with was written, and each socket has flushed. Call it only once the request is over:
- * no step reads the body after that. True when given back.
+ * `view`'s memory is being read by JavaScript that may outlive its request's steps; call the
+ * function returned when done (more calls do nothing). Until then the memory is not given back.
+ */
+export function readingBodyMemory(view: Uint8Array): () => void {
+  const handed = handedOf(view)
+  if (!handed) return () => undefined
+  handed.readers++
+  let reading = true
+  return () => {
+    if (reading) handed.readers--
+    reading = false
+  }
+}
+
+/**
+ * Gives the body's memory back, if it is watched and nothing can still read it: no reader is at
+ * work, every undici request it went out with was written, and each socket has flushed. Call it
+ * only once the request is over: no step reads the body after that. True when given back.
  */
 export function releaseBodyMemory(bytes: Buffer): boolean {
   const handed = handedOf(bytes)
-  if (!handed || handed.pinned || handed.sockets.length < handed.requests) return false
+  if (!handed || handed.pinned || handed.readers > 0 || handed.sockets.length < handed.requests) return false
   if (handed.sockets.some((socket) => socket.writableLength > 0)) return false
   watched.delete(bytes.buffer)
   structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] })

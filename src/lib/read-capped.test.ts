@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { settle } from '../../test/helpers/step-app.js'
-import { spareRoomOf } from './spare-room.js'
+import { isOwnMemory, spareRoomOf } from './spare-room.js'
 import { readCapped } from './read-capped.js'
 
 const chunks = (...sizes: number[]) => sizes.map((n, i) => Buffer.alloc(n, i + 1))
@@ -37,6 +37,18 @@ describe('readCapped', () => {
     const alone = await readCapped(Readable.from([only]), 60_000, { spareBytes: 32 })
     expect(alone?.buffer).toBe(only?.buffer)
     expect(alone && spareRoomOf(alone)).toBe(0)
+  })
+
+  it('joins a body of several chunks into memory of its own when asked, even without spare room; one chunk is used as it came', async () => {
+    const plain = await readCapped(Readable.from(chunks(3, 4, 3)), 10)
+    expect(plain && isOwnMemory(plain)).toBe(false)
+    const own = await readCapped(Readable.from(chunks(3, 4, 3)), 10, { ownMemory: true })
+    expect(own && [isOwnMemory(own), spareRoomOf(own), own.byteOffset, own.buffer.byteLength]).toEqual([true, 0, 0, 10])
+    expect(own?.equals(plain as Buffer)).toBe(true)
+    const [only] = chunks(60_000)
+    const alone = await readCapped(Readable.from([only]), 60_000, { ownMemory: true })
+    expect(alone?.buffer).toBe(only?.buffer)
+    expect(alone && isOwnMemory(alone)).toBe(false)
   })
 
   it('gives undefined one byte past the limit, and stops reading there', async () => {

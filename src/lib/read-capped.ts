@@ -16,9 +16,11 @@ export type PauseAt = Readonly<{ afterBytes: number; until(): Promise<void> }>
 /**
  * `pause`: see PauseAt. `spareBytes`: a body joined from several chunks gets this many unused bytes
  * on each side (see lib/spare-room.ts), where a new start and end can be written without a copy of
- * the rest; a body of one chunk is used as it came.
+ * the rest; a body of one chunk is used as it came. `ownMemory`: a body joined from several chunks
+ * is joined into memory of its own even without spare room, so that it can be given back when its
+ * request is over (lib/body-memory.ts).
  */
-export type ReadOptions = Readonly<{ pause?: PauseAt | undefined; spareBytes?: number }>
+export type ReadOptions = Readonly<{ pause?: PauseAt | undefined; spareBytes?: number; ownMemory?: boolean }>
 
 /** Whether the chunk of `chunkBytes` that brought the read to `size` took it past the pause: true for that chunk alone. */
 const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: number): pause is PauseAt =>
@@ -33,10 +35,10 @@ const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: numb
 export async function readCapped(
   source: AsyncIterable<Uint8Array>,
   maxBytes: number,
-  { pause, spareBytes = 0 }: ReadOptions = {},
+  { pause, spareBytes = 0, ownMemory = spareBytes > 0 }: ReadOptions = {},
 ): Promise<Buffer | undefined> {
   const read = source instanceof Readable ? await readNodeStream(source, maxBytes, pause) : await readIterable(source, maxBytes, pause)
-  return read && join(read.chunks, read.size, spareBytes)
+  return read && join(read.chunks, read.size, ownMemory ? spareBytes : undefined)
 }
 
 type Read = { chunks: Uint8Array[]; size: number }
@@ -118,14 +120,15 @@ async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number,
   return { chunks, size }
 }
 
-async function join(chunks: readonly Uint8Array[], size: number, spare: number): Promise<Buffer> {
+/** `spare`: join into memory of its own with this many spare bytes on each side; undefined for any memory. */
+async function join(chunks: readonly Uint8Array[], size: number, spare: number | undefined): Promise<Buffer> {
   // Most bodies arrive whole in one read: used as they are, not copied (a 60 KB copy costs 8 µs).
   // Each socket read has its own memory, sized to what was read, so nothing else ever writes to it.
   const [only] = chunks
   if (chunks.length === 1 && only) return Buffer.from(only.buffer, only.byteOffset, only.byteLength)
-  if (size <= JOIN_STEP_BYTES && (spare === 0 || chunks.length === 0)) return Buffer.concat(chunks, size)
+  if (size <= JOIN_STEP_BYTES && (spare === undefined || chunks.length === 0)) return Buffer.concat(chunks, size)
   // One Buffer.concat of a 32 MiB body holds the event loop for tens of milliseconds: copy in steps.
-  const joined = spare > 0 ? allocWithSpareRoom(size, spare) : Buffer.allocUnsafe(size)
+  const joined = spare === undefined ? Buffer.allocUnsafe(size) : allocWithSpareRoom(size, spare)
   let at = 0
   let sinceTurn = 0
   for (const chunk of chunks) {
