@@ -5,6 +5,7 @@ import type { Release } from '../lib/weighted-semaphore.js'
 import { WeightedSemaphore } from '../lib/weighted-semaphore.js'
 import { timeoutStage } from '../lib/network-errors.js'
 import { dropStream } from '../lib/drop-stream.js'
+import { watchBodyMemory } from '../lib/body-memory.js'
 import { readCapped } from '../lib/read-capped.js'
 import { guardedConnector } from './guarded-connector.js'
 import { createHostPolicy } from './host-policy.js'
@@ -138,7 +139,8 @@ async function readImageBody(
   }
   let bytes: Buffer | undefined
   try {
-    bytes = await readCapped(body, maxBytes)
+    // Joined into memory of its own and watched: the images step gives a large image back when its request is over.
+    bytes = await readCapped(body, maxBytes, { ownMemory: true })
   } catch (err) {
     release()
     throw toFetchError(err, deadline)
@@ -147,6 +149,7 @@ async function readImageBody(
     release()
     throw new ImageFetchError('too_large', `the image is larger than the limit of ${maxBytes} bytes (images.maxBytesPerImage)`)
   }
+  watchBodyMemory(bytes)
   return bytes
 }
 

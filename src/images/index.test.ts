@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { bmp, png } from '../../test/fixtures/images.js'
+import { RELEASED_BODY_BYTES, watchBodyMemory } from '../lib/body-memory.js'
+import { allocWithSpareRoom } from '../lib/spare-room.js'
 import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { errorOf } from '../../test/helpers/errors.js'
 import { counterSum } from '../../test/helpers/metric-values.js'
@@ -283,5 +285,40 @@ describe('images: bytes in flight are held until the request has finished', () =
     finishOf(lines[0])
     await settle()
     expect((await send(ask(URL_B))).status).toBe(200)
+  })
+})
+
+describe('images: downloads given back', () => {
+  /** A downloaded PNG as the fetcher leaves one: memory of its own, watched (lib/body-memory.ts). */
+  function downloaded(size: number): Buffer {
+    const bytes = allocWithSpareRoom(size, 0).fill(7)
+    PNG.copy(bytes)
+    watchBodyMemory(bytes)
+    return bytes
+  }
+
+  it("gives a large download's memory back once the request has finished, not before; small ones and data URLs are left to the collector", async () => {
+    const large = downloaded(RELEASED_BODY_BYTES)
+    const small = Buffer.from(GREEN_PNG)
+    const { send, reached, lines } = imagesApp({}, fakeFetcher({ [URL_A]: large, [URL_B]: small }).fetcher)
+    expect((await send(ask(URL_A, URL_B, URL_A, dataUrl(PNG)))).status).toBe(200)
+    expect(reached[0]?.requestImages?.map((i) => i.identity.source)).toEqual(['url', 'url', 'url', 'data'])
+    await settle()
+    expect(large.length).toBe(RELEASED_BODY_BYTES)
+    finishOf(lines[0])
+    await settle()
+    expect([large.length, small.length]).toEqual([0, GREEN_PNG.length])
+  })
+
+  it('keeps a download being hashed (a slice at a time) when its request finishes: the hash reads every byte', async () => {
+    const large = downloaded(5 * 1024 * 1024)
+    const { send, reached, lines } = imagesApp({}, fakeFetcher({ [URL_A]: large }).fetcher)
+    expect((await send(ask(URL_A))).status).toBe(200)
+    const expected = sha256Hex(large)
+    const digest = reached[0]?.requestImages?.[0]?.identity.sha256()
+    finishOf(lines[0])
+    await settle()
+    expect(large.length).toBe(5 * 1024 * 1024)
+    expect(await digest).toBe(expected)
   })
 })

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
+import { isBodyMemoryWatched, releaseBodyMemory } from '../lib/body-memory.js'
 import { WeightedSemaphore, type Release } from '../lib/weighted-semaphore.js'
 import type { NormalizeVariables } from '../normalize/index.js'
 import type { ValidateVariables } from '../validate/index.js'
@@ -68,7 +69,16 @@ export const images = ({
       },
     })
     c.set('requestImages', resolved)
-    await next()
+    try {
+      await next()
+    } finally {
+      // Once the request is over, downloaded images' memory goes back (lib/body-memory.ts). Only a
+      // large one is watched: most requests add no listener.
+      const downloaded = resolved.flatMap(({ identity }) =>
+        identity.source === 'url' && isBodyMemoryWatched(identity.bytes) ? [identity.bytes] : [],
+      )
+      if (downloaded.length > 0) c.get('finish').whenDone(() => downloaded.forEach((bytes) => releaseBodyMemory(bytes)))
+    }
   }
 }
 

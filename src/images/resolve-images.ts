@@ -1,5 +1,6 @@
 import type { ImagesConfig } from '../config/schema.js'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
+import { readingBodyMemory } from '../lib/body-memory.js'
 import { once } from '../lib/once.js'
 import { sha256HexSliced } from '../lib/sha256.js'
 import type { Release, WeightedSemaphore } from '../lib/weighted-semaphore.js'
@@ -137,8 +138,18 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   ctx.onFetch?.('ok', bytes.length)
   const checked = checkImageBytes(bytes, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  const sha256 = once(() => inTurn(bytes.length, () => sha256HexSliced(bytes)))
+  const sha256 = once(() => inTurn(bytes.length, () => hashWhileReading(bytes)))
   return { ...checked, sha256, byteLength: bytes.length, source: 'url', bytes, fetchedUrl }
+}
+
+/** A large image is hashed a slice at a time: its memory is not given back while it is (lib/body-memory.ts). */
+async function hashWhileReading(bytes: Buffer): Promise<string> {
+  const done = readingBodyMemory(bytes)
+  try {
+    return await sha256HexSliced(bytes)
+  } finally {
+    done()
+  }
 }
 
 function toImageError(err: unknown, part: ImagePartRef, limits: ImagesConfig): GatewayError {

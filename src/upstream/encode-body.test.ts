@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { bodyText } from '../backends/request-body.js'
+import { RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { allocWithSpareRoom } from '../lib/spare-room.js'
 import { encodeBody } from './encode-body.js'
 
@@ -58,6 +59,34 @@ describe('encodeBody', () => {
       }
     },
   )
+
+  it("holds a downloaded image's memory while its streamed body reads it, and lets it go once read to the end or stopped", async () => {
+    const downloaded = () => {
+      const bytes = allocWithSpareRoom(RELEASED_BODY_BYTES, 0).fill(7)
+      watchBodyMemory(bytes)
+      return bytes
+    }
+    const streamed = (bytes: Buffer) => {
+      const body = encodeBody((inline) => ({ url: inline({ mime: 'image/png', bytes }) }))
+      if (typeof body === 'string' || Buffer.isBuffer(body)) throw new Error('expected a streamed body')
+      return body.chunks()[Symbol.asyncIterator]()
+    }
+    const readToTheEnd = downloaded()
+    const pieces = streamed(readToTheEnd)
+    await pieces.next() // the JSON before the image
+    await pieces.next() // `"data:image/png;base64,`
+    await pieces.next() // the first piece of base64: the encoder is reading the image
+    expect(releaseBodyMemory(readToTheEnd)).toBe(false)
+    while (!(await pieces.next()).done);
+    expect(releaseBodyMemory(readToTheEnd)).toBe(true)
+
+    const stopped = downloaded()
+    const cut = streamed(stopped)
+    for (let i = 0; i < 3; i++) await cut.next()
+    expect(releaseBodyMemory(stopped)).toBe(false)
+    await cut.return?.()
+    expect(releaseBodyMemory(stopped)).toBe(true)
+  })
 
   it('is not fooled by client text that looks like a marker', async () => {
     const body = encodeBody((inline) => ({ a: inline(image(Buffer.from('x'), true)), b: 'llava-gateway-inline-0123-0' }))

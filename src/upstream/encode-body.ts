@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { RequestBody } from '../backends/request-body.js'
+import { readingBodyMemory } from '../lib/body-memory.js'
 import type { ClientBody } from '../validate/index.js'
 import { clientBytesBody } from './client-body.js'
 
@@ -102,5 +103,12 @@ function* base64Pieces(image: InlineImage): Generator<Buffer | string> {
     }
     return
   }
-  for (let at = 0; at < image.bytes.length; at += ENCODE_BYTES) yield image.bytes.subarray(at, at + ENCODE_BYTES).toString('base64')
+  // Pulled by the socket, this may still be reading when the request's steps are over: its memory
+  // is not given back meanwhile (lib/body-memory.ts).
+  const done = readingBodyMemory(image.bytes)
+  try {
+    for (let at = 0; at < image.bytes.length; at += ENCODE_BYTES) yield image.bytes.subarray(at, at + ENCODE_BYTES).toString('base64')
+  } finally {
+    done()
+  }
 }
