@@ -72,10 +72,10 @@ async function main() {
         const order = round % 2 ? ['A', 'B'] : ['B', 'A']
         const gateways = {}
         for (const name of order) gateways[name] = await start[name]()
-        for (const name of order) await load({ port: gateways[name].port, body: scenario.body(), seconds: WARMUP_SECONDS }) // the JIT's first work is not the steady state
+        for (const name of order) await load({ port: gateways[name].port, body: scenario.body(upstream), seconds: WARMUP_SECONDS }) // the JIT's first work is not the steady state
         for (const name of order) {
           const g = gateways[name]
-          cpu[name].push((await load({ port: g.port, pids: [g.pid], body: scenario.body(), seconds: SECONDS })).cpuPerReq)
+          cpu[name].push((await load({ port: g.port, pids: [g.pid], body: scenario.body(upstream), seconds: SECONDS })).cpuPerReq)
         }
         for (const name of order) await gateways[name].stop()
       }

@@ -69,7 +69,7 @@ async function main() {
   const spawnedAt = Date.now()
   const nodeArgs = tool === 'perf' ? ['--perf-basic-prof'] : ['--cpu-prof', '--cpu-prof-dir', dir]
   const gateway = await startGateway({ upstreamPort: upstream.port, ...redis }, { nodeArgs })
-  const body = scenario.body()
+  const body = scenario.body(upstream)
   // At the scenario's own connections when it has them (image100k8), as the benchmark measures it.
   const loadFor = (options) => load({ port: gateway.port, body, connections: scenario.connections, ...options })
   await loadFor({ seconds: WARMUP_SECONDS })

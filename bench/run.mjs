@@ -45,7 +45,7 @@ async function startServers(groups) {
     for (const name of ['thin', 'parsing', 'gateway'])
       await warmToSteadyState(
         servers[name],
-        scenarios.map((s) => s.body),
+        scenarios.map((s) => () => s.body(upstream)),
       )
   }
   return servers

@@ -3,7 +3,9 @@
 // forwards) gets an assistant content of N bytes instead, so answers of a chosen size can be cached.
 // A streaming request carrying `bench_stream_tokens: N` gets N content events written as a model
 // server writes them, one per write, each in a turn of the event loop of its own (no waiting).
+// It is the image host too: GET /images/<N>.png answers a PNG-headed image of N bytes (any query).
 import { createServer } from 'node:http'
+import { pngBytes } from './lib/bodies.mjs'
 
 const completionOf = (content, completionTokens) =>
   JSON.stringify({
@@ -68,7 +70,20 @@ function benchParameter(body, name, max) {
   return Number.isInteger(n) && n > 0 && n <= max ? n : undefined
 }
 
+/** Images by size, made once each. */
+const images = new Map()
+const IMAGE_PATH = /^\/images\/(\d{1,9})\.png(\?|$)/
+
+function serveImage(res, bytes) {
+  let image = images.get(bytes)
+  if (image === undefined) images.set(bytes, (image = pngBytes(bytes)))
+  res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.length })
+  res.end(image)
+}
+
 const server = createServer((req, res) => {
+  const image = req.method === 'GET' ? IMAGE_PATH.exec(req.url ?? '') : null
+  if (image) return serveImage(res, Number(image[1]))
   const chunks = []
   req.on('data', (c) => chunks.push(c))
   req.on('end', () => {

@@ -35,6 +35,13 @@ export const SCENARIOS = {
       name: '100 KiB image as a data URL, the model renamed for the backend',
       body: bodies.image(100 * KiB, RENAMED_MODEL),
     },
+    // Downloaded by the gateway from the backend's own host (a loopback address the bench config
+    // allows); the floors forward the URL as text, and the backend never fetches it.
+    {
+      id: 'image1murl',
+      name: '1 MiB image by URL, downloaded by the gateway (floors forward the URL)',
+      body: bodies.imageByUrl(1024 * KiB),
+    },
     // Lighter load, where V8 left to itself starts the most full collections (README "Node flags").
     {
       id: 'image100k8',
@@ -61,7 +68,7 @@ export function scenarioById(id) {
  * as one at a time is the same however many connections the load had.
  */
 export async function runScenario(servers, scenario) {
-  const body = scenario.body()
+  const body = scenario.body(servers.upstream)
   const measured = { thin: servers.thin, parsing: servers.parsing, gateway: servers.gateway }
   for (const server of Object.values(measured)) await warmUp(server, body)
   const runs = { thin: [], parsing: [], gateway: [] }

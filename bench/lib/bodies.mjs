@@ -118,6 +118,12 @@ export const bodies = {
     cycled(chat('Describe the picture, entry @@N@@.', { temperature: 0, bench_answer_bytes: answerBytes }), count),
   /** An image by URL (the memory group's image host). */
   imageUrl: (url) => spliced(imageChat(url, 'What is in this image? Request @@N@@.')),
+  /**
+   * An image of `bytes` by a URL unique per request on the backend (`{ port }`), which serves it
+   * (bench/zero-upstream.mjs): the gateway downloads, checks and forwards it as base64.
+   */
+  imageByUrl: (bytes) => (backend) =>
+    spliced(imageChat(`http://127.0.0.1:${backend.port}/images/${bytes}.png?request=@@N@@`, 'What is in this image? Request @@N@@.')),
 }
 
 /**

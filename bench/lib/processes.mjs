@@ -118,7 +118,7 @@ export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets
     ],
     images: {
       ...images,
-      fetch: { allowNetworks: ['127.0.0.1/32'], allowedPorts: [imagePort ?? 80], ...(images.fetch ?? {}) },
+      fetch: { allowNetworks: ['127.0.0.1/32'], allowedPorts: [imagePort ?? upstreamPort], ...(images.fetch ?? {}) },
     },
     ...(Object.keys(cache).length ? { cache } : {}),
   }

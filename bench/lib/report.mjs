@@ -103,9 +103,11 @@ export function report(r, { elapsedMs, partial }) {
   if (r.text) lines.push('## Text', '', ...throughputTable(r.text), '')
   if (r.images)
     lines.push(
-      '## Images as data URLs',
+      '## Images',
       '',
-      'The gateway decodes each image, sniffs its type and size, hashes it and forwards its bytes.',
+      'The gateway decodes each data URL image, sniffs its type and size, hashes it and forwards its bytes. An image by URL',
+      'it downloads (from the backend process, which serves images too), checks and forwards as base64; the floors forward',
+      'that URL as text and the backend never fetches it, so that row shows what downloading costs, not a like-for-like ratio.',
       '',
       ...throughputTable(r.images),
       '',
