@@ -81,12 +81,49 @@ export function encodeBody(build: (inlineUrl: (image: InlineImage) => string) =>
     for (const part of parts()) at += typeof part === 'string' ? whole.write(part, at, 'latin1') : part.copy(whole, at)
     return whole
   }
-  return {
-    length,
-    async *chunks() {
-      for (const part of parts()) yield typeof part === 'string' ? Buffer.from(part, 'latin1') : part
-    },
+  return { length, chunks: () => gathered(parts(), length) }
+}
+
+/** Text and small buffers are gathered into writes of this many bytes: each write is a system call for the socket. */
+const GATHER_BYTES = 1 << 20
+/** A buffer larger than this (a view of the client's payload) goes as it is, never copied. */
+const COPIED_BUFFER_BYTES = 64 * 1024
+
+/**
+ * The body's `length` bytes, as buffers: base64 text and the JSON around it gathered into writes of
+ * GATHER_BYTES (the last one shorter), a large buffer as it is. Encoded a piece at a time (a piece of
+ * 64 KiB is an ordinary V8 string, a longer one is not), base64 made a write of its own each piece:
+ * 22 system calls for a 1 MiB image where 2 will do.
+ */
+async function* gathered(parts: Iterable<Buffer | string>, length: number): AsyncIterable<Buffer> {
+  let into: Buffer | undefined
+  let at = 0
+  let left = length
+  const full = () => {
+    const out = (into as Buffer).subarray(0, at)
+    into = undefined
+    left -= at
+    at = 0
+    return out
   }
+  for (const part of parts) {
+    if (typeof part !== 'string' && part.length > COPIED_BUFFER_BYTES) {
+      if (at > 0) yield full()
+      left -= part.length
+      yield part
+      continue
+    }
+    for (let from = 0; from < part.length;) {
+      into ??= Buffer.allocUnsafe(Math.min(GATHER_BYTES, left))
+      const n = Math.min(part.length - from, into.length - at)
+      if (typeof part === 'string') into.write(from === 0 ? part : part.slice(from), at, n, 'latin1')
+      else part.copy(into, at, from, from + n)
+      at += n
+      from += n
+      if (at === into.length) yield full()
+    }
+  }
+  if (at > 0) yield full()
 }
 
 const QUOTE = Buffer.from('"')
