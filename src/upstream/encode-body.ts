@@ -114,7 +114,8 @@ async function* gathered(parts: Iterable<Buffer | string>, length: number): Asyn
       continue
     }
     for (let from = 0; from < part.length;) {
-      into ??= Buffer.allocUnsafe(Math.min(GATHER_BYTES, left))
+      // What is left of the body, up to GATHER_BYTES; never less than the part needs, whatever `length` said.
+      into ??= Buffer.allocUnsafe(Math.min(GATHER_BYTES, Math.max(left, part.length - from)))
       const n = Math.min(part.length - from, into.length - at)
       if (typeof part === 'string') into.write(from === 0 ? part : part.slice(from), at, n, 'latin1')
       else part.copy(into, at, from, from + n)
