@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { bmp, png } from '../../test/fixtures/images.js'
-import { RELEASED_BODY_BYTES, watchBodyMemory } from '../lib/body-memory.js'
+import { RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { allocWithSpareRoom } from '../lib/spare-room.js'
 import { LARGE_WORK_BYTES, WorkGate } from '../lib/work-gate.js'
 import { errorOf } from '../../test/helpers/errors.js'
@@ -49,7 +49,12 @@ function fakeFetcher(served: Record<string, Buffer>, failures: Record<string, Im
  * The images step on a throwaway app. Each request's body is the chat request to preset, and
  * gets its own finish line (in `lines`, in arrival order) that the test completes when it likes.
  */
-function imagesApp(imagesConfig: ConfigInput['images'] = {}, fetcher = fakeFetcher({}).fetcher, largeWork?: WorkGate) {
+function imagesApp(
+  imagesConfig: ConfigInput['images'] = {},
+  fetcher = fakeFetcher({}).fetcher,
+  largeWork?: WorkGate,
+  dataUrlPayloads?: ReadonlyMap<string, Buffer>,
+) {
   const metrics = createMetrics({ defaultMetrics: false })
   const config = stepConfig({ images: imagesConfig })
   const lines: FinishLine[] = []
@@ -58,7 +63,8 @@ function imagesApp(imagesConfig: ConfigInput['images'] = {}, fetcher = fakeFetch
     async (req) => {
       const finish = new FinishLine(0)
       lines.push(finish)
-      return { chatRequest: parsedRequest((await req.json()) as Record<string, unknown>), model: config.models[0]!, finish }
+      const chatRequest = parsedRequest((await req.json()) as Record<string, unknown>)
+      return { chatRequest, model: config.models[0]!, finish, ...(dataUrlPayloads ? { dataUrlPayloads } : {}) }
     },
   )
   const send = async (body: Record<string, unknown>) => app.request('/', postJson(body))
@@ -320,5 +326,22 @@ describe('images: downloads given back', () => {
     await settle()
     expect(large.length).toBe(5 * 1024 * 1024)
     expect(await digest).toBe(expected)
+  })
+
+  it("keeps the request body a data URL's payload is a view of while that payload is hashed, a slice at a time", async () => {
+    const image = Buffer.concat([PNG, Buffer.alloc(5 * 1024 * 1024, 7)])
+    const base64 = image.toString('base64')
+    // The client's body as validate leaves one: memory of its own, watched, the payload a view of it.
+    const body = allocWithSpareRoom(base64.length + 2, 0)
+    body.write(`"${base64}"`, 'latin1')
+    watchBodyMemory(body)
+    const url = 'data:image/png;base64,\u0000placeholder:0'
+    const payloads = new Map([[url, body.subarray(1, 1 + base64.length)]])
+    const { send, reached } = imagesApp({}, fakeFetcher({}).fetcher, undefined, payloads)
+    expect((await send(ask(url))).status).toBe(200)
+    const digest = reached[0]?.requestImages?.[0]?.identity.sha256()
+    expect(releaseBodyMemory(body)).toBe(false)
+    expect(await digest).toBe(sha256Hex(image))
+    expect(releaseBodyMemory(body)).toBe(true)
   })
 })

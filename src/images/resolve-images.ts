@@ -124,7 +124,7 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
     if (checked instanceof GatewayError) throw checked
     const { base64, byteLength } = parsed
     // Hashed when first asked for (see ImageIdentity.sha256); a large image waits its turn, as its check did.
-    const sha256 = once(() => inTurn(base64.length, () => sha256OfCanonicalBase64(base64)))
+    const sha256 = once(() => inTurn(base64.length, () => whileReading(base64, () => sha256OfCanonicalBase64(base64))))
     return { ...checked, sha256, byteLength, source: 'data', base64 }
   }
   let fetched: FetchedImage
@@ -138,17 +138,20 @@ async function resolveOne(part: ImagePartRef, ctx: ResolveContext): Promise<Imag
   ctx.onFetch?.('ok', bytes.length)
   const checked = checkImageBytes(bytes, ctx.limits, where)
   if (checked instanceof GatewayError) throw checked
-  const sha256 = once(() => inTurn(bytes.length, () => hashWhileReading(bytes)))
+  const sha256 = once(() => inTurn(bytes.length, () => whileReading(bytes, () => sha256HexSliced(bytes))))
   return { ...checked, sha256, byteLength: bytes.length, source: 'url', bytes, fetchedUrl }
 }
 
-/** A large image is hashed a slice at a time: its memory is not given back while it is (lib/body-memory.ts). */
-async function hashWhileReading(bytes: Buffer): Promise<string> {
-  const done = readingBodyMemory(bytes)
+/**
+ * A large image is hashed a slice at a time: the memory it is read from (a download, or the request
+ * body a data URL's payload is a view of) is not given back while it is (lib/body-memory.ts).
+ */
+async function whileReading<T>(memory: string | Buffer, read: () => Promise<T>): Promise<T> {
+  const done = typeof memory === 'string' ? undefined : readingBodyMemory(memory)
   try {
-    return await sha256HexSliced(bytes)
+    return await read()
   } finally {
-    done()
+    done?.()
   }
 }
 
