@@ -6,7 +6,7 @@
 import { LARGE_WORK_BYTES } from '../../dist/lib/work-gate.js'
 import { bodies, chunked, textFilling } from '../lib/bodies.mjs'
 import { burst, mergeStatuses } from '../lib/measure.mjs'
-import { forkServer, memoryMiB, startGateway } from '../lib/processes.mjs'
+import { memoryMiB, startGateway } from '../lib/processes.mjs'
 
 const MiB = 1024 * 1024
 const IMAGE_BYTES = 8 * MiB
@@ -23,33 +23,25 @@ const CAPS = [
 ]
 
 export async function runMemory(servers) {
-  const imageHost = await forkServer('image-host.mjs', { IMAGE_BYTES: String(IMAGE_BYTES) })
   const rows = []
-  try {
-    for (const cap of CAPS) {
-      const gateway = await startGateway({
-        upstreamPort: servers.upstream.port,
-        imagePort: imageHost.port,
-        images: { maxInFlightBytes: cap.bytes },
-      })
-      try {
-        const idle = memoryMiB(gateway.pid).rss
-        const body = bodies.imageUrl(`http://127.0.0.1:${imageHost.port}/big.png`)
-        const result = await burst({ port: gateway.port, body, count: CONNECTIONS })
-        const peak = memoryMiB(gateway.pid).hwm
-        // Each image is charged 5 x 8 MiB = 40 MiB, so the cap admits floor(cap / 40 MiB) images at
-        // once (never fewer than one: maxBytesPerImage <= cap); what they are charged is the bound.
-        const perImage = IMAGE_BYTES * MEMORY_PER_IMAGE_BYTE
-        const atOnce = Math.min(CONNECTIONS, Math.max(1, Math.floor(cap.bytes / perImage)))
-        const effectiveCapMiB = (atOnce * perImage) / MiB
-        rows.push({ ...cap, idle, peak, atOnce, effectiveCapMiB, ...result, limitMiB: idle + effectiveCapMiB + 64 })
-        console.log(`memory ${cap.label}: idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, ${atOnce} images at once`)
-      } finally {
-        await gateway.stop()
-      }
+  for (const cap of CAPS) {
+    const gateway = await startGateway({ upstreamPort: servers.upstream.port, images: { maxInFlightBytes: cap.bytes } })
+    try {
+      const idle = memoryMiB(gateway.pid).rss
+      // The backend serves the image too (bench/zero-upstream.mjs).
+      const body = bodies.imageUrl(`http://127.0.0.1:${servers.upstream.port}/images/${IMAGE_BYTES}.png`)
+      const result = await burst({ port: gateway.port, body, count: CONNECTIONS })
+      const peak = memoryMiB(gateway.pid).hwm
+      // Each image is charged 5 x 8 MiB = 40 MiB, so the cap admits floor(cap / 40 MiB) images at
+      // once (never fewer than one: maxBytesPerImage <= cap); what they are charged is the bound.
+      const perImage = IMAGE_BYTES * MEMORY_PER_IMAGE_BYTE
+      const atOnce = Math.min(CONNECTIONS, Math.max(1, Math.floor(cap.bytes / perImage)))
+      const effectiveCapMiB = (atOnce * perImage) / MiB
+      rows.push({ ...cap, idle, peak, atOnce, effectiveCapMiB, ...result, limitMiB: idle + effectiveCapMiB + 64 })
+      console.log(`memory ${cap.label}: idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, ${atOnce} images at once`)
+    } finally {
+      await gateway.stop()
     }
-  } finally {
-    await imageHost.stop()
   }
   return rows
 }

@@ -72,7 +72,7 @@ export function installCleanup() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** A helper server from bench/ (zero-upstream, forwarders, image host): resolves once it listens. */
+/** A helper server from bench/ (zero-upstream, which serves images too, and the forwarders): resolves once it listens. */
 export function forkServer(file, env = {}) {
   const child = track(
     fork(join(benchDir, file), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }),
@@ -97,7 +97,7 @@ export async function stop(child) {
  * A gateway config as the benchmarks run it: one model on the zero-latency backend, the bench key,
  * everything else at production defaults (auth on, cache on, metrics on) unless `overrides` says.
  */
-export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets, server = {}, images = {}, cache = {} }) {
+export function gatewayConfig({ port, upstreamPort, redisUrl, budgets, server = {}, images = {}, cache = {} }) {
   return {
     // No drain delay: nothing balances load onto a benchmark's gateway, and stop() must see it exit
     // (with its CPU profile written) before its 5 s SIGKILL.
@@ -118,7 +118,7 @@ export function gatewayConfig({ port, upstreamPort, imagePort, redisUrl, budgets
     ],
     images: {
       ...images,
-      fetch: { allowNetworks: ['127.0.0.1/32'], allowedPorts: [imagePort ?? upstreamPort], ...(images.fetch ?? {}) },
+      fetch: { allowNetworks: ['127.0.0.1/32'], allowedPorts: [upstreamPort], ...(images.fetch ?? {}) },
     },
     ...(Object.keys(cache).length ? { cache } : {}),
   }

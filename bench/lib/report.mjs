@@ -182,7 +182,7 @@ function memorySection(rows) {
     '## Memory under concurrent large images',
     '',
     `${connections} requests sent at once, each on its own connection and naming an ${imageMiB} MiB image URL on a loopback host`,
-    '(bench/image-host.mjs), and waited for; the gateway downloads, checks and hashes each image and forwards it as base64.',
+    '(served by the backend process, bench/zero-upstream.mjs), and waited for; the gateway downloads, checks and hashes each image and forwards it as base64.',
     "Idle RSS: VmRSS before; peak: the process's VmHWM after. Each image is charged",
     `${perByte}x its size against images.maxInFlightBytes, so the effective cap is what the images admitted at once are charged:`,
     `floor(cap / ${perByte * imageMiB} MiB) images x ${perByte * imageMiB} MiB. Past the cap a request waits (images.inFlightWaitMs), then is`,
