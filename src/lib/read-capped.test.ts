@@ -39,6 +39,25 @@ describe('readCapped', () => {
     expect(alone && spareRoomOf(alone)).toBe(0)
   })
 
+  it('joins a large body a megabyte at a time, giving the event loop back between steps', async () => {
+    const parts = Array.from({ length: 48 }, (_, i) => Buffer.alloc(64 * 1024, i)) // 3 MiB
+    // An async generator's chunks come in microtasks: every turn counted here is one the join gave back.
+    const source = (async function* () {
+      yield* parts
+    })()
+    let turns = 0
+    let counting = true
+    const count = () => {
+      turns++
+      if (counting) setImmediate(count)
+    }
+    setImmediate(count)
+    const bytes = await readCapped(source, 3 * 1024 * 1024, { spareBytes: 16 })
+    counting = false
+    expect(bytes?.equals(Buffer.concat(parts))).toBe(true)
+    expect(turns).toBeGreaterThanOrEqual(2)
+  })
+
   it('joins a body of several chunks into memory of its own when asked, even without spare room; one chunk is used as it came', async () => {
     const plain = await readCapped(Readable.from(chunks(3, 4, 3)), 10)
     expect(plain && isOwnMemory(plain)).toBe(false)
