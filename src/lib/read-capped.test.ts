@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { settle } from '../../test/helpers/step-app.js'
+import { turnsWhile } from '../../test/helpers/turns.js'
 import { isOwnMemory, spareRoomOf } from './spare-room.js'
 import { readCapped } from './read-capped.js'
 
@@ -45,15 +46,7 @@ describe('readCapped', () => {
     const source = (async function* () {
       yield* parts
     })()
-    let turns = 0
-    let counting = true
-    const count = () => {
-      turns++
-      if (counting) setImmediate(count)
-    }
-    setImmediate(count)
-    const bytes = await readCapped(source, 3 * 1024 * 1024, { spareBytes: 16 })
-    counting = false
+    const [bytes, turns] = await turnsWhile(() => readCapped(source, 3 * 1024 * 1024, { spareBytes: 16 }))
     expect(bytes?.equals(Buffer.concat(parts))).toBe(true)
     expect(turns).toBeGreaterThanOrEqual(2)
   })

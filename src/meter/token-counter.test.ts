@@ -2,25 +2,13 @@ import llamaTokenizer from 'llama-tokenizer-js'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { TokenCounter } from './token-counter.js'
 import { seededRandom } from '../../test/helpers/seeded-random.js'
+import { turnsWhile } from '../../test/helpers/turns.js'
 import { countSentence } from './sentences.js'
 import { pieceEnd, SPACE, toPieces } from './pieces.js'
 import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
 
 const counter = new TokenCounter()
 
-/** What `work` resolves to, and how many turns of the event loop ran while it worked: other requests' work would run in them. */
-async function turnsWhile<T>(work: () => Promise<T>): Promise<[T, number]> {
-  let turns = 0
-  let running = true
-  const tick = () => {
-    turns++
-    if (running) setImmediate(tick)
-  }
-  setImmediate(tick)
-  const value = await work()
-  running = false
-  return [value, turns]
-}
 afterAll(() => counter.close())
 
 describe('pieceEnd', () => {
