@@ -4,7 +4,7 @@
 // learns each one's size only by reading it; peak RSS against the same bodies sent one after another.
 // A fixed amount of work (not BENCH_SECONDS): every request is waited for, whatever its answer.
 import { LARGE_WORK_BYTES } from '../../dist/lib/work-gate.js'
-import { bodies, chunked, textFilling } from '../lib/bodies.mjs'
+import { backendImageUrl, bodies, chunked, textFilling } from '../lib/bodies.mjs'
 import { burst, mergeStatuses } from '../lib/measure.mjs'
 import { memoryMiB, startGateway } from '../lib/processes.mjs'
 
@@ -28,8 +28,7 @@ export async function runMemory(servers) {
     const gateway = await startGateway({ upstreamPort: servers.upstream.port, images: { maxInFlightBytes: cap.bytes } })
     try {
       const idle = memoryMiB(gateway.pid).rss
-      // The backend serves the image too (bench/zero-upstream.mjs).
-      const body = bodies.imageUrl(`http://127.0.0.1:${servers.upstream.port}/images/${IMAGE_BYTES}.png`)
+      const body = bodies.imageUrl(backendImageUrl(servers.upstream, IMAGE_BYTES))
       const result = await burst({ port: gateway.port, body, count: CONNECTIONS })
       const peak = memoryMiB(gateway.pid).hwm
       // Each image is charged 5 x 8 MiB = 40 MiB, so the cap admits floor(cap / 40 MiB) images at

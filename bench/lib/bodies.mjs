@@ -116,15 +116,14 @@ export const bodies = {
   /** `count` distinct temperature-0 prompts in turn, answers of `answerBytes`: once stored, every one is a hit. */
   cachedPool: (answerBytes, count) =>
     cycled(chat('Describe the picture, entry @@N@@.', { temperature: 0, bench_answer_bytes: answerBytes }), count),
-  /** An image by URL (the memory group's image host). */
+  /** An image by URL: the gateway downloads, checks and forwards it as base64. */
   imageUrl: (url) => spliced(imageChat(url, 'What is in this image? Request @@N@@.')),
-  /**
-   * An image of `bytes` by a URL unique per request on the backend (`{ port }`), which serves it
-   * (bench/zero-upstream.mjs): the gateway downloads, checks and forwards it as base64.
-   */
-  imageByUrl: (bytes) => (backend) =>
-    spliced(imageChat(`http://127.0.0.1:${backend.port}/images/${bytes}.png?request=@@N@@`, 'What is in this image? Request @@N@@.')),
+  /** An image of `bytes` on the backend (`{ port }`), by a URL unique per request. */
+  imageByUrl: (bytes) => (backend) => bodies.imageUrl(`${backendImageUrl(backend, bytes)}?request=@@N@@`),
 }
+
+/** Where the backend (bench/zero-upstream.mjs, `{ port }`) serves a PNG-headed image of `bytes`. */
+export const backendImageUrl = (backend, bytes) => `http://127.0.0.1:${backend.port}/images/${bytes}.png`
 
 /**
  * The noisy neighbour's bodies, each at a default limit of the gateway: text filling the whole
