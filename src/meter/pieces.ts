@@ -1,8 +1,7 @@
+import { minTokensOfChars } from '../lib/token-floor.js'
+
 /** SentencePiece's space: the tokenizer writes every space as this before merging. */
 export const SPACE = '\u2581'
-
-/** The longest token of the Llama-2 vocabulary, in characters (16 spaces): no token covers more text. */
-export const LONGEST_TOKEN_CHARS = 16
 
 /**
  * The text as the Llama tokenizer sees it (spaces as ▁, and the dummy-prefix ▁ when asked), cut
@@ -53,7 +52,7 @@ export function pieceEnd(text: string, start: number): number {
   return text.length
 }
 
-/** At least this many tokens, whatever the text: no token covers more than LONGEST_TOKEN_CHARS characters. */
+/** At least this many tokens, whatever the text: no token covers more than LONGEST_TOKEN_CHARS (lib/token-floor.ts) characters. */
 export function minTextTokens(text: string, precedingSpace: boolean): number {
-  return Math.ceil((text.length + (precedingSpace ? 1 : 0)) / LONGEST_TOKEN_CHARS)
+  return minTokensOfChars(text.length + (precedingSpace ? 1 : 0))
 }

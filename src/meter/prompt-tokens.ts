@@ -1,5 +1,6 @@
 // Prompt token count for a chat request, before it goes upstream (the budget reserves it and the
 // context window is checked with it). Upstream `usage.prompt_tokens` is the truth when present.
+import type { ContextLimit, PromptOverflow } from '../errors/context-length.js'
 import { imageTokens, type ImageDetail, type ImageTokenPolicy } from './image-tokens.js'
 import { minTextTokens } from './pieces.js'
 import { countTextTokens } from './text-tokens.js'
@@ -35,10 +36,8 @@ export function countPromptTokens(messages: readonly PromptMessage[], opts: Prom
   return total(textTokens, plan, opts.imagePolicy)
 }
 
-export type ContextLimit = Readonly<{ contextWindow: number; completionTokens: number }>
-
 /** The prompt (plus the answer it asks room for) does not fit the model's context window. */
-export class ContextLengthError extends Error {
+export class ContextLengthError extends Error implements PromptOverflow {
   override readonly name = 'ContextLengthError'
   constructor(
     /** Prompt tokens: exact, or a lower bound when `atLeast` (the text was too long to be worth counting). */

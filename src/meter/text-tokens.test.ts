@@ -2,6 +2,7 @@ import llamaTokenizer from 'llama-tokenizer-js'
 import { afterEach, beforeEach, describe, it, expect, vi, type MockInstance } from 'vitest'
 import { countPiece, countTextTokens, countTextTokensWhole } from './text-tokens.js'
 import { minTextTokens } from './pieces.js'
+import { LONGEST_TOKEN_CHARS } from '../lib/token-floor.js'
 import { retainedBySlices } from '../../test/helpers/full-gc.js'
 import { seededRandom } from '../../test/helpers/seeded-random.js'
 
@@ -83,6 +84,11 @@ describe('counting by pieces gives the library’s own counts', () => {
     const withDigit = internals.vocabById.slice(259).filter((token) => /[0-9]/.test(token))
     expect(withDigit.sort()).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
     expect([...internals.merges.keys()].filter((merge) => /[0-9]/.test(merge))).toEqual([])
+  })
+
+  it('has no token of more than LONGEST_TOKEN_CHARS characters (byte and special tokens aside), and one of that many', () => {
+    const longest = Math.max(...internals.vocabById.slice(259).map((token) => token.length))
+    expect(longest).toBe(LONGEST_TOKEN_CHARS)
   })
 
   it('bounds a count from below by a sixteenth of the characters, the dummy-prefix ▁ among them', () => {
