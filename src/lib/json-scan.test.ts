@@ -151,3 +151,36 @@ describe('parseJson keeping long data URL payloads as bytes', () => {
     }
   })
 })
+
+describe('parseJson showing the value to beforeDecode', () => {
+  const longText = 'é🦙 "quoted"\n'.repeat(10)
+  const raw = JSON.stringify({ short: 'hi', text: longText, url: `data:image/png;base64,${'QUJD'.repeat(30)}` })
+
+  it('before any long text is decoded: each still a placeholder, whose size in the body it is told', async () => {
+    const bytes = utf8(raw)
+    const seen: Array<[string, number | undefined]> = []
+    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, new Map(), (value, longTextBytes) => {
+      for (const field of Object.values(value as Record<string, string>)) seen.push([field, longTextBytes(field)])
+    })
+    expect(parsed).toMatchObject({ short: 'hi', text: longText })
+    const [short, text, url] = seen
+    expect(short).toEqual(['hi', undefined])
+    expect(text?.[0].startsWith('\u0000')).toBe(true)
+    expect(text?.[1]).toBe(Buffer.byteLength(JSON.stringify(longText)) - 2) // the bytes between its quotes, escapes as sent
+    expect(url?.[0].startsWith('\u0000')).toBe(true)
+    expect(url?.[1]).toBeUndefined() // an image kept as bytes is no text
+  })
+
+  it('ends the parse with its refusal, and no long text is decoded', async () => {
+    // `\q` is no JSON escape: decoding the text would fail, so a parse that ends with the refusal never decoded it.
+    const bytes = utf8(`{"text": "${'x'.repeat(60)}\\q"}`)
+    const { longStrings } = await scanJson(bytes, 64, 50)
+    await expect(parseJson(bytes, longStrings)).rejects.toThrow(SyntaxError)
+    const refusal = new Error('cannot fit')
+    await expect(
+      parseJson(bytes, longStrings, undefined, () => {
+        throw refusal
+      }),
+    ).rejects.toBe(refusal)
+  })
+})

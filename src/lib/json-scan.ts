@@ -99,18 +99,33 @@ export type DataUrlPayloads = Map<string, Buffer>
 const DATA_URL_HEADER_BYTES = 1_100
 
 /**
+ * Looks at a parse's value before its long strings are put back: each still stands there as a
+ * placeholder string, and `longTextBytes` tells a long text's size in the body (the bytes between
+ * its quotes, escapes as sent), undefined for any other string (a data URL kept as bytes among
+ * them). It may throw to refuse the body, which then costs no decoding: see parseJson.
+ */
+export type BeforeDecode = (value: unknown, longTextBytes: (value: string) => number | undefined) => void
+
+/**
  * JSON.parse of UTF-8 bytes, with the long strings a scan found kept out of it: V8 parses the small
  * rest, and each long string is decoded on its own (decodeLongString), so no step decodes or parses
  * the whole body in one call. Given `payloads`, a long plain data URL is not decoded at all: its
  * value is its header followed by a placeholder (`data:image/png;base64,\u0000<nonce>:<n>`), and
  * its payload bytes go into `payloads` under that value, for the image step to decode in slices and
  * the upstream step to forward as they are. Copying a 27 MB payload into a string alone holds the
- * event loop for 15-30 ms.
+ * event loop for 15-30 ms. The rest is parsed before any long text is decoded, and shown to
+ * `beforeDecode`: a 32 MiB text that cannot fit any context window is refused unread.
  */
-export async function parseJson(bytes: Buffer, longStrings: readonly Span[], payloads?: DataUrlPayloads): Promise<unknown> {
+export async function parseJson(
+  bytes: Buffer,
+  longStrings: readonly Span[],
+  payloads?: DataUrlPayloads,
+  beforeDecode?: BeforeDecode,
+): Promise<unknown> {
   if (longStrings.length === 0) return JSON.parse(bytes.toString('utf8'))
   const marker = `\u0000${Math.random().toString(36).slice(2)}:`
   const lifted = new Map<string, string>()
+  const texts = new Map<string, Buffer>()
   const skeleton: string[] = []
   let from = 0
   for (const [n, [open, close]] of longStrings.entries()) {
@@ -122,12 +137,15 @@ export async function parseJson(bytes: Buffer, longStrings: readonly Span[], pay
       payloads.set(placeholder, raw.subarray(comma + 1))
       lifted.set(`${marker}${n}`, placeholder)
     } else {
-      lifted.set(`${marker}${n}`, await decodeLongString(raw))
+      texts.set(`${marker}${n}`, raw)
     }
     from = close + 1
   }
   skeleton.push(bytes.toString('utf8', from))
-  return restore(JSON.parse(skeleton.join('')), lifted)
+  const value: unknown = JSON.parse(skeleton.join(''))
+  beforeDecode?.(value, (placeholder) => texts.get(placeholder)?.length)
+  for (const [placeholder, raw] of texts) lifted.set(placeholder, await decodeLongString(raw))
+  return restore(value, lifted)
 }
 
 /** Where the comma after a plain (unescaped) data URL's header is, or -1. */

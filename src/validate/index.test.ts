@@ -189,8 +189,11 @@ describe('validate: bodies that are not a JSON object', () => {
   })
 })
 
-/** Room for bodies over LARGE_WORK_BYTES. */
-const roomy = stepConfig({ server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES } })
+/** Room for bodies over LARGE_WORK_BYTES, and for their text in the model's context window. */
+const roomy = stepConfig({
+  server: { bodyLimitBytes: 4 * LARGE_WORK_BYTES },
+  models: [{ id: STEP_MODEL, backend: 'main', contextWindow: LARGE_WORK_BYTES }],
+})
 
 function gatedApp(withConfig: ReturnType<typeof stepConfig>, gate: WorkGate) {
   return stepApp<AuthVariables & ValidateVariables>(validate({ config: withConfig, largeWork: gate }), () => ({ principal: ANONYMOUS }))
@@ -361,6 +364,35 @@ describe('validate: a large chunked body is read in its turn', () => {
     } finally {
       vi.useRealTimers()
     }
+  })
+})
+
+describe('validate: a text too long for its model', () => {
+  const roomy = stepConfig({
+    server: { bodyLimitBytes: 1024 * 1024 },
+    models: [
+      { id: STEP_MODEL, backend: 'main' }, // the default context window: 4,096 tokens
+      { id: OTHER_MODEL, backend: 'main' },
+    ],
+  })
+  const roomyApp = (principal: Principal = ANONYMOUS) =>
+    stepApp<AuthVariables & ValidateVariables>(validate({ config: roomy, largeWork: new WorkGate(1, 30_000) }), () => ({ principal }))
+  const longText = 'x'.repeat(400 * 1024) // at least 409,600 / 6 / 16 = 4,267 tokens
+
+  it("is refused with the meter's 400 as the body is parsed, from its size", async () => {
+    const { app, reached } = roomyApp()
+    const error = await errorOf(await app.request('/', postJson(user(longText))), 400, 'context_length_exceeded')
+    expect(error.param).toBe('messages')
+    expect(error.message).toBe(
+      `This model's maximum context length is 4096 tokens (model \`${STEP_MODEL}\`, models[].contextWindow). However, your messages resulted in at least 4267 tokens. Please reduce the length of the messages.`,
+    )
+    expect(reached).toHaveLength(0)
+  })
+
+  it('names no model the key may not use: that is the 404 any such model gets', async () => {
+    const { app } = roomyApp(ONLY_STEP_MODEL)
+    await errorOf(await app.request('/', postJson(user(longText, OTHER_MODEL))), 404, 'model_not_found')
+    await errorOf(await app.request('/', postJson(user(longText, STEP_MODEL))), 400, 'context_length_exceeded')
   })
 })
 

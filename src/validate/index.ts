@@ -8,6 +8,7 @@ import { isBodyMemoryWatched, releaseBodyMemory } from '../lib/body-memory.js'
 import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
 import { readJsonBody } from './read-json-body.js'
+import { refuseTextBeyondWindow } from './text-beyond-window.js'
 
 /**
  * The request's bytes as the client sent them, when long data URLs' payloads are views of them,
@@ -39,7 +40,15 @@ export const validate = ({
   const models = new Map(config.models.map((m) => [m.id, m]))
 
   return async function validateChatRequest(c, next) {
-    const { body, payloads, bytes } = await readJsonBody(c, config.server, largeWork)
+    const allowed = c.get('principal').models
+    const usable = (id: string) => {
+      const model = models.get(id)
+      return model && (!allowed || allowed.includes(model.id)) ? model : undefined
+    }
+    // A text too long for the model it names is refused before it is decoded (text-beyond-window.ts).
+    const { bodyLimitBytes, maxJsonDepth } = config.server
+    const rules = { bodyLimitBytes, maxJsonDepth, beforeDecode: refuseTextBeyondWindow(usable) }
+    const { body, payloads, bytes } = await readJsonBody(c, rules, largeWork)
     try {
       // reportInput (the offending values, for the error message) costs zod its fast path: it is
       // asked for only when describing a request that failed.
@@ -47,9 +56,8 @@ export const validate = ({
       if (!parsed.success)
         throw describeIssues(ChatRequestSchema.safeParse(body, { reportInput: true }).error?.issues ?? parsed.error.issues)
       const request = parsed.data
-      const model = models.get(request.model)
-      const allowed = c.get('principal').models
-      if (!model || (allowed && !allowed.includes(model.id))) {
+      const model = usable(request.model)
+      if (!model) {
         throw gatewayError('model_not_found', {
           param: 'model',
           message: `The model \`${request.model.slice(0, 200)}\` does not exist or you do not have access to it.`,

@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer'
 import type { Context } from 'hono'
-import { gatewayError } from '../errors/gateway-error.js'
+import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
-import { bytesOutside, parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
+import { bytesOutside, parseJson, scanJson, type BeforeDecode, type DataUrlPayloads } from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
 import { readCapped, type PauseAt } from '../lib/read-capped.js'
 import { LARGE_WORK_BYTES, type Lease, type WorkGate } from '../lib/work-gate.js'
@@ -33,6 +33,9 @@ export const MAX_PARSED_BYTES = 4 * 1024 * 1024
  */
 export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number }>
 
+/** The limits, and a check of the parsed body made before its long texts are decoded (see parseJson). */
+export type BodyRules = BodyLimits & Readonly<{ beforeDecode?: BeforeDecode }>
+
 /**
  * `payloads` holds the base64 payloads of long data URLs, kept as the body's own bytes: in `body`
  * each such URL is its header and a placeholder (see parseJson in lib/json-scan.ts). `bytes` is the
@@ -40,7 +43,7 @@ export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number
  */
 export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads; bytes: Buffer }
 
-export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: WorkGate): Promise<JsonBody> {
+export async function readJsonBody(c: Context, rules: BodyRules, largeWork?: WorkGate): Promise<JsonBody> {
   const contentType = c.req.header('content-type')
   // A missing Content-Type is read as JSON (some hand-written clients omit it); a different one is refused.
   if (contentType !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
@@ -56,11 +59,11 @@ export async function readJsonBody(c: Context, limits: BodyLimits, largeWork?: W
     })
   }
   const declared = Number(c.req.header('content-length') ?? NaN)
-  if (declared > limits.bodyLimitBytes) throw tooLarge(limits.bodyLimitBytes)
+  if (declared > rules.bodyLimitBytes) throw tooLarge(rules.bodyLimitBytes)
   const declaredLarge = declared > LARGE_WORK_BYTES
   // Node's parser holds a body to its Content-Length: only a chunked one (no length) can grow past it.
-  if (largeWork && (declaredLarge || Number.isNaN(declared))) return readInTurn(c, limits, largeWork, declaredLarge)
-  return parseBody(await readBody(c, limits.bodyLimitBytes), limits)
+  if (largeWork && (declaredLarge || Number.isNaN(declared))) return readInTurn(c, rules, largeWork, declaredLarge)
+  return parseBody(await readBody(c, rules.bodyLimitBytes), rules)
 }
 
 /**
@@ -80,7 +83,7 @@ export const BODY_READ_LEASE_MS = 1_000
  * waits there, unread, for its turn (twenty chunked 30 MiB bodies sent at once: peak RSS 360 MB,
  * not 1.1-1.3 GB, and all answered in 2.2 s, not 4.4). One that ends before that never waits.
  */
-async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, declaredLarge: boolean): Promise<JsonBody> {
+async function readInTurn(c: Context, rules: BodyRules, largeWork: WorkGate, declaredLarge: boolean): Promise<JsonBody> {
   // The request's signal is made when first asked for: a small chunked body never needs it.
   const signal = () => c.req.raw.signal
   let lease: Lease | undefined
@@ -93,9 +96,9 @@ async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, d
   }
   try {
     if (declaredLarge) await takeTurn()
-    const bytes = await readBody(c, limits.bodyLimitBytes, declaredLarge ? undefined : { afterBytes: LARGE_WORK_BYTES, until: takeTurn })
-    if (lease?.keep() ?? bytes.length <= LARGE_WORK_BYTES) return await parseBody(bytes, limits)
-    return await largeWork.run(() => parseBody(bytes, limits), signal())
+    const bytes = await readBody(c, rules.bodyLimitBytes, declaredLarge ? undefined : { afterBytes: LARGE_WORK_BYTES, until: takeTurn })
+    if (lease?.keep() ?? bytes.length <= LARGE_WORK_BYTES) return await parseBody(bytes, rules)
+    return await largeWork.run(() => parseBody(bytes, rules), signal())
   } finally {
     ended = true
     lease?.release()
@@ -107,25 +110,25 @@ async function readInTurn(c: Context, limits: BodyLimits, largeWork: WorkGate, d
  * (a 32 MiB text that cannot fit, JSON nested too deep) has been seen by nothing else: its memory
  * goes back at once (lib/body-memory.ts).
  */
-async function parseBody(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
+async function parseBody(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   try {
-    return await parseBytes(bytes, limits)
+    return await parseBytes(bytes, rules)
   } catch (err) {
     releaseBodyMemory(bytes)
     throw err
   }
 }
 
-async function parseBytes(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> {
+async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
   // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (Checked here,
   // in the large body's turn: 32 MiB take a few milliseconds of the event loop.)
   if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
-  const { tooDeep, longStrings } = await scanJson(bytes, limits.maxJsonDepth, LONG_STRING_BYTES)
+  const { tooDeep, longStrings } = await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
   if (tooDeep) {
     throw gatewayError('invalid_request', {
       param: formatPath(tooDeep.path) || null,
-      message: `The request body nests deeper than ${limits.maxJsonDepth} levels at ${formatPath(tooDeep.path) || 'its root'} (server.maxJsonDepth).`,
+      message: `The request body nests deeper than ${rules.maxJsonDepth} levels at ${formatPath(tooDeep.path) || 'its root'} (server.maxJsonDepth).`,
     })
   }
   const parsed = bytesOutside(bytes, longStrings)
@@ -137,8 +140,9 @@ async function parseBytes(bytes: Buffer, limits: BodyLimits): Promise<JsonBody> 
   let body: unknown
   const payloads: DataUrlPayloads = new Map()
   try {
-    body = await parseJson(bytes, longStrings, payloads)
+    body = await parseJson(bytes, longStrings, payloads, rules.beforeDecode)
   } catch (err) {
+    if (err instanceof GatewayError) throw err // beforeDecode's refusal
     if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {
       throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
     }
