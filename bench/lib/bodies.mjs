@@ -127,7 +127,7 @@ export const backendImageUrl = (backend, bytes) => `http://127.0.0.1:${backend.p
 
 /**
  * The noisy neighbour's bodies, each at a default limit of the gateway: text filling the whole
- * body limit (refused after parsing: it cannot fit the context window), JSON nested 100,000 deep
+ * body limit (refused once read, before it is joined: it cannot fit the context window), JSON nested 100,000 deep
  * (refused by the depth scan before parsing), and one image of exactly maxBytesPerImage as a data
  * URL (decoded, checked, hashed and forwarded).
  */

@@ -207,7 +207,7 @@ function uploadsSection({ alone, inTurn, together, ungated, limitMiB }) {
     '## Memory under chunked uploads',
     '',
     `Chat requests of ${bodyMiB} MiB (one text filling them) sent chunked, with no Content-Length, so the gateway learns each`,
-    `body's size only by reading it; the gateway refuses each after parsing (the text cannot fit the context window). Each`,
+    `body's size only by reading it; the gateway refuses each once read, before joining its chunks (the text cannot fit the context window). Each`,
     `row is a fresh gateway. A chunked body is read up to ${readBeforeTurnMiB} MiB, then waits unread for its turn at the large-work`,
     `gate (server.largeWorkConcurrency), so ${uploads} at once should cost what the same ${uploads} cost one after another, plus what`,
     `the others read before their turns. Target: peak <= idle + what ${uploads} bodies one after another add + ${uploads} x ${readBeforeTurnMiB} MiB`,

@@ -63,6 +63,20 @@ describe('readCapped', () => {
     expect(alone && isOwnMemory(alone)).toBe(false)
   })
 
+  it('shows a body of several chunks to beforeJoin before joining it, and ends with its refusal', async () => {
+    const seen: Array<[number[], number]> = []
+    const look = (got: readonly Uint8Array[], size: number) => void seen.push([got.map((chunk) => chunk.byteLength), size])
+    expect(await readCapped(Readable.from(chunks(3, 4, 3)), 10, { beforeJoin: look })).toEqual(Buffer.concat(chunks(3, 4, 3)))
+    expect(await readCapped(Readable.from(chunks(5)), 10, { beforeJoin: look })).toEqual(Buffer.concat(chunks(5))) // one chunk: nothing to join
+    expect(seen).toEqual([[[3, 4, 3], 10]])
+    const refusal = new Error('refused')
+    const refuse = async () => {
+      await settle()
+      throw refusal
+    }
+    await expect(readCapped(Readable.from(chunks(3, 4, 3)), 10, { beforeJoin: refuse, spareBytes: 8 })).rejects.toBe(refusal)
+  })
+
   it('gives undefined one byte past the limit, and stops reading there', async () => {
     let pulled = 0
     async function* source() {

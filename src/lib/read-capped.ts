@@ -24,9 +24,20 @@ export type PauseAt = Readonly<{ afterBytes: number; until(): Promise<void> }>
  * on each side (see lib/spare-room.ts), where a new start and end can be written without a copy of
  * the rest; a body of one chunk is used as it came. `ownMemory`: a body joined from several chunks
  * is joined into memory of its own even without spare room, so that it can be given back when its
- * request is over (lib/body-memory.ts).
+ * request is over (lib/body-memory.ts). `beforeJoin`: see BeforeJoin.
  */
-export type ReadOptions = Readonly<{ pause?: PauseAt | undefined; spareBytes?: number; ownMemory?: boolean }>
+export type ReadOptions = Readonly<{
+  pause?: PauseAt | undefined
+  spareBytes?: number
+  ownMemory?: boolean
+  beforeJoin?: BeforeJoin | undefined
+}>
+
+/**
+ * A look at a body read in several chunks before they are joined into one: if it throws, the read
+ * ends with its error, and the body is never joined (a refused body costs no copy of itself).
+ */
+export type BeforeJoin = (chunks: readonly Uint8Array[], size: number) => void | Promise<void>
 
 /** Whether the chunk of `chunkBytes` that brought the read to `size` took it past the pause: true for that chunk alone. */
 const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: number): pause is PauseAt =>
@@ -41,9 +52,10 @@ const crossesPause = (pause: PauseAt | undefined, size: number, chunkBytes: numb
 export async function readCapped(
   source: AsyncIterable<Uint8Array>,
   maxBytes: number,
-  { pause, spareBytes = 0, ownMemory = spareBytes > 0 }: ReadOptions = {},
+  { pause, spareBytes = 0, ownMemory = spareBytes > 0, beforeJoin }: ReadOptions = {},
 ): Promise<Buffer | undefined> {
   const read = source instanceof Readable ? await readNodeStream(source, maxBytes, pause) : await readIterable(source, maxBytes, pause)
+  if (read && beforeJoin && read.chunks.length > 1) await beforeJoin(read.chunks, read.size)
   return read && join(read.chunks, read.size, ownMemory ? spareBytes : undefined)
 }
 

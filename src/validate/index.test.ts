@@ -29,6 +29,16 @@ const config = stepConfig({
   ],
 })
 
+/** `bytes` as the Node request the server would hand over, in three reads (so joined into memory of the gateway's own). */
+function sendInReads(app: { request: Hono['request'] }, bytes: Buffer) {
+  const incoming = new IncomingMessage(new Socket())
+  const res = app.request('/', { method: 'POST', headers: { 'content-type': 'application/json' } }, { incoming })
+  const third = Math.ceil(bytes.length / 3)
+  for (let at = 0; at < bytes.length; at += third) incoming.push(bytes.subarray(at, at + third))
+  incoming.push(null)
+  return res
+}
+
 const ONLY_STEP_MODEL: Principal = { keyAlias: 'a-key', team: 'team-a', role: 'user' as const, models: [STEP_MODEL], budgets: [] }
 
 function validateApp(principal: Principal = ANONYMOUS) {
@@ -389,6 +399,22 @@ describe('validate: a text too long for its model', () => {
     expect(reached).toHaveLength(0)
   })
 
+  it('is refused before a large body is joined, when it is one: nothing joined, nothing to give back', async () => {
+    const large = stepConfig({ server: { bodyLimitBytes: 2 * LARGE_WORK_BYTES } })
+    const { app, reached } = stepApp<AuthVariables & ValidateVariables>(
+      validate({ config: large, largeWork: new WorkGate(1, 30_000) }),
+      () => ({
+        principal: ANONYMOUS,
+      }),
+    )
+    vi.mocked(releaseBodyMemory).mockClear()
+    const body = Buffer.from(JSON.stringify(user('x'.repeat(LARGE_WORK_BYTES))))
+    const error = await errorOf(await sendInReads(app, body), 400, 'context_length_exceeded')
+    expect(error.message).toContain(`at least ${Math.ceil(Math.ceil(LARGE_WORK_BYTES / 6) / 16)} tokens`)
+    expect(vi.mocked(releaseBodyMemory)).not.toHaveBeenCalled() // a body refused once joined is given back at once (below)
+    expect(reached).toHaveLength(0)
+  })
+
   it('names no model the key may not use: that is the 404 any such model gets', async () => {
     const { app } = roomyApp(ONLY_STEP_MODEL)
     await errorOf(await app.request('/', postJson(user(longText, OTHER_MODEL))), 404, 'model_not_found')
@@ -430,16 +456,6 @@ describe("validate: the body's memory, given back when the request is over", () 
   const imageBody = Buffer.from(
     JSON.stringify(user([image({ url: `data:image/png;base64,${'A'.repeat(RELEASED_BODY_BYTES)}` }), text('hi')])),
   )
-
-  /** `bytes` as the Node request the server would hand over, in three reads (so joined into memory of the gateway's own). */
-  function sendInReads(app: { request: Hono['request'] }, bytes: Buffer) {
-    const incoming = new IncomingMessage(new Socket())
-    const res = app.request('/', { method: 'POST', headers: { 'content-type': 'application/json' } }, { incoming })
-    const third = Math.ceil(bytes.length / 3)
-    for (let at = 0; at < bytes.length; at += third) incoming.push(bytes.subarray(at, at + third))
-    incoming.push(null)
-    return res
-  }
 
   /** The step with a finish line ahead of it, as in the chat route, or with none. */
   const memoryApp = (finish?: FinishLine) =>
