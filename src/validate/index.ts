@@ -7,6 +7,7 @@ import { gatewayError } from '../errors/gateway-error.js'
 import { isBodyMemoryWatched, releaseBodyMemory } from '../lib/body-memory.js'
 import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
+import { keepOnlyImagePayloads } from './image-payloads.js'
 import { readJsonBody } from './read-json-body.js'
 import { refuseTextBeyondWindow } from './text-beyond-window.js'
 
@@ -50,6 +51,7 @@ export const validate = ({
     const rules = { bodyLimitBytes, maxJsonDepth, beforeDecode: refuseTextBeyondWindow(usable) }
     const { body, payloads, bytes } = await readJsonBody(c, rules, largeWork)
     try {
+      keepOnlyImagePayloads(body, payloads)
       // reportInput (the offending values, for the error message) costs zod its fast path: it is
       // asked for only when describing a request that failed.
       const parsed = ChatRequestSchema.safeParse(body)
