@@ -7,6 +7,7 @@ export default groupConfig({
   mutate: [
     'src/meter/prompt-tokens.ts',
     'src/meter/pieces.ts',
+    'src/lib/token-floor.ts',
     'src/meter/text-tokens.ts',
     'src/meter/sentences.ts',
     'src/meter/token-counter.ts',

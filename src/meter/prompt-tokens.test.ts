@@ -1,6 +1,14 @@
-import { describe, it, expect } from 'vitest'
+import { describe, it, expect, vi } from 'vitest'
 import type { ImageTokenPolicy } from './image-tokens.js'
-import { countPromptTokens, renderLlava15, PLAIN_TOKENS_PER_MESSAGE, type PromptMessage } from './prompt-tokens.js'
+import {
+  ContextLengthError,
+  countPromptTokens,
+  countPromptTokensWithin,
+  renderLlava15,
+  PLAIN_TOKENS_PER_MESSAGE,
+  type PromptMessage,
+  type PromptOptions,
+} from './prompt-tokens.js'
 import { countTextTokens } from './text-tokens.js'
 
 const LLAVA15: ImageTokenPolicy = { policy: 'fixed', tokensPerImage: 576 }
@@ -143,5 +151,48 @@ describe('countPromptTokens: plain', () => {
   it('is 0 for no messages and 4 for one empty message', () => {
     expect(countPromptTokens([], plain)).toEqual({ textTokens: 0, imageTokens: 0, images: 0, total: 0 })
     expect(countPromptTokens([{ role: 'user', content: '' }], plain).total).toBe(4)
+  })
+})
+
+describe('countPromptTokensWithin: refused from a lower bound before any tokenizing', () => {
+  // 1,600 x: far fewer tokens than characters, far more than a sixteenth of them.
+  const messages: PromptMessage[] = [{ role: 'user', content: [image(), text('x'.repeat(1_600))] }]
+  const counting = () => ({ count: vi.fn(async (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run)) })
+  const refusal = async (options: PromptOptions, contextWindow: number, completionTokens = 0) => {
+    const counter = counting()
+    const err = await countPromptTokensWithin(messages, options, counter, { contextWindow, completionTokens }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    return { err: err as ContextLengthError | undefined, tokenized: counter.count.mock.calls.length > 0 }
+  }
+
+  it('llava-1.5: the image, BOS, and a sixteenth of each run of text (the prefix space counted), against the window', async () => {
+    // "USER: " with BOS and prefix: 1 + ceil(7 / 16); "\nxxx… ASSISTANT:": ceil(1,612 / 16); the image: 576.
+    const bound = 576 + 1 + 1 + 101
+    const { err, tokenized } = await refusal(llava15, bound - 1)
+    expect(err).toBeInstanceOf(ContextLengthError)
+    expect(err).toMatchObject({ name: 'ContextLengthError', promptTokens: bound, atLeast: true, limit: { contextWindow: bound - 1 } })
+    expect(err?.message).toBe(`the prompt needs at least ${bound} tokens; the context window is ${bound - 1}`)
+    expect(tokenized).toBe(false)
+    const counted = await refusal(llava15, bound) // the bound fits: the text is counted, and its exact total refused
+    expect(counted.tokenized).toBe(true)
+    expect(counted.err).toMatchObject({ atLeast: false, promptTokens: countPromptTokens(messages, llava15).total })
+    expect(counted.err?.message).toBe(
+      `the prompt needs ${countPromptTokens(messages, llava15).total} tokens; the context window is ${bound}`,
+    )
+  })
+
+  it('plain: the image, the tokens every message adds, and a sixteenth of each part with its prefix space', async () => {
+    const plain = { template: 'plain', imagePolicy: LLAVA15 } as const
+    const bound = 576 + PLAIN_TOKENS_PER_MESSAGE + 101 // ceil(1,601 / 16)
+    expect((await refusal(plain, bound - 1)).err).toMatchObject({ promptTokens: bound, atLeast: true })
+    expect((await refusal(plain, bound)).tokenized).toBe(true)
+  })
+
+  it('makes room for the answer: refused when bound + completion exceeds the window, not when it meets it', async () => {
+    const bound = 576 + 1 + 1 + 101
+    expect((await refusal(llava15, bound + 20, 21)).err).toMatchObject({ atLeast: true, limit: { completionTokens: 21 } })
+    expect((await refusal(llava15, bound + 20, 20)).tokenized).toBe(true)
   })
 })
