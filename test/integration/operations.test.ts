@@ -78,6 +78,11 @@ describe('live reload', () => {
       await Promise.all(loops)
       expect(statuses.length).toBeGreaterThan(20)
       expect(statuses.filter((s) => s !== 200)).toEqual([])
+      // The last reload's line may still wait in the log's batch (up to 10 ms) when its answer arrives.
+      await replica.waitForLog((e) => e.msg === 'config reloaded' && countReloads(replica) >= 20, {
+        timeoutMs: 5_000,
+        what: 'the 20th "config reloaded" line',
+      })
       expect(countReloads(replica)).toBe(20)
 
       await replica.rewriteConfig('models: [ {id: broken')
