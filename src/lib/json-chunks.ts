@@ -48,7 +48,7 @@ export async function aroundLongStrings(chunks: readonly Uint8Array[], limits: A
       const placeholder = `${marker}${placeholders++}`
       outside.push(bytes.copy(from, open), Buffer.from(JSON.stringify(placeholder)))
       outsideBytes += open - from
-      if (!bytes.isPlainDataUrl(open + 1, close)) texts.set(placeholder, close - open - 1)
+      if (!(await bytes.isPlainDataUrl(open + 1, close))) texts.set(placeholder, close - open - 1)
       from = close + 1
     }
     // What lies between two long strings is read a string at a time: no more than this, in all.
@@ -107,21 +107,15 @@ class ChunkBytes {
    * event loop is given back every SLICE_BYTES searched.
    */
   async closingQuote(from: number): Promise<number> {
-    for (let at = from; at < this.length;) {
-      const end = Math.min(this.length, at + SLICE_BYTES)
-      const quote = this.indexOf(QUOTE, at, end)
-      if (quote < 0) {
-        at = end
-        if (at < this.length) await new Promise((resolve) => setImmediate(resolve))
-        continue
-      }
+    for (let at = from; ;) {
+      const quote = await this.search(QUOTE, at, this.length)
+      if (quote < 0) return -1
       // The run of backslashes before it ends at the opening quote at the latest.
       let backslashes = 0
       while (this.byteAt(quote - 1 - backslashes) === BACKSLASH) backslashes++
       if (backslashes % 2 === 0) return quote
       at = quote + 1
     }
-    return -1
   }
 
   /** Bytes [from, to) as a Buffer of their own. */
@@ -138,11 +132,23 @@ class ChunkBytes {
   }
 
   /** Whether [from, to) is a data URL parseJson keeps as bytes: `data:`, an ASCII header up to a comma, and no escape. */
-  isPlainDataUrl(from: number, to: number): boolean {
+  async isPlainDataUrl(from: number, to: number): Promise<boolean> {
     const head = this.copy(from, Math.min(to, from + DATA_URL_HEADER_BYTES))
     if (!head.subarray(0, DATA_URL.length).equals(DATA_URL)) return false
     const comma = head.indexOf(0x2c)
-    return comma > 0 && isAscii(head.subarray(0, comma)) && this.indexOf(BACKSLASH, from, to) < 0
+    return comma > 0 && isAscii(head.subarray(0, comma)) && (await this.search(BACKSLASH, from, to)) < 0
+  }
+
+  /** indexOf over [from, to), giving the event loop back every SLICE_BYTES searched. */
+  private async search(byte: number, from: number, to: number): Promise<number> {
+    for (let at = from; at < to;) {
+      const end = Math.min(to, at + SLICE_BYTES)
+      const found = this.indexOf(byte, at, end)
+      if (found >= 0) return found
+      at = end
+      if (at < to) await new Promise((resolve) => setImmediate(resolve))
+    }
+    return -1
   }
 
   private byteAt(at: number): number {
