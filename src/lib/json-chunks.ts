@@ -1,5 +1,4 @@
-import { isAscii } from 'node:buffer'
-import { scanJson, type BeforeDecode } from './json-scan.js'
+import { DATA_URL_HEADER_BYTES, dataUrlHeaderEnd, newPlaceholderMarker, scanJson, type BeforeDecode } from './json-scan.js'
 
 /** What a look at a body still in its chunks gives a BeforeDecode check: see aroundLongStrings. */
 export type AroundLongStrings = { value: unknown; longTextBytes: (value: string) => number | undefined }
@@ -17,9 +16,6 @@ export type AroundLimits = Readonly<{
 const SLICE_BYTES = 1 << 20
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
-const DATA_URL = Buffer.from('data:')
-/** As in json-scan.ts: a data URL's header is within this many bytes. */
-const DATA_URL_HEADER_BYTES = 1_100
 
 /**
  * JSON still in the chunks it arrived in, parsed around its long strings, each standing in the value
@@ -35,7 +31,7 @@ export async function aroundLongStrings(chunks: readonly Uint8Array[], limits: A
   const bytes = new ChunkBytes(chunks)
   const outside: Buffer[] = []
   const texts = new Map<string, number>()
-  const marker = `\u0000${Math.random().toString(36).slice(2)}:`
+  const marker = newPlaceholderMarker()
   let placeholders = 0
   let outsideBytes = 0
   /** The start of the JSON outside long strings not yet copied. */
@@ -133,10 +129,8 @@ class ChunkBytes {
 
   /** Whether [from, to) is a data URL parseJson keeps as bytes: `data:`, an ASCII header up to a comma, and no escape. */
   async isPlainDataUrl(from: number, to: number): Promise<boolean> {
-    const head = this.copy(from, Math.min(to, from + DATA_URL_HEADER_BYTES))
-    if (!head.subarray(0, DATA_URL.length).equals(DATA_URL)) return false
-    const comma = head.indexOf(0x2c)
-    return comma > 0 && isAscii(head.subarray(0, comma)) && (await this.search(BACKSLASH, from, to)) < 0
+    const comma = dataUrlHeaderEnd(this.copy(from, Math.min(to, from + DATA_URL_HEADER_BYTES)))
+    return comma > 0 && (await this.search(BACKSLASH, from, to)) < 0
   }
 
   /** indexOf over [from, to), giving the event loop back every SLICE_BYTES searched. */

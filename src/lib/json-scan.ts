@@ -96,7 +96,13 @@ export function bytesOutside(bytes: Buffer, longStrings: readonly Span[]): numbe
 export type DataUrlPayloads = Map<string, Buffer>
 
 /** A data URL's header (`data:<type>;base64,`) is within this many bytes: past the longest the image step accepts. */
-const DATA_URL_HEADER_BYTES = 1_100
+export const DATA_URL_HEADER_BYTES = 1_100
+
+/**
+ * What every placeholder of one parse starts with: a NUL and a random nonce, so that no string a
+ * client sends is taken for one. Each long string's placeholder is this followed by its index.
+ */
+export const newPlaceholderMarker = (): string => `\u0000${Math.random().toString(36).slice(2)}:`
 
 /**
  * Looks at a parse's value before its long strings are put back: each still stands there as a
@@ -123,7 +129,7 @@ export async function parseJson(
   beforeDecode?: BeforeDecode,
 ): Promise<unknown> {
   if (longStrings.length === 0) return JSON.parse(bytes.toString('utf8'))
-  const marker = `\u0000${Math.random().toString(36).slice(2)}:`
+  const marker = newPlaceholderMarker()
   const lifted = new Map<string, string>()
   const texts = new Map<string, Buffer>()
   const skeleton: string[] = []
@@ -150,10 +156,19 @@ export async function parseJson(
 
 /** Where the comma after a plain (unescaped) data URL's header is, or -1. */
 function dataUrlComma(raw: Buffer): number {
+  const comma = dataUrlHeaderEnd(raw)
+  return comma < 0 || raw.includes(BACKSLASH) ? -1 : comma
+}
+
+/**
+ * Where the comma that ends a data URL's header is, read from the string's first bytes (at least
+ * DATA_URL_HEADER_BYTES of them, or all): -1 unless it starts `data:` and is ASCII up to a comma
+ * within them. Whether the rest holds an escape is the caller's to rule out (dataUrlComma).
+ */
+export function dataUrlHeaderEnd(raw: Buffer): number {
   if (!raw.subarray(0, DATA_URL.length).equals(DATA_URL)) return -1
   const comma = raw.subarray(0, DATA_URL_HEADER_BYTES).indexOf(0x2c)
-  if (comma < 0 || raw.includes(BACKSLASH) || !isAscii(raw.subarray(0, comma))) return -1
-  return comma
+  return comma < 0 || !isAscii(raw.subarray(0, comma)) ? -1 : comma
 }
 
 /** Bytes of a long string decoded per turn of the event loop. */
