@@ -169,9 +169,10 @@ const MAX_OUTSIDE_BEFORE_JOIN = 64 * 1024
  */
 function checkBeforeJoining({ beforeDecode, maxJsonDepth }: BodyRules): BeforeJoin | undefined {
   if (!beforeDecode) return undefined
-  const limits = { longStringBytes: LONG_STRING_BYTES, maxOutsideBytes: MAX_OUTSIDE_BEFORE_JOIN, maxDepth: maxJsonDepth }
   return async (chunks, size) => {
-    if (size > LARGE_WORK_BYTES) await checkBeforeJoin(chunks, limits, beforeDecode)
+    if (size <= LARGE_WORK_BYTES) return
+    const limits = { longStringBytes: LONG_STRING_BYTES, maxOutsideBytes: MAX_OUTSIDE_BEFORE_JOIN, maxDepth: maxJsonDepth }
+    await checkBeforeJoin(chunks, limits, beforeDecode)
   }
 }
 
