@@ -18,16 +18,15 @@ const cutAt = (bytes: Buffer, cuts: readonly number[]) => {
   })
 }
 
-/** A value with each placeholder spelled as what it stands for: a long text's size, or a string kept as bytes. */
-function spelled(value: unknown, longTextBytes: (s: string) => number | undefined): unknown {
+/** A value with each placeholder spelled as what it stands for: a long string of its size. */
+function spelled(value: unknown, longStringBytes: (s: string) => number | undefined): unknown {
   if (typeof value === 'string') {
-    const bytes = longTextBytes(value)
-    if (bytes !== undefined) return `<text of ${bytes} bytes>`
-    return value.startsWith('\u0000') ? '<kept as bytes>' : value
+    const bytes = longStringBytes(value)
+    return bytes === undefined ? value : `<long string of ${bytes} bytes>`
   }
-  if (Array.isArray(value)) return value.map((item) => spelled(item, longTextBytes))
+  if (Array.isArray(value)) return value.map((item) => spelled(item, longStringBytes))
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, spelled(item, longTextBytes)]))
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, spelled(item, longStringBytes)]))
   }
   return value
 }
@@ -35,15 +34,15 @@ function spelled(value: unknown, longTextBytes: (s: string) => number | undefine
 /** What parseJson shows its BeforeDecode check for the joined bytes, spelled out. */
 async function joinedView(bytes: Buffer): Promise<unknown> {
   let view: unknown
-  await parseJson(bytes, (await scanJson(bytes, 64, LONG)).longStrings, new Map(), (value, longTextBytes) => {
-    view = spelled(value, longTextBytes)
+  await parseJson(bytes, (await scanJson(bytes, 64, LONG)).longStrings, new Map(), (value, longStringBytes) => {
+    view = spelled(value, longStringBytes)
   })
   return view
 }
 
 async function chunkedView(chunks: readonly Uint8Array[], withLimits = limits): Promise<unknown> {
   const around = await aroundLongStrings(chunks, withLimits)
-  return around && spelled(around.value, around.longTextBytes)
+  return around && spelled(around.value, around.longStringBytes)
 }
 
 describe('aroundLongStrings', () => {
@@ -54,7 +53,7 @@ describe('aroundLongStrings', () => {
       { role: 'user', content: `a long text: ${'é🦙 "quoted" \\ back\\\\slashes\n'.repeat(4)}` },
       { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${'QUJD'.repeat(30)}` } }] },
       { role: 'user', content: [{ type: 'text', text: `\\${'"'.repeat(LONG)}\\` }] },
-      { role: 'user', content: `data:text/plain;base64,${'QUJD'.repeat(12)}\n` }, // escaped: a text, as parseJson decodes it
+      { role: 'user', content: `data:text/plain;base64,${'QUJD'.repeat(12)}\n` }, // escaped: decoded as a text by parseJson, its size told all the same
     ],
     max_tokens: 10,
   }
@@ -63,8 +62,10 @@ describe('aroundLongStrings', () => {
   it('shows what parseJson shows the joined body, however the bytes were cut', async () => {
     const expected = await joinedView(bytes)
     const contents = (expected as { messages: Array<{ content: unknown }> }).messages.map((message) => message.content)
-    expect(contents[1]).toMatch(/^<text of \d+ bytes>$/)
-    expect(contents[2]).toEqual([{ type: 'image_url', image_url: { url: '<kept as bytes>' } }])
+    expect(contents[1]).toMatch(/^<long string of \d+ bytes>$/)
+    expect(contents[2]).toEqual([
+      { type: 'image_url', image_url: { url: `<long string of ${'data:image/png;base64,'.length + 120} bytes>` } },
+    ])
     expect(await chunkedView([bytes])).toEqual(expected)
     for (let at = 1; at < bytes.length; at++) expect(await chunkedView(cutAt(bytes, [at]))).toEqual(expected)
     const { random } = seededRandom(20261205)
@@ -86,7 +87,7 @@ describe('aroundLongStrings', () => {
     for (const run of [1, 2, 3, 4, 5]) {
       const raw = Buffer.from(`{"t":"${'x'.repeat(LONG)}${'\\\\'.repeat(run)}\\"${'y'.repeat(LONG)}","u":"v"}`)
       const expected = await joinedView(raw)
-      expect(expected).toEqual({ t: `<text of ${LONG * 2 + 2 * run + 2} bytes>`, u: 'v' })
+      expect(expected).toEqual({ t: `<long string of ${LONG * 2 + 2 * run + 2} bytes>`, u: 'v' })
       for (let at = LONG + 6; at < LONG + 10 + 2 * run; at++) expect(await chunkedView(cutAt(raw, [at, at + 1]))).toEqual(expected)
     }
   })
@@ -114,7 +115,7 @@ describe('aroundLongStrings', () => {
   it('hands the value to the check, and its refusal on', async () => {
     const chunks = cutAt(bytes, [50, 200])
     const seen: unknown[] = []
-    await checkBeforeJoin(chunks, limits, (value, longTextBytes) => void seen.push(spelled(value, longTextBytes)))
+    await checkBeforeJoin(chunks, limits, (value, longStringBytes) => void seen.push(spelled(value, longStringBytes)))
     expect(seen).toEqual([await joinedView(bytes)])
     const refusal = new Error('cannot fit')
     await expect(

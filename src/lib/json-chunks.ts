@@ -1,7 +1,7 @@
-import { DATA_URL_HEADER_BYTES, dataUrlHeaderEnd, newPlaceholderMarker, scanJson, type BeforeDecode } from './json-scan.js'
+import { newPlaceholderMarker, scanJson, type BeforeDecode } from './json-scan.js'
 
 /** What a look at a body still in its chunks gives a BeforeDecode check: see aroundLongStrings. */
-export type AroundLongStrings = { value: unknown; longTextBytes: (value: string) => number | undefined }
+export type AroundLongStrings = { value: unknown; longStringBytes: (value: string) => number | undefined }
 
 export type AroundLimits = Readonly<{
   /** Strings longer than this (bytes between the quotes) stand in the value as placeholders. */
@@ -30,7 +30,7 @@ const BACKSLASH = 0x5c
 export async function aroundLongStrings(chunks: readonly Uint8Array[], limits: AroundLimits): Promise<AroundLongStrings | undefined> {
   const bytes = new ChunkBytes(chunks)
   const outside: Buffer[] = []
-  const texts = new Map<string, number>()
+  const sizes = new Map<string, number>()
   const marker = newPlaceholderMarker()
   let placeholders = 0
   let outsideBytes = 0
@@ -44,7 +44,7 @@ export async function aroundLongStrings(chunks: readonly Uint8Array[], limits: A
       const placeholder = `${marker}${placeholders++}`
       outside.push(bytes.copy(from, open), Buffer.from(JSON.stringify(placeholder)))
       outsideBytes += open - from
-      if (!(await bytes.isPlainDataUrl(open + 1, close))) texts.set(placeholder, close - open - 1)
+      sizes.set(placeholder, close - open - 1)
       from = close + 1
     }
     // What lies between two long strings is read a string at a time: no more than this, in all.
@@ -61,13 +61,13 @@ export async function aroundLongStrings(chunks: readonly Uint8Array[], limits: A
   } catch {
     return undefined
   }
-  return { value, longTextBytes: (placeholder) => texts.get(placeholder) }
+  return { value, longStringBytes: (placeholder) => sizes.get(placeholder) }
 }
 
 /** Runs `check` on a body still in its chunks, when aroundLongStrings can show it one. */
 export async function checkBeforeJoin(chunks: readonly Uint8Array[], limits: AroundLimits, check: BeforeDecode): Promise<void> {
   const around = await aroundLongStrings(chunks, limits)
-  if (around) check(around.value, around.longTextBytes)
+  if (around) check(around.value, around.longStringBytes)
 }
 
 /** Chunks read as one run of bytes, by offset from the first. */
@@ -125,12 +125,6 @@ class ChunkBytes {
       at += piece.byteLength
     }
     return out
-  }
-
-  /** Whether [from, to) is a data URL parseJson keeps as bytes: `data:`, an ASCII header up to a comma, and no escape. */
-  async isPlainDataUrl(from: number, to: number): Promise<boolean> {
-    const comma = dataUrlHeaderEnd(this.copy(from, Math.min(to, from + DATA_URL_HEADER_BYTES)))
-    return comma > 0 && (await this.search(BACKSLASH, from, to)) < 0
   }
 
   /** indexOf over [from, to), giving the event loop back every SLICE_BYTES searched. */

@@ -156,11 +156,11 @@ describe('parseJson showing the value to beforeDecode', () => {
   const longText = 'é🦙 "quoted"\n'.repeat(10)
   const raw = JSON.stringify({ short: 'hi', text: longText, url: `data:image/png;base64,${'QUJD'.repeat(30)}` })
 
-  it('before any long text is decoded: each still a placeholder, whose size in the body it is told', async () => {
+  it('before any long string is decoded: each still a placeholder, whose size in the body it is told', async () => {
     const bytes = utf8(raw)
     const seen: Array<[string, number | undefined]> = []
-    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, new Map(), (value, longTextBytes) => {
-      for (const field of Object.values(value as Record<string, string>)) seen.push([field, longTextBytes(field)])
+    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, new Map(), (value, longStringBytes) => {
+      for (const field of Object.values(value as Record<string, string>)) seen.push([field, longStringBytes(field)])
     })
     expect(parsed).toMatchObject({ short: 'hi', text: longText })
     const [short, text, url] = seen
@@ -168,7 +168,7 @@ describe('parseJson showing the value to beforeDecode', () => {
     expect(text?.[0].startsWith('\u0000')).toBe(true)
     expect(text?.[1]).toBe(Buffer.byteLength(JSON.stringify(longText)) - 2) // the bytes between its quotes, escapes as sent
     expect(url?.[0].startsWith('\u0000')).toBe(true)
-    expect(url?.[1]).toBeUndefined() // an image kept as bytes is no text
+    expect(url?.[1]).toBe('data:image/png;base64,'.length + 120) // a data URL kept as bytes is told its size too
   })
 
   it('ends the parse with its refusal, and no long text is decoded', async () => {

@@ -96,7 +96,7 @@ export function bytesOutside(bytes: Buffer, longStrings: readonly Span[]): numbe
 export type DataUrlPayloads = Map<string, Buffer>
 
 /** A data URL's header (`data:<type>;base64,`) is within this many bytes: past the longest the image step accepts. */
-export const DATA_URL_HEADER_BYTES = 1_100
+const DATA_URL_HEADER_BYTES = 1_100
 
 /**
  * What every placeholder of one parse starts with: a NUL and a random nonce, so that no string a
@@ -106,11 +106,11 @@ export const newPlaceholderMarker = (): string => `\u0000${Math.random().toStrin
 
 /**
  * Looks at a parse's value before its long strings are put back: each still stands there as a
- * placeholder string, and `longTextBytes` tells a long text's size in the body (the bytes between
- * its quotes, escapes as sent), undefined for any other string (a data URL kept as bytes among
- * them). It may throw to refuse the body, which then costs no decoding: see parseJson.
+ * placeholder string, and `longStringBytes` tells a placeholder's size in the body (the bytes
+ * between its quotes, escapes as sent), undefined for any other string. It may throw to refuse the
+ * body, which then costs no decoding: see parseJson.
  */
-export type BeforeDecode = (value: unknown, longTextBytes: (value: string) => number | undefined) => void
+export type BeforeDecode = (value: unknown, longStringBytes: (value: string) => number | undefined) => void
 
 /**
  * JSON.parse of UTF-8 bytes, with the long strings a scan found kept out of it: V8 parses the small
@@ -132,11 +132,13 @@ export async function parseJson(
   const marker = newPlaceholderMarker()
   const lifted = new Map<string, string>()
   const texts = new Map<string, Buffer>()
+  const sizes = new Map<string, number>()
   const skeleton: string[] = []
   let from = 0
   for (const [n, [open, close]] of longStrings.entries()) {
     skeleton.push(bytes.toString('utf8', from, open), JSON.stringify(`${marker}${n}`))
     const raw = bytes.subarray(open + 1, close)
+    sizes.set(`${marker}${n}`, raw.length)
     const comma = payloads ? dataUrlComma(raw) : -1
     if (payloads && comma > 0) {
       const placeholder = `${raw.toString('latin1', 0, comma + 1)}${marker}${n}`
@@ -149,26 +151,17 @@ export async function parseJson(
   }
   skeleton.push(bytes.toString('utf8', from))
   const value: unknown = JSON.parse(skeleton.join(''))
-  beforeDecode?.(value, (placeholder) => texts.get(placeholder)?.length)
+  beforeDecode?.(value, (placeholder) => sizes.get(placeholder))
   for (const [placeholder, raw] of texts) lifted.set(placeholder, await decodeLongString(raw))
   return restore(value, lifted)
 }
 
 /** Where the comma after a plain (unescaped) data URL's header is, or -1. */
 function dataUrlComma(raw: Buffer): number {
-  const comma = dataUrlHeaderEnd(raw)
-  return comma < 0 || raw.includes(BACKSLASH) ? -1 : comma
-}
-
-/**
- * Where the comma that ends a data URL's header is, read from the string's first bytes (at least
- * DATA_URL_HEADER_BYTES of them, or all): -1 unless it starts `data:` and is ASCII up to a comma
- * within them. Whether the rest holds an escape is the caller's to rule out (dataUrlComma).
- */
-export function dataUrlHeaderEnd(raw: Buffer): number {
   if (!raw.subarray(0, DATA_URL.length).equals(DATA_URL)) return -1
   const comma = raw.subarray(0, DATA_URL_HEADER_BYTES).indexOf(0x2c)
-  return comma < 0 || !isAscii(raw.subarray(0, comma)) ? -1 : comma
+  if (comma < 0 || raw.includes(BACKSLASH) || !isAscii(raw.subarray(0, comma))) return -1
+  return comma
 }
 
 /** Bytes of a long string decoded per turn of the event loop. */

@@ -99,6 +99,13 @@ describe('refuseTextBeyondWindow', () => {
     expect(await refusalOf(body, modelWith(21))).toBeUndefined()
   })
 
+  it('counts a data URL sent as text by its size, as any other text: the meter counts it whole', async () => {
+    const dataUrl = `data:image/png;base64,${'QUJD'.repeat(240)}` // 982 bytes: at least 164 characters, 11 tokens
+    expect((await refusalOf(chat(dataUrl), modelWith(10)))?.message).toContain('at least 11 tokens')
+    expect((await refusalOf(chat([{ type: 'text', text: dataUrl }]), modelWith(10)))?.message).toContain('at least 11 tokens')
+    expect(await refusalOf(chat(dataUrl), modelWith(11))).toBeUndefined()
+  })
+
   it('makes room for the answer as the meter does: max_completion_tokens, else max_tokens; a value the schema refuses makes none', async () => {
     const text = 'a'.repeat(20_000) // at least 209 tokens
     const model = modelWith(300)

@@ -19,14 +19,14 @@ const MAX_BYTES_PER_CHAR = 6
  * follow, which say what is wrong.
  */
 export function refuseTextBeyondWindow(modelNamed: (id: string) => ModelConfig | undefined): BeforeDecode {
-  return (body, longTextBytes) => {
+  return (body, longStringBytes) => {
     if (!isRecord(body) || typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) return
     const model = modelNamed(body['model'])
     if (!model) return
     let chars = 0
     const add = (text: unknown) => {
       if (typeof text !== 'string') return
-      const bytes = longTextBytes(text)
+      const bytes = longStringBytes(text)
       chars += bytes === undefined ? text.length : Math.ceil(bytes / MAX_BYTES_PER_CHAR)
     }
     for (const message of body['messages']) {
