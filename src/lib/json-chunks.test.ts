@@ -34,8 +34,10 @@ function spelled(value: unknown, longStringBytes: (s: string) => number | undefi
 /** What parseJson shows its BeforeDecode check for the joined bytes, spelled out. */
 async function joinedView(bytes: Buffer): Promise<unknown> {
   let view: unknown
-  await parseJson(bytes, (await scanJson(bytes, 64, LONG)).longStrings, new Map(), (value, longStringBytes) => {
-    view = spelled(value, longStringBytes)
+  await parseJson(bytes, (await scanJson(bytes, 64, LONG)).longStrings, {
+    beforeDecode: (value, longStringBytes) => {
+      view = spelled(value, longStringBytes)
+    },
   })
   return view
 }

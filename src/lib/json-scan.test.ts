@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bytesOutside, decodeLongString, findTooDeep, parseJson, safeCut, scanJson } from './json-scan.js'
+import { bytesOutside, decodeLongString, findTooDeep, parseJson, safeCut, scanJson, type BeforeDecode } from './json-scan.js'
 
 const nested = (depth: number, open = '[', close = ']') => open.repeat(depth) + close.repeat(depth)
 const utf8 = (text: string) => Buffer.from(text, 'utf8')
@@ -126,15 +126,22 @@ describe('long strings decoded a piece at a time', () => {
 
 describe('parseJson keeping long data URL payloads as bytes', () => {
   const payload = 'QUJD'.repeat(30)
+  const dataUrl = `data:image/png;base64,${payload}`
+  /** Parsed with the payloads kept where `url` stands; `at` is also told what it saw. */
   const parseKeeping = async (value: unknown) => {
     const bytes = Buffer.from(JSON.stringify(value))
     const payloads = new Map<string, Buffer>()
-    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, payloads)
-    return { parsed: parsed as { url: string; text: string }, payloads }
+    const seen: unknown[] = []
+    const at = (parsed: unknown) => {
+      seen.push(structuredClone(parsed))
+      return new Set([(parsed as { url: string }).url])
+    }
+    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, { keepPayloads: { at, into: payloads } })
+    return { parsed: parsed as { url: string; text: string; other?: string }, payloads, seen }
   }
 
   it('leaves the header and a placeholder in the value, and the payload bytes in the map under it', async () => {
-    const { parsed, payloads } = await parseKeeping({ url: `data:image/png;base64,${payload}`, text: 'x'.repeat(60) })
+    const { parsed, payloads } = await parseKeeping({ url: dataUrl, text: 'x'.repeat(60) })
     const [header, placeholder = ''] = parsed.url.split(',')
     expect(header).toBe('data:image/png;base64')
     expect(placeholder.startsWith('\u0000') && placeholder.endsWith(':0')).toBe(true)
@@ -143,8 +150,25 @@ describe('parseJson keeping long data URL payloads as bytes', () => {
     expect(payloads.size).toBe(1)
   })
 
+  it('decodes a data URL that stands anywhere else, and shows `at` every long string as a placeholder', async () => {
+    const { parsed, payloads, seen } = await parseKeeping({ other: dataUrl, url: dataUrl, text: 'short' })
+    expect(parsed.other).toBe(dataUrl)
+    expect([...payloads.keys()]).toEqual([parsed.url])
+    const [view] = seen as Array<{ other: string; url: string; text: string }>
+    expect(seen).toHaveLength(1)
+    const placeholder = (index: number) => new RegExp(`^${String.fromCharCode(0)}[0-9a-z]+:${index}$`)
+    expect(view?.other).toMatch(placeholder(0))
+    expect(view?.url).toMatch(placeholder(1))
+    expect(view?.text).toBe('short')
+  })
+
+  it('keeps nothing without `keepPayloads`, even at an image part', async () => {
+    const bytes = Buffer.from(JSON.stringify({ url: dataUrl }))
+    expect(await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings)).toEqual({ url: dataUrl })
+  })
+
   it('decodes a data URL it cannot keep as bytes: escaped, without a comma, or not a data URL at all', async () => {
-    for (const url of [`data:image/png;base64,${payload}\n`, `data:image/png;base64${payload}`, `https://a.example/${payload}`]) {
+    for (const url of [`${dataUrl}\n`, `data:image/png;base64${payload}`, `https://a.example/${payload}`]) {
       const { parsed, payloads } = await parseKeeping({ url })
       expect(parsed.url).toBe(url)
       expect(payloads.size).toBe(0)
@@ -159,16 +183,17 @@ describe('parseJson showing the value to beforeDecode', () => {
   it('before any long string is decoded: each still a placeholder, whose size in the body it is told', async () => {
     const bytes = utf8(raw)
     const seen: Array<[string, number | undefined]> = []
-    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, new Map(), (value, longStringBytes) => {
+    const beforeDecode: BeforeDecode = (value, longStringBytes) => {
       for (const field of Object.values(value as Record<string, string>)) seen.push([field, longStringBytes(field)])
-    })
+    }
+    const parsed = await parseJson(bytes, (await scanJson(bytes, 64, 50)).longStrings, { beforeDecode })
     expect(parsed).toMatchObject({ short: 'hi', text: longText })
     const [short, text, url] = seen
     expect(short).toEqual(['hi', undefined])
     expect(text?.[0].startsWith('\u0000')).toBe(true)
     expect(text?.[1]).toBe(Buffer.byteLength(JSON.stringify(longText)) - 2) // the bytes between its quotes, escapes as sent
     expect(url?.[0].startsWith('\u0000')).toBe(true)
-    expect(url?.[1]).toBe('data:image/png;base64,'.length + 120) // a data URL kept as bytes is told its size too
+    expect(url?.[1]).toBe('data:image/png;base64,'.length + 120) // a data URL is told its size too
   })
 
   it('ends the parse with its refusal, and no long text is decoded', async () => {
@@ -178,8 +203,10 @@ describe('parseJson showing the value to beforeDecode', () => {
     await expect(parseJson(bytes, longStrings)).rejects.toThrow(SyntaxError)
     const refusal = new Error('cannot fit')
     await expect(
-      parseJson(bytes, longStrings, undefined, () => {
-        throw refusal
+      parseJson(bytes, longStrings, {
+        beforeDecode: () => {
+          throw refusal
+        },
       }),
     ).rejects.toBe(refusal)
   })

@@ -113,46 +113,53 @@ export const newPlaceholderMarker = (): string => `\u0000${Math.random().toStrin
 export type BeforeDecode = (value: unknown, longStringBytes: (value: string) => number | undefined) => void
 
 /**
+ * Where long data URLs stay bytes in one parse: `at` is told the parsed value (each long string
+ * still a placeholder) and names the placeholders that stand where the caller reads a data URL as
+ * an image; each of those that is a plain data URL goes into `into` (see parseJson).
+ */
+export type KeepPayloads = Readonly<{ at: (value: unknown) => ReadonlySet<string>; into: DataUrlPayloads }>
+
+export type ParseOptions = Readonly<{ keepPayloads?: KeepPayloads | undefined; beforeDecode?: BeforeDecode | undefined }>
+
+/**
  * JSON.parse of UTF-8 bytes, with the long strings a scan found kept out of it: V8 parses the small
  * rest, and each long string is decoded on its own (decodeLongString), so no step decodes or parses
- * the whole body in one call. Given `payloads`, a long plain data URL is not decoded at all: its
+ * the whole body in one call. The rest is parsed first, each long string a placeholder in it, and
+ * shown to `beforeDecode`: a 32 MiB text that cannot fit any context window is refused unread.
+ * Then `keepPayloads.at` names the places where a long plain data URL is not decoded at all: its
  * value is its header followed by a placeholder (`data:image/png;base64,\u0000<nonce>:<n>`), and
- * its payload bytes go into `payloads` under that value, for the image step to decode in slices and
- * the upstream step to forward as they are. Copying a 27 MB payload into a string alone holds the
- * event loop for 15-30 ms. The rest is parsed before any long text is decoded, and shown to
- * `beforeDecode`: a 32 MiB text that cannot fit any context window is refused unread.
+ * its payload bytes go into `keepPayloads.into` under that value, for the image step to decode in
+ * slices and the upstream step to forward as they are (copying a 27 MB payload into a string alone
+ * holds the event loop for 15-30 ms). Every other long string, a data URL or not, is decoded where
+ * it stands, so no placeholder is left anywhere but where the caller asked.
  */
-export async function parseJson(
-  bytes: Buffer,
-  longStrings: readonly Span[],
-  payloads?: DataUrlPayloads,
-  beforeDecode?: BeforeDecode,
-): Promise<unknown> {
+export async function parseJson(bytes: Buffer, longStrings: readonly Span[], options: ParseOptions = {}): Promise<unknown> {
   if (longStrings.length === 0) return JSON.parse(bytes.toString('utf8'))
   const marker = newPlaceholderMarker()
-  const lifted = new Map<string, string>()
-  const texts = new Map<string, Buffer>()
-  const sizes = new Map<string, number>()
+  const raws = new Map<string, Buffer>() // each long string's bytes (between its quotes), by its placeholder
   const skeleton: string[] = []
   let from = 0
   for (const [n, [open, close]] of longStrings.entries()) {
     skeleton.push(bytes.toString('utf8', from, open), JSON.stringify(`${marker}${n}`))
-    const raw = bytes.subarray(open + 1, close)
-    sizes.set(`${marker}${n}`, raw.length)
-    const comma = payloads ? dataUrlComma(raw) : -1
-    if (payloads && comma > 0) {
-      const placeholder = `${raw.toString('latin1', 0, comma + 1)}${marker}${n}`
-      payloads.set(placeholder, raw.subarray(comma + 1))
-      lifted.set(`${marker}${n}`, placeholder)
-    } else {
-      texts.set(`${marker}${n}`, raw)
-    }
+    raws.set(`${marker}${n}`, bytes.subarray(open + 1, close))
     from = close + 1
   }
   skeleton.push(bytes.toString('utf8', from))
   const value: unknown = JSON.parse(skeleton.join(''))
-  beforeDecode?.(value, (placeholder) => sizes.get(placeholder))
-  for (const [placeholder, raw] of texts) lifted.set(placeholder, await decodeLongString(raw))
+  options.beforeDecode?.(value, (placeholder) => raws.get(placeholder)?.length)
+  const keep = options.keepPayloads
+  const places = keep?.at(value)
+  const lifted = new Map<string, string>()
+  for (const [placeholder, raw] of raws) {
+    const comma = places?.has(placeholder) ? dataUrlComma(raw) : -1
+    if (keep && comma > 0) {
+      const url = `${raw.toString('latin1', 0, comma + 1)}${placeholder}`
+      keep.into.set(url, raw.subarray(comma + 1))
+      lifted.set(placeholder, url)
+    } else {
+      lifted.set(placeholder, await decodeLongString(raw))
+    }
+  }
   return restore(value, lifted)
 }
 

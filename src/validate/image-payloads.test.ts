@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import { parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
-import { keepOnlyImagePayloads } from './image-payloads.js'
+import { imagePartUrls } from './image-payloads.js'
 
-/** The body as the parse leaves it (long data URLs' payloads kept as bytes), then put right. */
+/** The body as the body parse leaves it: long data URLs' payloads at image parts kept as bytes. */
 async function parsed(value: unknown): Promise<{ body: Record<string, unknown>; payloads: DataUrlPayloads }> {
   const bytes = Buffer.from(JSON.stringify(value))
   const payloads: DataUrlPayloads = new Map()
-  const body = (await parseJson(bytes, (await scanJson(bytes, 64, 40)).longStrings, payloads)) as Record<string, unknown>
-  keepOnlyImagePayloads(body, payloads)
+  const { longStrings } = await scanJson(bytes, 64, 40)
+  const body = (await parseJson(bytes, longStrings, { keepPayloads: { at: imagePartUrls, into: payloads } })) as Record<string, unknown>
   return { body, payloads }
 }
 
 const dataUrl = (n: number) => `data:image/png;base64,${'QUJD'.repeat(20)}${String(n).padStart(4, '0')}`
 const imagePart = (url: string) => ({ type: 'image_url', image_url: { url } })
 
-describe('keepOnlyImagePayloads', () => {
+describe('imagePartUrls, as the body parse uses it', () => {
   it("keeps an image part's payload as bytes, and gives every other data URL its whole value back", async () => {
     const sent = {
       model: 'm',

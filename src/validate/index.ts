@@ -7,7 +7,7 @@ import { gatewayError } from '../errors/gateway-error.js'
 import { isBodyMemoryWatched, releaseBodyMemory } from '../lib/body-memory.js'
 import { ChatRequestSchema, type ChatRequest } from './chat-request-schema.js'
 import { describeIssues } from './describe-issue.js'
-import { keepOnlyImagePayloads } from './image-payloads.js'
+import { imagePartUrls } from './image-payloads.js'
 import { readJsonBody } from './read-json-body.js'
 import { refuseTextBeyondWindow } from './text-beyond-window.js'
 
@@ -46,12 +46,12 @@ export const validate = ({
       const model = models.get(id)
       return model && (!allowed || allowed.includes(model.id)) ? model : undefined
     }
-    // A text too long for the model it names is refused before it is decoded (text-beyond-window.ts).
+    // A text too long for the model it names is refused before it is decoded (text-beyond-window.ts),
+    // and only image parts' data URLs are kept as bytes (image-payloads.ts).
     const { bodyLimitBytes, maxJsonDepth } = config.server
-    const rules = { bodyLimitBytes, maxJsonDepth, beforeDecode: refuseTextBeyondWindow(usable) }
+    const rules = { bodyLimitBytes, maxJsonDepth, beforeDecode: refuseTextBeyondWindow(usable), payloadsAt: imagePartUrls }
     const { body, payloads, bytes } = await readJsonBody(c, rules, largeWork)
     try {
-      keepOnlyImagePayloads(body, payloads)
       // reportInput (the offending values, for the error message) costs zod its fast path: it is
       // asked for only when describing a request that failed.
       const parsed = ChatRequestSchema.safeParse(body)

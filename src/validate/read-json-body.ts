@@ -3,7 +3,7 @@ import type { Context } from 'hono'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
-import { bytesOutside, parseJson, scanJson, type BeforeDecode, type DataUrlPayloads } from '../lib/json-scan.js'
+import { bytesOutside, parseJson, scanJson, type BeforeDecode, type DataUrlPayloads, type KeepPayloads } from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
 import { checkBeforeJoin } from '../lib/json-chunks.js'
 import { readCapped, type BeforeJoin, type PauseAt } from '../lib/read-capped.js'
@@ -34,13 +34,16 @@ export const MAX_PARSED_BYTES = 4 * 1024 * 1024
  */
 export type BodyLimits = Readonly<{ bodyLimitBytes: number; maxJsonDepth: number }>
 
-/** The limits, and a check of the parsed body made before its long texts are decoded (see parseJson). */
-export type BodyRules = BodyLimits & Readonly<{ beforeDecode?: BeforeDecode }>
+/**
+ * The limits; a check of the parsed body made before its long texts are decoded; and the strings
+ * in it that stand where a long data URL's payload stays bytes (image parts' URLs). See parseJson.
+ */
+export type BodyRules = BodyLimits & Readonly<{ beforeDecode?: BeforeDecode; payloadsAt?: KeepPayloads['at'] }>
 
 /**
- * `payloads` holds the base64 payloads of long data URLs, kept as the body's own bytes: in `body`
- * each such URL is its header and a placeholder (see parseJson in lib/json-scan.ts). `bytes` is the
- * body as it came.
+ * `payloads` holds the base64 payloads of the long data URLs at `payloadsAt`, kept as the body's
+ * own bytes: in `body` each such URL is its header and a placeholder (see parseJson in
+ * lib/json-scan.ts). `bytes` is the body as it came.
  */
 export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads; bytes: Buffer }
 
@@ -141,7 +144,8 @@ async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   let body: unknown
   const payloads: DataUrlPayloads = new Map()
   try {
-    body = await parseJson(bytes, longStrings, payloads, rules.beforeDecode)
+    const keepPayloads = rules.payloadsAt && { at: rules.payloadsAt, into: payloads }
+    body = await parseJson(bytes, longStrings, { keepPayloads, beforeDecode: rules.beforeDecode })
   } catch (err) {
     if (err instanceof GatewayError) throw err // beforeDecode's refusal
     if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {

@@ -21,12 +21,7 @@ async function refusalOf(body: unknown, model: ModelConfig | undefined, raw = JS
   const bytes = Buffer.from(raw)
   const { longStrings } = await scanJson(bytes, 64, LONG)
   try {
-    await parseJson(
-      bytes,
-      longStrings,
-      new Map(),
-      refuseTextBeyondWindow((id) => (id === model?.id ? model : undefined)),
-    )
+    await parseJson(bytes, longStrings, { beforeDecode: refuseTextBeyondWindow((id) => (id === model?.id ? model : undefined)) })
     return undefined
   } catch (err) {
     if (err instanceof GatewayError) return err
