@@ -56,6 +56,13 @@ describe('aroundLongStrings', () => {
       { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${'QUJD'.repeat(30)}` } }] },
       { role: 'user', content: [{ type: 'text', text: `\\${'"'.repeat(LONG)}\\` }] },
       { role: 'user', content: `data:text/plain;base64,${'QUJD'.repeat(12)}\n` }, // escaped: decoded as a text by parseJson, its size told all the same
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'y'.repeat(LONG) },
+          { type: 'text', text: 'z'.repeat(LONG + 1) },
+        ],
+      }, // at the edge: only the second is long
     ],
     max_tokens: 10,
   }
@@ -65,6 +72,10 @@ describe('aroundLongStrings', () => {
     const expected = await joinedView(bytes)
     const contents = (expected as { messages: Array<{ content: unknown }> }).messages.map((message) => message.content)
     expect(contents[1]).toMatch(/^<long string of \d+ bytes>$/)
+    expect(contents[5]).toEqual([
+      { type: 'text', text: 'y'.repeat(LONG) },
+      { type: 'text', text: `<long string of ${LONG + 1} bytes>` },
+    ])
     expect(contents[2]).toEqual([
       { type: 'image_url', image_url: { url: `<long string of ${'data:image/png;base64,'.length + 120} bytes>` } },
     ])

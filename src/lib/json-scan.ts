@@ -45,7 +45,7 @@ export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes 
       if (top && !top.array && expectKey) {
         top.keyOpen = i
         top.keyClose = close
-      } else if (close - i > longStringBytes) longStrings.push([i, close])
+      } else if (close - i - 1 > longStringBytes) longStrings.push([i, close]) // bytes between the quotes
       i = close
       continue
     }
