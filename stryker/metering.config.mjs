@@ -17,12 +17,14 @@ export default groupConfig({
     'src/meter/to-prompt-messages.ts',
     'src/cache/key.ts',
     'src/metrics/batched-counter.ts',
+    'src/metrics/batched-histogram.ts',
   ],
   // context-window.test.ts: the admission bounds in prompt-tokens.ts are tested through the app.
   tests: [
     'src/meter/',
     'src/cache/key.test.ts',
     'src/metrics/batched-counter.test.ts',
+    'src/metrics/batched-histogram.test.ts',
     'src/lib/bounded-memo.test.ts',
     'test/app/metering.test.ts',
     'test/app/context-window.test.ts',

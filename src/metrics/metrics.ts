@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { batchedCounter } from './batched-counter.js'
+import { batchedHistogram } from './batched-histogram.js'
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 const BYTE_BUCKETS = [1_024, 16_384, 131_072, 524_288, 1_048_576, 4_194_304, 16_777_216]
@@ -36,21 +37,21 @@ export function createMetrics(options: { defaultMetrics?: boolean; redisPing?: (
       labelNames: ['route', 'status_class', ...WHO, 'cache'] as const,
       registers,
     }),
-    requestDuration: new Histogram({
+    requestDuration: batchedHistogram({
       name: 'llava_gateway_request_duration_seconds',
       help: 'Chat requests: arrival to the last byte of the response',
       labelNames: ['model', 'stream', 'cache'] as const,
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: batchedHistogram({
       name: 'llava_gateway_upstream_duration_seconds',
       help: 'Backend calls: request sent to the last byte of the backend response',
       labelNames: ['model', 'backend', 'stream'] as const,
       buckets: LATENCY_BUCKETS,
       registers,
     }),
-    timeToFirstToken: new Histogram({
+    timeToFirstToken: batchedHistogram({
       name: 'llava_gateway_time_to_first_token_seconds',
       help: 'Streams: request arrival to the first content chunk sent to the client',
       labelNames: ['model', 'cache'] as const,
