@@ -18,6 +18,7 @@ export default groupConfig({
     'src/cache/key.ts',
     'src/metrics/batched-counter.ts',
     'src/metrics/batched-histogram.ts',
+    'src/metrics/label-sets.ts',
   ],
   // context-window.test.ts: the admission bounds in prompt-tokens.ts are tested through the app.
   tests: [

@@ -1,10 +1,8 @@
 import { Histogram, type HistogramConfiguration, type LabelValues } from 'prom-client'
+import { LabelSets } from './label-sets.js'
 
 /** One label set's observations: a count per bucket (not yet cumulative), their sum and count. */
 type Series<T extends string> = { labels: LabelValues<T>; buckets: number[]; sum: number; count: number }
-type Level<T extends string> = Map<unknown, Level<T> | Series<T>>
-
-const LEAF = Symbol('leaf')
 
 /** A value as prom-client's own histogram reports it (no exemplars: a bucket's is null). */
 type Value<T extends string> = { labels: LabelValues<T | 'le'>; value: number; metricName: string; exemplar?: null }
@@ -13,7 +11,7 @@ type Value<T extends string> = { labels: LabelValues<T | 'le'>; value: number; m
  * A prom-client Histogram whose observations are counted on the side, per label set, and read by
  * prom-client's own scrape. prom-client checks the labels and builds a key from them on every
  * observe() (2-3 µs on Node 20); a chat request observes two or three histograms. Here a label set
- * is checked once, the first time it is seen, and found again through a Map per label.
+ * is checked once, the first time it is seen (LabelSets).
  *
  * What a scrape or get() shows is what a plain prom-client histogram would for the same
  * observations, in the same order (a test compares the two). Label sets are as bounded as
@@ -23,34 +21,14 @@ type Value<T extends string> = { labels: LabelValues<T | 'le'>; value: number; m
 export function batchedHistogram<T extends string>(
   config: HistogramConfiguration<T> & { labelNames: readonly T[]; buckets: readonly number[] },
 ): Histogram<T> {
-  const names = config.labelNames
-  const known = new Set<string>(names)
   const bounds = config.buckets
-  let series: Array<Series<T>> = []
-  let root: Level<T> = new Map()
+  const series = new LabelSets<T, Series<T>>(config.labelNames, (labels) => ({ labels, buckets: bounds.map(() => 0), sum: 0, count: 0 }))
   const histogram = new Histogram<T>({ ...config, buckets: [...bounds] })
 
   const observe = (labels: LabelValues<T>, value: number): void => {
     if (typeof labels !== 'object') throw new TypeError('batchedHistogram.observe takes labels and a value')
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`)
-    let level: Level<T> = root
-    for (const name of names) {
-      const labelValue = labels[name]
-      let next = level.get(labelValue)
-      if (!next) {
-        next = new Map()
-        level.set(labelValue, next)
-      }
-      level = next as Level<T>
-    }
-    let entry = level.get(LEAF) as Series<T> | undefined
-    if (!entry) {
-      for (const name of Object.keys(labels))
-        if (!known.has(name)) throw new Error(`Added label "${name}" is not included in initial labelset`)
-      entry = { labels: { ...labels }, buckets: bounds.map(() => 0), sum: 0, count: 0 }
-      level.set(LEAF, entry)
-      series.push(entry)
-    }
+    const entry = series.entry(labels)
     // The first bucket the value fits; a value above every bound is counted only in +Inf, which is the count.
     for (let i = 0; i < bounds.length; i++) {
       if (value <= (bounds[i] ?? 0)) {
@@ -65,7 +43,7 @@ export function batchedHistogram<T extends string>(
   /** As prom-client's getForPromString: per label set, its cumulative buckets, +Inf, sum and count. */
   const forPromString = async () => {
     const values: Array<Value<T> & { sharedLabels: LabelValues<T> }> = []
-    for (const { labels, buckets, sum, count } of series) {
+    for (const { labels, buckets, sum, count } of series.all) {
       const bucketName = `${config.name}_bucket`
       let cumulative = 0
       bounds.forEach((le, i) => {
@@ -93,10 +71,7 @@ export function batchedHistogram<T extends string>(
   Object.assign(histogram, {
     observe,
     getForPromString: forPromString,
-    reset: () => {
-      series = []
-      root = new Map()
-    },
+    reset: () => series.clear(),
     labels: unsupported('labels()'),
     startTimer: unsupported('startTimer()'),
     zero: unsupported('zero()'),
