@@ -83,7 +83,7 @@ describe('batchedHistogram', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => batched.observe({ model: 'a' }, bad)).toThrow(new TypeError(`Value is not a valid number: ${bad}`))
     }
-    expect(() => batched.observe(0.1)).toThrow(TypeError)
+    expect(() => batched.observe(0.1)).toThrow(new TypeError('batchedHistogram.observe takes labels and a value'))
   })
 
   it('forgets every observation when reset', async () => {
@@ -97,9 +97,10 @@ describe('batchedHistogram', () => {
 
   it('offers no timer, child, zero or remove, which would bypass its counts', () => {
     const { batched } = pair()
-    expect(() => batched.startTimer()).toThrow(/observe\(labels, value\) only/)
-    expect(() => batched.labels('a', 'true', 'hit')).toThrow(/observe\(labels, value\) only/)
-    expect(() => batched.zero({ model: 'a' })).toThrow(/observe\(labels, value\) only/)
-    expect(() => batched.remove({ model: 'a' })).toThrow(/observe\(labels, value\) only/)
+    const refusal = (what: string) => new Error(`batchedHistogram offers observe(labels, value) only, not ${what}`)
+    expect(() => batched.startTimer()).toThrow(refusal('startTimer()'))
+    expect(() => batched.labels('a', 'true', 'hit')).toThrow(refusal('labels()'))
+    expect(() => batched.zero({ model: 'a' })).toThrow(refusal('zero()'))
+    expect(() => batched.remove({ model: 'a' })).toThrow(refusal('remove()'))
   })
 })

@@ -23,19 +23,15 @@ export function batchedHistogram<T extends string>(
 ): Histogram<T> {
   const bounds = config.buckets
   const series = new LabelSets<T, Series<T>>(config.labelNames, (labels) => ({ labels, buckets: bounds.map(() => 0), sum: 0, count: 0 }))
-  const histogram = new Histogram<T>({ ...config, buckets: [...bounds] })
+  const histogram = new Histogram<T>(config)
 
   const observe = (labels: LabelValues<T>, value: number): void => {
     if (typeof labels !== 'object') throw new TypeError('batchedHistogram.observe takes labels and a value')
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`)
     const entry = series.entry(labels)
     // The first bucket the value fits; a value above every bound is counted only in +Inf, which is the count.
-    for (let i = 0; i < bounds.length; i++) {
-      if (value <= (bounds[i] ?? 0)) {
-        entry.buckets[i] = (entry.buckets[i] ?? 0) + 1
-        break
-      }
-    }
+    const bucket = bounds.findIndex((bound) => value <= bound)
+    if (bucket >= 0) entry.buckets[bucket] = (entry.buckets[bucket] ?? 0) + 1
     entry.sum += value
     entry.count += 1
   }
