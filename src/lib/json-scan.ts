@@ -182,7 +182,7 @@ const DATA_URL = Buffer.from('data:')
  * cut where no character or escape is split, with the event loop given back in between. The pieces
  * are joined lazily (a rope): nothing before the context-window check reads the characters of a
  * text, so a 32 MiB text too long to fit is refused without ever being copied into one string.
- * (A large plain data URL does not get here: parseJson keeps its payload as bytes.)
+ * (A large plain data URL at an image part's URL does not get here: parseJson keeps its payload as bytes.)
  */
 export async function decodeLongString(raw: Buffer): Promise<string> {
   const escaped = raw.includes(BACKSLASH)

@@ -39,8 +39,8 @@ export function batchedHistogram<T extends string>(
   /** As prom-client's getForPromString: per label set, its cumulative buckets, +Inf, sum and count. */
   const forPromString = async () => {
     const values: Array<Value<T> & { sharedLabels: LabelValues<T> }> = []
+    const bucketName = `${config.name}_bucket`
     for (const { labels, buckets, sum, count } of series.all) {
-      const bucketName = `${config.name}_bucket`
       let cumulative = 0
       bounds.forEach((le, i) => {
         cumulative += buckets[i] ?? 0

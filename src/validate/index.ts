@@ -20,7 +20,7 @@ export type ClientBody = Readonly<{ bytes: Buffer; payloadViews: number }>
 export type ValidateVariables = {
   chatRequest: ChatRequest
   model: ModelConfig
-  /** Long data URLs' payloads as the body's bytes, by the placeholder URL in `chatRequest` (see readJsonBody). */
+  /** Image parts' long data URLs' payloads as the body's bytes, by the placeholder URL in `chatRequest` (see readJsonBody). */
   dataUrlPayloads: ReadonlyMap<string, Buffer>
   /**
    * The body's bytes as the client sent them, when long data URLs' payloads are views of them (and
