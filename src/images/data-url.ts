@@ -169,13 +169,20 @@ async function forEachDecodedPiece(s: string | Buffer, visit: (piece: Buffer) =>
   for (let at = 0; at < s.length; at += PIECE_CHARS) {
     const text = pieceOf(s, at, at + PIECE_CHARS)
     const inner = at + PIECE_CHARS < s.length
-    if (inner && text.includes('=')) return false
-    const bytes = inner && typeof s !== 'string' ? decodeInnerPiece(text) : decodeCheckedPiece(text)
+    const bytes = decodePiece(text, !inner, typeof s !== 'string')
     if (!bytes) return false
     visit(bytes)
     if (inner && (at + PIECE_CHARS) % SLICE_CHARS === 0) await new Promise((resolve) => setImmediate(resolve))
   }
   return true
+}
+
+/** A piece's bytes, or undefined unless canonical. Padding may only end the last piece. */
+function decodePiece(text: string, last: boolean, readFromBytes: boolean): Buffer | undefined {
+  if (last) return decodeCheckedPiece(text)
+  // decodeInnerPiece finds a `=` itself (its decoder stops there); the round trip would let one end the piece.
+  if (readFromBytes) return decodeInnerPiece(text)
+  return text.includes('=') ? undefined : decodeCheckedPiece(text)
 }
 
 const pieceOf = (s: string | Buffer, from: number, to: number) =>

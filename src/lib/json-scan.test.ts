@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bytesOutside, decodeLongString, findTooDeep, parseJson, safeCut, scanJson, type BeforeDecode } from './json-scan.js'
+import { bytesOutside, decodeLongString, findTooDeep, NotUtf8Error, parseJson, safeCut, scanJson, type BeforeDecode } from './json-scan.js'
 
 const nested = (depth: number, open = '[', close = ']') => open.repeat(depth) + close.repeat(depth)
 const utf8 = (text: string) => Buffer.from(text, 'utf8')
@@ -173,6 +173,51 @@ describe('parseJson keeping long data URL payloads as bytes', () => {
       expect(parsed.url).toBe(url)
       expect(payloads.size).toBe(0)
     }
+  })
+})
+
+describe('parseJson refusing invalid UTF-8 in whatever it decodes', () => {
+  const BAD = Buffer.from([0xc3, 0x28]) // a lead byte without its continuation
+  const LONG = 40
+  /** `{"a":"<long>","b":"short","url":"<long data URL>"}`, with BAD put in at `where` (around: in a key before them). */
+  const body = (where: 'around' | 'short' | 'long' | 'escaped long' | 'payload' | 'none') => {
+    const long = 'x'.repeat(LONG + 10)
+    const parts: Array<string | Buffer> = ['{"a":"', long, '","b":"short', '","url":"data:image/png;base64,', 'QUJD'.repeat(20), '"}']
+    if (where === 'around') parts.splice(0, 1, '{"k', BAD, '":1,"a":"')
+    if (where === 'short') parts.splice(3, 0, BAD)
+    if (where === 'long') parts.splice(2, 0, BAD)
+    if (where === 'escaped long') parts.splice(2, 0, '\\n', BAD)
+    if (where === 'payload') parts.splice(5, 0, BAD, 'QQ')
+    return Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part)))
+  }
+  const parse = async (bytes: Buffer, keep = true) => {
+    const payloads = new Map<string, Buffer>()
+    const at = (value: unknown) => new Set([(value as { url: string }).url])
+    const { longStrings } = await scanJson(bytes, 64, LONG)
+    const value = await parseJson(bytes, longStrings, keep ? { keepPayloads: { at, into: payloads } } : {})
+    return { value: value as { a: string; b: string; url: string }, payloads }
+  }
+
+  it('refuses a body without long strings, and bytes around, between or inside the long strings', async () => {
+    await expect(parseJson(Buffer.concat([Buffer.from('{"a":"'), BAD, Buffer.from('"}')]), [])).rejects.toThrow(NotUtf8Error)
+    for (const where of ['around', 'short', 'long', 'escaped long'] as const) {
+      await expect(parse(body(where)), where).rejects.toThrow(NotUtf8Error)
+    }
+  })
+
+  it('refuses a long data URL it decodes, and leaves the bytes of one it keeps to the caller', async () => {
+    await expect(parse(body('payload'), false)).rejects.toThrow(NotUtf8Error)
+    const { value, payloads } = await parse(body('payload'))
+    expect(payloads.get(value.url)?.subarray(80, 82)).toEqual(BAD) // as sent: the image step accepts only base64's alphabet
+  })
+
+  it('decodes valid multi-byte text, in long strings and around them, exactly', async () => {
+    const { value } = await parse(
+      Buffer.from(JSON.stringify({ a: 'é🦙'.repeat(20), b: 'ключ', url: 'data:image/png;base64,' + 'QUJD'.repeat(20) })),
+    )
+    expect(value.a).toBe('é🦙'.repeat(20))
+    expect(value.b).toBe('ключ')
+    expect((await parse(body('none'))).value.b).toBe('short')
   })
 })
 

@@ -1,4 +1,4 @@
-import { isAscii } from 'node:buffer'
+import { isAscii, isUtf8 } from 'node:buffer'
 
 export type TooDeep = { depth: number; path: ReadonlyArray<string | number> }
 
@@ -89,6 +89,20 @@ export function bytesOutside(bytes: Buffer, longStrings: readonly Span[]): numbe
   return longStrings.reduce((rest, [open, close]) => rest - (close + 1 - open), bytes.length)
 }
 
+/** Bytes that parseJson was to decode are not valid UTF-8. */
+export class NotUtf8Error extends Error {
+  constructor() {
+    super('The JSON text is not valid UTF-8.')
+    this.name = 'NotUtf8Error'
+  }
+}
+
+/** `bytes` decoded as UTF-8, or NotUtf8Error: never a U+FFFD in place of bytes that mean nothing. */
+function utf8Of(bytes: Buffer): string {
+  if (!isUtf8(bytes)) throw new NotUtf8Error()
+  return bytes.toString('utf8')
+}
+
 /**
  * The base64 payloads of the long data URLs a parse left as bytes, by the placeholder URL that stands
  * for each in the parsed value: see parseJson.
@@ -132,19 +146,25 @@ export type ParseOptions = Readonly<{ keepPayloads?: KeepPayloads | undefined; b
  * slices and the upstream step to forward as they are (copying a 27 MB payload into a string alone
  * holds the event loop for 15-30 ms). Every other long string, a data URL or not, is decoded where
  * it stands, so no placeholder is left anywhere but where the caller asked.
+ *
+ * Strict UTF-8: every byte that is decoded is checked first, and invalid UTF-8 throws
+ * NotUtf8Error rather than turning into U+FFFD. A payload kept as bytes is not decoded, so it is
+ * not checked here: it is the caller's to check (the image step accepts only base64's alphabet),
+ * and a 27 MB image is not read once more for a verdict its own check gives anyway.
  */
 export async function parseJson(bytes: Buffer, longStrings: readonly Span[], options: ParseOptions = {}): Promise<unknown> {
-  if (longStrings.length === 0) return JSON.parse(bytes.toString('utf8'))
+  if (longStrings.length === 0) return JSON.parse(utf8Of(bytes))
   const marker = newPlaceholderMarker()
   const raws = new Map<string, Buffer>() // each long string's bytes (between its quotes), by its placeholder
   const skeleton: string[] = []
   let from = 0
+  // Quotes are ASCII, never inside a character: each stretch between long strings is whole UTF-8 or not.
   for (const [n, [open, close]] of longStrings.entries()) {
-    skeleton.push(bytes.toString('utf8', from, open), JSON.stringify(`${marker}${n}`))
+    skeleton.push(utf8Of(bytes.subarray(from, open)), JSON.stringify(`${marker}${n}`))
     raws.set(`${marker}${n}`, bytes.subarray(open + 1, close))
     from = close + 1
   }
-  skeleton.push(bytes.toString('utf8', from))
+  skeleton.push(utf8Of(bytes.subarray(from)))
   const value: unknown = JSON.parse(skeleton.join(''))
   options.beforeDecode?.(value, (placeholder) => raws.get(placeholder)?.length)
   const keep = options.keepPayloads
@@ -186,7 +206,9 @@ const DATA_URL = Buffer.from('data:')
  */
 export async function decodeLongString(raw: Buffer): Promise<string> {
   const escaped = raw.includes(BACKSLASH)
-  const encoding = !escaped && isAscii(raw) ? 'latin1' : 'utf8'
+  const ascii = !escaped && isAscii(raw)
+  if (!ascii && !isUtf8(raw)) throw new NotUtf8Error()
+  const encoding = ascii ? 'latin1' : 'utf8'
   let value = ''
   for (let at = 0; at < raw.length;) {
     const end = safeCut(raw, Math.min(raw.length, at + PIECE_BYTES))

@@ -1,9 +1,16 @@
-import { isUtf8 } from 'node:buffer'
 import type { Context } from 'hono'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
-import { bytesOutside, parseJson, scanJson, type BeforeDecode, type DataUrlPayloads, type KeepPayloads } from '../lib/json-scan.js'
+import {
+  bytesOutside,
+  NotUtf8Error,
+  parseJson,
+  scanJson,
+  type BeforeDecode,
+  type DataUrlPayloads,
+  type KeepPayloads,
+} from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
 import { checkBeforeJoin } from '../lib/json-chunks.js'
 import { readCapped, type BeforeJoin, type PauseAt } from '../lib/read-capped.js'
@@ -125,9 +132,6 @@ async function parseBody(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
 
 async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
-  // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (Checked here,
-  // in the large body's turn: 32 MiB take a few milliseconds of the event loop.)
-  if (!isUtf8(bytes)) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
   const { tooDeep, longStrings } = await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
   if (tooDeep) {
     throw gatewayError('invalid_request', {
@@ -148,6 +152,9 @@ async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
     body = await parseJson(bytes, longStrings, { keepPayloads, beforeDecode: rules.beforeDecode })
   } catch (err) {
     if (err instanceof GatewayError) throw err // beforeDecode's refusal
+    // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (An image's
+    // payload kept as bytes is checked by the image step, which accepts only base64's alphabet.)
+    if (err instanceof NotUtf8Error) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
     if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {
       throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
     }

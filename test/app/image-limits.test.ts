@@ -364,6 +364,27 @@ describe('large data URLs', () => {
     }
   })
 
+  it('refuses bytes that are not UTF-8 where it reads a large payload as an image, naming the part; elsewhere, as the body', async () => {
+    const { app } = appWith({ maxBytesPerImage: 2048 * KiB })
+    const BAD = Buffer.from([0xc3, 0x28]) // a lead byte without its continuation
+    const [head = '', tail = ''] = (ask(dataUrl(LARGE, 'image/png')).body as string).split('iVBOR') // the payload's start
+    const sent = (...parts: Array<string | Buffer>) =>
+      app.request('/v1/chat/completions', { ...ask(), body: Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))) })
+    // The image step accepts only base64's alphabet: the body parse leaves those bytes to it.
+    const asImage = await errorOf(await sent(head, 'iVBOR', BAD, tail.slice(2)), 400, 'invalid_image_data')
+    expect(asImage.param).toBe(PARAM)
+    expect(asImage.message).toMatch(/invalid base64/)
+    // The same bytes in a long text are decoded by the parse, which refuses them.
+    const text = await sent(
+      head.replace('"url":"data:image/png;base64,', '"url":"https://images.example/a.png","detail":"'),
+      'iVBOR',
+      BAD,
+      tail.slice(2),
+    )
+    expect((await errorOf(text, 400, 'invalid_json')).message).toMatch(/not valid UTF-8/)
+    expect(upstream.calls).toHaveLength(0)
+  })
+
   it('sends the same large image twice in one request as two checked copies', async () => {
     const { app } = appWith({ maxBytesPerImage: 2048 * KiB })
     const url = dataUrl(LARGE, 'image/png')
