@@ -203,6 +203,7 @@ const DATA_URL = Buffer.from('data:')
  * are joined lazily (a rope): nothing before the context-window check reads the characters of a
  * text, so a 32 MiB text too long to fit is refused without ever being copied into one string.
  * (A large plain data URL at an image part's URL does not get here: parseJson keeps its payload as bytes.)
+ * Bytes that are not UTF-8 throw NotUtf8Error; ASCII without escapes, the usual long string, is read once.
  */
 export async function decodeLongString(raw: Buffer): Promise<string> {
   const escaped = raw.includes(BACKSLASH)
