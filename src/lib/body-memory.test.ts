@@ -103,6 +103,22 @@ describe('body memory: given back at the end of its request', () => {
     expect(releaseBodyMemory(unwatched)).toBe(false)
   })
 
+  it('hands memory given back to the next large body, out of reach of every view of the old one', () => {
+    const text = largeJson({ secret: 'first request' })
+    const first = joinedBody(text)
+    const view = first.subarray(10, 40)
+    watchBodyMemory(first)
+    expect(releaseBodyMemory(first)).toBe(true)
+    // The next body of about the same size gets that memory, uninitialised: the old bytes are still in it ...
+    const next = allocWithSpareRoom(Buffer.byteLength(text) + 3, 16)
+    expect(next.subarray(0, text.length).toString()).toBe(text)
+    // ... and no view of the first body reads or sees what the next one writes.
+    next.fill(0x61)
+    expect([first.length, view.length, first.buffer.byteLength]).toEqual([0, 0, 0])
+    expect(() => first.toString()).not.toThrow()
+    expect(first.toString()).toBe('')
+  })
+
   it('never gives back memory handed where no write is watched (a piece of a streamed body)', () => {
     const text = largeJson({ messages: [] })
     const bytes = joinedBody(text)

@@ -1,4 +1,5 @@
 import { subscribe } from 'node:diagnostics_channel'
+import { recycle, RECYCLED_MIN_BYTES } from './recycled-memory.js'
 import { isOwnMemory } from './spare-room.js'
 
 // A request body joined from several chunks is memory outside V8's heap. Under load it lives long
@@ -7,6 +8,9 @@ import { isOwnMemory } from './spare-room.js'
 // piled up: with 1 MiB images, every 40-odd requests, each collection marking the whole heap. Given
 // back when its request is over, the memory goes with the next young-generation collection instead:
 // a 1 MiB image request cost a quarter less CPU (pinned A/B, bench/ab.mjs).
+//
+// Memory given back is kept for the next large body (recycled-memory.ts), so that body allocates
+// nothing new.
 //
 // Giving memory back (detaching its ArrayBuffer) is safe for JavaScript: a view of it reads as empty,
 // and making a new view throws. It is not safe for a socket write still in flight, which reads the
@@ -30,9 +34,10 @@ const watched = new WeakMap<ArrayBufferLike, Handed>()
 /**
  * Smaller bodies are left to the collector. Giving one back costs about 10 µs (structuredClone,
  * which detaches), and a 100 KiB body is a six-hundredth of the promoted memory that starts a full
- * collection: such requests cost 10% more CPU with their bodies given back, not less.
+ * collection: such requests cost 10% more CPU with their bodies given back, not less. Memory of
+ * this size and up is also what recycled-memory.ts keeps.
  */
-export const RELEASED_BODY_BYTES = 512 * 1024
+export const RELEASED_BODY_BYTES = RECYCLED_MIN_BYTES
 
 function handedOf(view: Uint8Array): Handed | undefined {
   return watched.get(view.buffer)
@@ -88,8 +93,10 @@ export function releaseBodyMemory(bytes: Buffer): boolean {
   const handed = handedOf(bytes)
   if (!handed || handed.pinned || handed.readers > 0 || handed.sockets.length < handed.requests) return false
   if (handed.sockets.some((socket) => socket.writableLength > 0)) return false
-  watched.delete(bytes.buffer)
-  structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] })
+  const memory = bytes.buffer as ArrayBuffer
+  watched.delete(memory)
+  // Moved out from under every view of it (they read as empty now), then kept for the next body.
+  recycle(structuredClone(memory, { transfer: [memory] }))
   return true
 }
 

@@ -1,3 +1,5 @@
+import { memoryFor } from './recycled-memory.js'
+
 /**
  * Buffers made of memory of their own, and how many unused bytes lie on either side of each: only
  * memory this module handed out is ever claimed, never a pooled buffer's neighbours or a socket
@@ -7,10 +9,12 @@ const spares = new WeakMap<Buffer, number>()
 
 /**
  * `size` bytes (uninitialised), with `spare` more of the same memory before them and `spare` after,
- * that nothing else uses. With `spare` 0, simply memory of its own (see isOwnMemory).
+ * that nothing else uses. With `spare` 0, simply memory of its own (see isOwnMemory). Large memory
+ * may be memory an earlier body gave back (recycled-memory.ts), and may run on past the spare room.
  */
 export function allocWithSpareRoom(size: number, spare: number): Buffer {
-  const buffer = Buffer.allocUnsafeSlow(spare + size + spare).subarray(spare, spare + size)
+  const total = spare + size + spare
+  const buffer = Buffer.from(memoryFor(total), 0, total).subarray(spare, spare + size)
   spares.set(buffer, spare)
   return buffer
 }
