@@ -2,15 +2,16 @@
 //
 // Each new ArrayBuffer counts against V8's budget of young external memory: once 32 MB of it has
 // been allocated, V8 runs a young-generation collection, whatever the heap holds. A 1 MiB image
-// request used to allocate its body's 1.4 MB three times over: the socket's chunks, the joined
-// body, and the buffer its release moves the memory to (body-memory.ts). Kept and handed to the
-// next large body, the joined body is no new allocation, so collections come a quarter less often
-// and a 1 MiB image request costs about 8% less CPU (pinned A/B, bench/ab.mjs).
+// request's body used to count as new memory three times over: the socket's chunks, the joined
+// body, and the ArrayBuffer its release moves the memory under (body-memory.ts; a move, not a copy,
+// but V8 counts it). Kept and handed to the next large body, the joined body is no new allocation,
+// so collections come a quarter less often and a 1 MiB image request costs about 8% less CPU
+// (pinned A/B, bench/ab.mjs).
 //
 // Memory comes back only from releaseBodyMemory, which first moves it out of every view that had
-// it (a stale view reads as empty), and only once no socket write can still read it. So memory
-// handed out again is read by no one else, as freshly allocated memory is not; and like that, it
-// is uninitialised: whoever takes it writes every byte it uses before reading any.
+// it (a stale view reads as empty), and only once no socket write can still read it. So, like new
+// memory, memory handed out again is read by nothing else; and, like new memory, it is
+// uninitialised: whoever takes it writes every byte it uses before reading any.
 
 /**
  * The smallest memory kept. Nothing smaller is given back (body-memory.ts RELEASED_BODY_BYTES, where
