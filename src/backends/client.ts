@@ -7,6 +7,7 @@ import { classifyUpstreamFailure } from './classify-failure.js'
 import type { RequestBody } from './request-body.js'
 import type { ClientSignal } from '../lib/client-signal.js'
 import { handToUndici, pinBodyMemory } from '../lib/body-memory.js'
+import { WholeAnswerHandler, type AnswerBody } from './whole-answer.js'
 
 export type UpstreamRequest = {
   /** Which of the backend's replicas (by name); its first when absent. */
@@ -18,13 +19,15 @@ export type UpstreamRequest = {
   body?: RequestBody
   headers?: Readonly<Record<string, string>>
   signal?: ClientSignal
+  /** The answer is read whole, up to this many bytes: its body comes as a CollectedBody, not a stream. */
+  wholeAnswerMaxBytes?: number | undefined
 }
 
 export type UpstreamResponse = {
   status: number
   headers: IncomingHttpHeaders
-  /** Must be consumed or destroyed: an unread body holds its connection. */
-  body: Readable
+  /** Must be read or discarded (whole-answer.ts): an unread stream holds its connection. */
+  body: AnswerBody
 }
 
 export interface UpstreamClient {
@@ -56,15 +59,22 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
       try {
         const body = req.body
         const streamedLength = typeof body === 'object' && !Buffer.isBuffer(body) ? body.length : undefined
-        // The agent's own request(): undici's top-level one parses the URL again and copies the options.
-        const res = await replica.agent.request({
+        const options = {
           origin: replica.origin,
           path: joinUrl(req.relativeTo === 'origin' ? '' : replica.basePath, req.path),
           method: req.method,
           headers: outgoingHeaders(backend, req.headers ?? {}, streamedLength),
           body: undiciBody(body),
-          signal: req.signal ?? null,
-        })
+        }
+        const maxBytes = req.wholeAnswerMaxBytes
+        if (maxBytes !== undefined) {
+          const signal = req.signal ?? null
+          return await new Promise<UpstreamResponse>((answered, failed) => {
+            replica.agent.dispatch(options, new WholeAnswerHandler(maxBytes, signal, options.body, answered, failed))
+          })
+        }
+        // The agent's own request(): undici's top-level one parses the URL again and copies the options.
+        const res = await replica.agent.request({ ...options, signal: req.signal ?? null })
         return { status: res.statusCode, headers: res.headers, body: res.body }
       } catch (err) {
         throw classifyUpstreamFailure(err, name)

@@ -3,6 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js'
 import { errorCode } from '../lib/network-errors.js'
 import type { UpstreamClient } from './client.js'
 import type { BackendHealth } from './health.js'
+import { discardAnswerBody } from './whole-answer.js'
 import { visitOnce, visitPeriodically } from './per-backend-timer.js'
 
 /**
@@ -50,7 +51,7 @@ async function probeBackend(name: string, backend: BackendConfig, client: Upstre
           method: 'GET',
           signal: AbortSignal.timeout(check.timeoutMs),
         })
-        res.body.resume()
+        discardAnswerBody(res.body)
         if (res.status >= 200 && res.status < 300) target?.probeSucceeded()
         else target?.probeFailed(`probe answered HTTP ${res.status}`)
       } catch (err) {

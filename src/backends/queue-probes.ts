@@ -1,9 +1,9 @@
 import type { BackendConfig } from '../config/schema.js'
-import { readCapped } from '../lib/read-capped.js'
 import type { UpstreamClient } from './client.js'
 import { visitOnce, visitPeriodically } from './per-backend-timer.js'
 import type { BackendPools } from './pools.js'
 import { isSaturated, readVllmQueue } from './queue-stats.js'
+import { discardAnswerBody, readAnswerBody } from './whole-answer.js'
 
 /** vLLM's /metrics is mostly histograms, some hundreds of kilobytes; anything far larger is not it. */
 const MAX_METRICS_BYTES = 8 * 1024 * 1024
@@ -46,10 +46,10 @@ async function pollBackend(name: string, backend: BackendConfig, client: Upstrea
       try {
         const res = await client.send(name, { replica, path, relativeTo: 'origin', method: 'GET', signal: AbortSignal.timeout(timeoutMs) })
         if (res.status !== 200) {
-          res.body.resume()
+          discardAnswerBody(res.body)
           return
         }
-        const text = await readCapped(res.body, MAX_METRICS_BYTES)
+        const text = await readAnswerBody(res.body, MAX_METRICS_BYTES)
         if (text === undefined) return
         pools.get(name)?.recordQueue(replica, isSaturated(readVllmQueue(text.toString('utf8')), backend.queueAware))
       } catch {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { stepConfig } from '../../test/helpers/step-app.js'
 import { createUpstreamClient, type UpstreamClient } from '../backends/client.js'
 import type { RequestBody } from '../backends/request-body.js'
+import { readAnswerBody } from '../backends/whole-answer.js'
 import { pinBodyMemory, readingBodyMemory, RELEASED_BODY_BYTES, releaseBodyMemory, watchBodyMemory } from './body-memory.js'
 import { allocWithSpareRoom } from './spare-room.js'
 
@@ -137,25 +138,28 @@ describe('body memory: sent to a backend', () => {
     return { text, bytes }
   }
 
-  /** Sends `body` and reads the answer to its end. */
-  async function postAndDrain(client: UpstreamClient, body: RequestBody) {
-    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body })
-    res.body.resume()
-    await once(res.body, 'end')
+  /** Sends `body` and reads the answer to its end: whole, as a completion is read, unless `streamed`. */
+  async function postAndDrain(client: UpstreamClient, body: RequestBody, answer: 'whole' | 'streamed' = 'whole') {
+    const wholeAnswerMaxBytes = answer === 'whole' ? 1024 : undefined
+    const res = await client.send('main', { method: 'POST', path: '/chat/completions', body, wholeAnswerMaxBytes })
+    await readAnswerBody(res.body, 1024)
     return res
   }
 
-  it('is given back once undici has written it and the socket has flushed; the backend got every byte', async () => {
-    const backend = await readingBackend()
-    const { text, bytes } = watchedBody()
-    const sent = postAndDrain(clientFor(backend.port), bytes)
-    // Handed to undici, not yet written: no socket is known to have it.
-    expect(releaseBodyMemory(bytes)).toBe(false)
-    await sent
-    expect(backend.bodies[0]?.toString()).toBe(text)
-    expect(releaseBodyMemory(bytes)).toBe(true)
-    expect(isGivenBack(bytes)).toBe(true)
-  })
+  it.each(['whole', 'streamed'] as const)(
+    'is given back once undici has written it and the socket has flushed; the backend got every byte (answer read %s)',
+    async (answer) => {
+      const backend = await readingBackend()
+      const { text, bytes } = watchedBody()
+      const sent = postAndDrain(clientFor(backend.port), bytes, answer)
+      // Handed to undici, not yet written: no socket is known to have it.
+      expect(releaseBodyMemory(bytes)).toBe(false)
+      await sent
+      expect(backend.bodies[0]?.toString()).toBe(text)
+      expect(releaseBodyMemory(bytes)).toBe(true)
+      expect(isGivenBack(bytes)).toBe(true)
+    },
+  )
 
   it('is not given back while the socket still writes it: a backend that answered without reading the body', async () => {
     let held: Socket | undefined

@@ -138,6 +138,11 @@ async function readIterable(source: AsyncIterable<Uint8Array>, maxBytes: number,
   return { chunks, size }
 }
 
+/** `chunks` as one Buffer: a single chunk as it is (no copy), a large body copied in steps (see join). */
+export function joinChunks(chunks: readonly Uint8Array[], size: number): Promise<Buffer> {
+  return join(chunks, size, undefined)
+}
+
 /** `spare`: join into memory of its own with this many spare bytes on each side; undefined for any memory. */
 async function join(chunks: readonly Uint8Array[], size: number, spare: number | undefined): Promise<Buffer> {
   // Most bodies arrive whole in one read: used as they are, not copied (a 60 KB copy costs 8 µs).

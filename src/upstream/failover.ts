@@ -1,6 +1,7 @@
 import type { HashKey } from '../backends/balance/rendezvous.js'
 import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
 import type { BackendPools } from '../backends/pools.js'
+import { discardAnswerBody } from '../backends/whole-answer.js'
 import type { BackendConfig, Config, ModelConfig } from '../config/schema.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { partRef, withForwardedImages, type RequestImage } from '../images/index.js'
@@ -20,6 +21,8 @@ export type FailoverRequest = {
   model: ModelConfig
   headers: Readonly<Record<string, string>>
   signal: ClientSignal
+  /** The answer is read whole, up to this many bytes, rather than streamed (UpstreamRequest). */
+  wholeAnswerMaxBytes?: number | undefined
   /** The first image's SHA-256 (or the first message's), for backends routed by affinity. */
   affinityKey?: HashKey | undefined
   /** Told of each backend given up on, for the failover metric. */
@@ -64,6 +67,7 @@ export async function sendWithFailover(
       body,
       headers: req.headers,
       signal: req.signal,
+      wholeAnswerMaxBytes: req.wholeAnswerMaxBytes,
       affinityKey: req.affinityKey,
       lastResort: isLast,
       now,
@@ -71,7 +75,7 @@ export async function sendWithFailover(
     if (outcome.kind === 'answered') return { backend: name, replica: outcome.replica, res: outcome.res }
     if (outcome.kind === 'refused') {
       if (isLast) return { backend: name, replica: outcome.replica, res: outcome.res }
-      outcome.res.body.resume() // drain, so the connection goes back to the pool
+      discardAnswerBody(outcome.res.body) // drain, so the connection goes back to the pool
     }
     if (outcome.kind === 'failed') {
       if (isLast) throw outcome.error

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { CacheResult } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import { GatewayError, gatewayError } from '../errors/gateway-error.js'
@@ -5,7 +6,7 @@ import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import { affinityKeyFor } from './affinity-key.js'
 import { sendWithFailover } from './failover.js'
 import type { Ctx, Exchange } from './exchange.js'
-import { answerWhole } from './json-answer.js'
+import { answerWhole, MAX_RESPONSE_BYTES } from './json-answer.js'
 import { forwardedHeaders } from './response-headers.js'
 import { answerStream } from './stream-answer.js'
 import { clientSignal } from '../lib/client-signal.js'
@@ -67,6 +68,8 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
         },
         // Fires when the client disconnects (ClientGone); undici then drops the backend request.
         signal,
+        // Only a stream is relayed as it comes; any other answer is read whole (answerWhole).
+        wholeAnswerMaxBytes: request.stream === true ? undefined : MAX_RESPONSE_BYTES,
         onFailover: (failed) => metrics.backendFailovers.inc({ model: labels.modelLabel(model), backend: failed }),
       },
       () => clock.now(),
@@ -88,7 +91,9 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     const isEventStream = String(res.headers['content-type'] ?? '')
       .toLowerCase()
       .startsWith('text/event-stream')
-    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream) return answerStream(c, exchange, deps, signal)
+    if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream && res.body instanceof Readable) {
+      return answerStream(c, exchange, res.body, deps, signal)
+    }
     return answerWhole(c, exchange, deps)
   }
 }

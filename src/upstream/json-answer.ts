@@ -17,7 +17,7 @@ import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
 
 /** A finished completion is small, and shallow; anything near these is a broken or hostile backend. */
-const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 const MAX_RESPONSE_DEPTH = 64
 
 /**

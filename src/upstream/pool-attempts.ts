@@ -4,6 +4,7 @@ import type { FailureKind } from '../backends/pool-observer.js'
 import type { Replica, ReplicaPool } from '../backends/pool.js'
 import type { RequestBody } from '../backends/request-body.js'
 import { retryAfterMs } from '../backends/retry-after.js'
+import { discardAnswerBody, whenAnswerBodyEnds } from '../backends/whole-answer.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import { errorCode } from '../lib/network-errors.js'
 import type { ClientSignal } from '../lib/client-signal.js'
@@ -31,6 +32,8 @@ export type PoolRequest = Readonly<{
   headers: Readonly<Record<string, string>>
   signal: ClientSignal
   affinityKey: HashKey | undefined
+  /** The answer is read whole, up to this many bytes, rather than streamed (UpstreamRequest). */
+  wholeAnswerMaxBytes: number | undefined
   /** The request's last backend: with no healthy replica, try an unhealthy one rather than fail unasked. */
   lastResort: boolean
   now: () => number
@@ -76,6 +79,7 @@ async function attempt(client: UpstreamClient, pool: ReplicaPool, replica: Repli
       headers: req.headers,
       body: req.body,
       signal: req.signal,
+      wholeAnswerMaxBytes: req.wholeAnswerMaxBytes,
     })
   } catch (err) {
     lease.release()
@@ -89,7 +93,7 @@ async function attempt(client: UpstreamClient, pool: ReplicaPool, replica: Repli
     return { kind: 'failed', error: err }
   }
   // The replica carries the request until its answer's last byte is read (or the body is dropped).
-  res.body.once('close', () => lease.release())
+  whenAnswerBodyEnds(res.body, () => lease.release())
   if (res.status >= 500) lease.failed('http_5xx', `HTTP ${res.status}`)
   else lease.succeeded()
   if (res.status === 429) lease.rateLimited(retryAfterMs(res.headers, req.now()))
@@ -110,5 +114,5 @@ function failureKind(err: GatewayError): FailureKind {
 
 /** A refused answer given up on: read to its end, so its connection goes back to the pool. */
 function drain(outcome: PoolOutcome): void {
-  if (outcome.kind === 'refused') outcome.res.body.resume()
+  if (outcome.kind === 'refused') discardAnswerBody(outcome.res.body)
 }

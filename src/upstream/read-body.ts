@@ -1,13 +1,12 @@
-import type { Readable } from 'node:stream'
+import { readAnswerBody, type AnswerBody } from '../backends/whole-answer.js'
 import { gatewayError } from '../errors/gateway-error.js'
-import { readCapped } from '../lib/read-capped.js'
 import { classifyMidResponseFailure } from '../backends/classify-failure.js'
 
 /** Reads a whole (non-streaming) backend body's bytes, refusing one past `maxBytes` as soon as it is passed. */
-export async function readUpstreamBody(body: Readable, maxBytes: number, backend: string): Promise<Buffer> {
+export async function readUpstreamBody(body: AnswerBody, maxBytes: number, backend: string): Promise<Buffer> {
   let bytes: Buffer | undefined
   try {
-    bytes = await readCapped(body, maxBytes)
+    bytes = await readAnswerBody(body, maxBytes)
   } catch (err) {
     throw classifyMidResponseFailure(err, backend)
   }

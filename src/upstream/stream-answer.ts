@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import type { AppDeps } from '../deps.js'
 import { streamedBody } from '../lib/direct-body.js'
@@ -12,6 +13,7 @@ import type { ClientSignal } from '../lib/client-signal.js'
 export function answerStream(
   c: Ctx,
   exchange: Exchange,
+  body: Readable,
   { clock, tokens, config }: Pick<AppDeps, 'clock' | 'tokens' | 'config'>,
   signal: ClientSignal,
 ): Response {
@@ -21,7 +23,7 @@ export function answerStream(
   let firstTokenMs: number | undefined
   finish.handOff()
   setStreamHeaders(c)
-  const stream = relayStream(exchange.res.body, {
+  const stream = relayStream(body, {
     backend: exchange.backend,
     clientWantsUsage: clientWantsUsage(c.get('chatRequest')),
     assemble: cacheStoresAnswer(exchange),

@@ -17,11 +17,14 @@ export type ScriptedCall = {
   /** Resolves when the gateway aborts the request (the client went away), never otherwise. */
   aborted: Promise<void>
   /** What the call was answered with; undefined while it is held, or when it failed. */
-  answer: UpstreamResponse | undefined
+  answer: ScriptedResponse | undefined
 }
 
+/** A scripted answer: its body is always a stream, which tests can watch being read or dropped. */
+export type ScriptedResponse = UpstreamResponse & { body: Readable }
+
 /** How a backend answers one call: a response, or a thrown failure. Builders below make them. */
-export type Answer = (call: ScriptedCall) => UpstreamResponse | Promise<UpstreamResponse>
+export type Answer = (call: ScriptedCall) => ScriptedResponse | Promise<ScriptedResponse>
 
 /** A body's chunks, in order; an async source can hold the body open, or throw to fail it mid-way. */
 export type Chunks = Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>
@@ -196,7 +199,7 @@ export function openStream(): {
   }
 }
 
-function response(status: number, headers: IncomingHttpHeaders, chunks: Chunks): UpstreamResponse {
+function response(status: number, headers: IncomingHttpHeaders, chunks: Chunks): ScriptedResponse {
   return { status, headers, body: Readable.from(toBuffers(chunks), { objectMode: false }) }
 }
 
@@ -210,7 +213,7 @@ function abortedOf(signal: ClientSignal): Promise<void> {
 }
 
 /** `answer`, unless `signal` aborts first: then the call fails as undici's does (UND_ERR_ABORTED, 502). */
-function unlessAborted(answer: Promise<UpstreamResponse>, signal: ClientSignal, backend: string): Promise<UpstreamResponse> {
+function unlessAborted(answer: Promise<ScriptedResponse>, signal: ClientSignal, backend: string): Promise<ScriptedResponse> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(classifyUpstreamFailure(undiciError('UND_ERR_ABORTED', 'Request aborted'), backend))
     signal.addEventListener('abort', onAbort, { once: true })
