@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { Completion } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import type { AppEnv } from '../env.js'
-import { flatLineLogger } from '../lib/logger.js'
+import { flatLineLog, type FlatLine } from '../lib/flat-line-log.js'
 
 /**
  * Runs ahead of every route: one access-log line and the request metrics per request. A chat
@@ -16,7 +16,7 @@ export const observe = ({
   labels,
 }: Pick<AppDeps, 'log' | 'metrics' | 'clock' | 'labels'>): MiddlewareHandler<AppEnv> => {
   // Every value of an access line is a string or a number (accessLogLine).
-  const accessLog = flatLineLogger(log)
+  const accessLog = flatLineLog(log)
   return async function observeRequest(c, next) {
     const started = clock.now()
     metrics.inFlight.inc()
@@ -63,12 +63,7 @@ export const observe = ({
   }
 }
 
-function accessLogLine(
-  c: Context<AppEnv>,
-  status: number,
-  durationMs: number,
-  completion: Completion | undefined,
-): Record<string, unknown> {
+function accessLogLine(c: Context<AppEnv>, status: number, durationMs: number, completion: Completion | undefined): FlatLine {
   const usage = completion?.usage?.usage
   return {
     requestId: c.get('requestId'),
