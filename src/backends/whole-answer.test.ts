@@ -233,6 +233,15 @@ describe('CollectedBody', () => {
     expect([(await early)?.toString(), (await collected.bytes())?.toString()]).toEqual(['ok', 'ok'])
   })
 
+  it('reads as empty once discarded, however much had come: never memory it did not fill', async () => {
+    const collected = body(4 * 1024 * 1024)
+    collected.arrived(Buffer.alloc(2 * 1024 * 1024, 1))
+    collected.discard()
+    collected.arrived(Buffer.alloc(1024 * 1024, 2))
+    collected.end({ kind: 'complete' })
+    expect((await collected.bytes())?.length).toBe(0)
+  })
+
   it('keeps nothing once discarded, and still counts toward its cap', async () => {
     aborts.length = 0
     const collected = body(4)

@@ -18,7 +18,10 @@ type Ending = { kind: 'complete' } | { kind: 'too_large' } | { kind: 'failed'; e
 /** A backend answer's body, its chunks kept as they arrive, up to a cap. */
 export class CollectedBody {
   private readonly chunks: Buffer[] = []
-  private size = 0
+  /** Bytes arrived, kept or not: what the cap counts. */
+  private received = 0
+  /** Bytes in `chunks`: what a read joins. */
+  private kept = 0
   private discarded = false
   private ending: Ending | undefined
   private endListeners: (() => void)[] = []
@@ -36,13 +39,14 @@ export class CollectedBody {
     const ending = this.ending ?? (await new Promise<Ending>((resolve) => this.onEnd(() => resolve(this.ending as Ending))))
     if (ending.kind === 'failed') throw ending.error
     if (ending.kind === 'too_large') return undefined
-    return joinChunks(this.chunks, this.size)
+    return joinChunks(this.chunks, this.kept)
   }
 
   /** Nothing of it is wanted: what still comes is counted against the cap and let go, and the connection goes back to its pool. */
   discard(): void {
     this.discarded = true
     this.chunks.length = 0
+    this.kept = 0
   }
 
   /** `listener` runs once the body has ended, whole or not: at once if it has. */
@@ -54,17 +58,20 @@ export class CollectedBody {
   /** A chunk from the socket: its own memory, which nothing else writes to (see joinChunks). */
   arrived(chunk: Buffer): void {
     if (this.ending) return
-    this.size += chunk.byteLength
-    if (this.size > this.maxBytes) {
+    this.received += chunk.byteLength
+    if (this.received > this.maxBytes) {
       this.end({ kind: 'too_large' })
       this.chunks.length = 0
+      this.kept = 0
       this.abort(new Error(`The answer passed ${this.maxBytes} bytes.`))
       return
     }
-    if (!this.discarded) this.chunks.push(chunk)
+    if (this.discarded) return
+    this.chunks.push(chunk)
+    this.kept += chunk.byteLength
   }
 
-  /** The first ending counts: an abort after the cap was passed reports as an error too. */
+  /** Only the first ending counts: the abort that follows a passed cap must not turn `too_large` into a failure. */
   end(ending: Ending): void {
     if (this.ending) return
     this.ending = ending
