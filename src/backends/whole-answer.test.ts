@@ -217,6 +217,14 @@ describe('CollectedBody', () => {
     expect(await collected.bytes()).toBeUndefined()
   })
 
+  it("is refused past a reader's maxBytes smaller than its own cap, as a stream would be", async () => {
+    const collected = body(10)
+    collected.arrived(Buffer.from('abcdef'))
+    collected.end({ kind: 'complete' })
+    expect(await readAnswerBody(collected, 5)).toBeUndefined()
+    expect((await readAnswerBody(collected, 6))?.toString()).toBe('abcdef')
+  })
+
   it('joins its chunks in order; exactly its cap is not past it', async () => {
     const collected = body(4)
     collected.arrived(Buffer.from('ab'))

@@ -32,13 +32,14 @@ export class CollectedBody {
   ) {}
 
   /**
-   * Every byte of the body once it has all come, or `undefined` if it passed the cap: the
-   * connection was dropped then, the rest unread. Rejects with the error that broke it off.
+   * Every byte of the body once it has all come, or `undefined` if it passed its cap (the
+   * connection was dropped then, the rest unread) or the reader's `maxBytes`. Rejects with the
+   * error that broke it off.
    */
-  async bytes(): Promise<Buffer | undefined> {
+  async bytes(maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer | undefined> {
     const ending = this.ending ?? (await new Promise<Ending>((resolve) => this.onEnd(() => resolve(this.ending as Ending))))
     if (ending.kind === 'failed') throw ending.error
-    if (ending.kind === 'too_large') return undefined
+    if (ending.kind === 'too_large' || this.received > maxBytes) return undefined
     return joinChunks(this.chunks, this.kept)
   }
 
@@ -140,9 +141,12 @@ export class WholeAnswerHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Every byte of `body`, or `undefined` past `maxBytes` (the rest unread). */
+/**
+ * Every byte of `body`, or `undefined` past `maxBytes`: a stream's rest is left unread; a collected
+ * body was cut off at its own cap as it came, and is refused here past a smaller `maxBytes` too.
+ */
 export function readAnswerBody(body: AnswerBody, maxBytes: number): Promise<Buffer | undefined> {
-  return body instanceof CollectedBody ? body.bytes() : readCapped(body, maxBytes)
+  return body instanceof CollectedBody ? body.bytes(maxBytes) : readCapped(body, maxBytes)
 }
 
 /** An answer not wanted: read to its end and let go, so its connection goes back to the pool. */
