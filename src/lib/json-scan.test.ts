@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { bytesOutside, decodeLongString, findTooDeep, NotUtf8Error, parseJson, safeCut, scanJson, type BeforeDecode } from './json-scan.js'
+import {
+  bytesOutside,
+  decodeLongString,
+  findTooDeep,
+  NotUtf8Error,
+  parseJson,
+  safeCut,
+  SCAN_SLICE_BYTES,
+  scanJson,
+  scanJsonNow,
+  type BeforeDecode,
+} from './json-scan.js'
 
 const nested = (depth: number, open = '[', close = ']') => open.repeat(depth) + close.repeat(depth)
 const utf8 = (text: string) => Buffer.from(text, 'utf8')
@@ -41,6 +52,56 @@ describe('findTooDeep', () => {
 
   it('scans a body of thousands of levels without recursing', async () => {
     expect(await findTooDeep(utf8(nested(100_000, '{"a":', '}')), 64)).toMatchObject({ depth: 65 })
+  })
+})
+
+describe('scanJson a slice at a time, scanJsonNow at once', () => {
+  it('scans a small body at once exactly as scanJson does, and refuses one of more than a slice', async () => {
+    const texts = [
+      '{"model":"m","messages":[{"role":"user"},{"role":"user","metadata":{"x":[1,[[2]]]}}]}',
+      JSON.stringify({ a: '[[[[{{{{"\\"]]]]', long: 'x'.repeat(40), b: ['x\\"[[[', { c: '}}}}' }] }),
+      '{"a": "never closed',
+      '',
+    ]
+    for (const text of texts) {
+      for (const depth of [1, 3, 5, 64]) {
+        expect(scanJsonNow(utf8(text), depth, 16)).toEqual(await scanJson(utf8(text), depth, 16))
+      }
+    }
+    expect(scanJsonNow(utf8(nested(65)), 64).tooDeep).toEqual({ depth: 65, path: Array(64).fill(0) })
+    expect(scanJsonNow(Buffer.alloc(SCAN_SLICE_BYTES, 0x20), 64)).toEqual({ tooDeep: undefined, longStrings: [] })
+    expect(() => scanJsonNow(Buffer.alloc(SCAN_SLICE_BYTES + 1, 0x20), 64)).toThrow(RangeError)
+  })
+
+  it('goes on where each slice stopped: after a string, between a comma and its key, between brackets', async () => {
+    // A slice stops once it has scanned SCAN_SLICE_BYTES, or at the end of the string it was in;
+    // the next scans on from there. The first stops at the end of the image (past its boundary),
+    // the second just after the comma before a key, the third between two brackets: each slice has
+    // to go on from exactly where, and in exactly the state, the one before it stopped.
+    const head = '{"image":"'
+    const image = 'A'.repeat(SCAN_SLICE_BYTES - head.length + 3)
+    const imageClose = head.length + image.length
+    const pad = 'p'.repeat(SCAN_SLICE_BYTES - 10)
+    const key = 'k'.repeat(30)
+    const before = `${head}${image}","pad":"${pad}","${key}":`
+    const text = `${before}${' '.repeat(imageClose + 2 * SCAN_SLICE_BYTES - before.length)}[[[[1]]]]}`
+    expect(text.indexOf(`,"${key}`)).toBe(imageClose + SCAN_SLICE_BYTES) // the last byte of the second slice
+    expect(text.indexOf('[[')).toBe(imageClose + 2 * SCAN_SLICE_BYTES) // the last byte of the third
+    const scan = await scanJson(utf8(text), 4, 1000)
+    expect(scan.tooDeep).toEqual({ depth: 5, path: [key, 0, 0, 0] })
+    const padOpen = imageClose + '","pad":'.length
+    expect(scan.longStrings).toEqual([
+      [head.length - 1, imageClose],
+      [padOpen, padOpen + pad.length + 1],
+    ])
+    expect((await scanJson(utf8(text), 5, 1000)).tooDeep).toBeUndefined()
+  })
+
+  it('gives the event loop a turn between slices', async () => {
+    let turned = false
+    setImmediate(() => (turned = true))
+    await scanJson(Buffer.alloc(2 * SCAN_SLICE_BYTES, 0x20), 64)
+    expect(turned).toBe(true)
   })
 })
 

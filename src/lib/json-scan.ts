@@ -8,8 +8,11 @@ export type Span = readonly [open: number, close: number]
 /** What a scan of JSON bytes found: where they nest too deep, and the spans of the long strings. */
 export type JsonScan = { tooDeep: TooDeep | undefined; longStrings: readonly Span[] }
 
-/** Bytes scanned between two turns of the event loop: a 32 MiB body never holds it for long. */
-const SLICE_BYTES = 1 << 20
+/**
+ * Bytes scanned between two turns of the event loop: a 32 MiB body never holds it for long. A body
+ * of at most this many is scanned in one go (scanJsonNow), with no promise to wait on.
+ */
+export const SCAN_SLICE_BYTES = 1 << 20
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -26,57 +29,92 @@ const BACKSLASH = 0x5c
  * megabyte. Malformed JSON is not this function's business: it stops, and JSON.parse says why.
  */
 export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes = Number.POSITIVE_INFINITY): Promise<JsonScan> {
-  // An object's current key is kept as its span and decoded only for an error's path: most bodies never need it.
-  type Frame = { array: boolean; index: number; keyOpen: number; keyClose: number }
-  const stack: Frame[] = []
-  const longStrings: Span[] = []
-  let expectKey = false
-  let nextYield = SLICE_BYTES
-  for (let i = 0; i < bytes.length; i++) {
-    if (i >= nextYield) {
-      nextYield = i + SLICE_BYTES
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-    const byte = bytes[i]
-    if (byte === QUOTE) {
-      const close = closingQuote(bytes, i + 1)
-      if (close < 0) break
-      const top = stack.at(-1)
-      if (top && !top.array && expectKey) {
-        top.keyOpen = i
-        top.keyClose = close
-      } else if (close - i - 1 > longStringBytes) longStrings.push([i, close]) // bytes between the quotes
-      i = close
-      continue
-    }
-    switch (byte) {
-      case 0x7b: // {
-      case 0x5b: // [
-        stack.push({ array: byte === 0x5b, index: 0, keyOpen: -1, keyClose: -1 })
-        expectKey = byte === 0x7b
-        if (stack.length > maxDepth) {
-          const path = stack.slice(0, -1).map((f) => (f.array || f.keyOpen < 0 ? f.index : keyName(bytes, f.keyOpen, f.keyClose)))
-          return { tooDeep: { depth: stack.length, path }, longStrings }
-        }
-        break
-      case 0x7d: // }
-      case 0x5d: // ]
-        stack.pop()
-        expectKey = false
-        break
-      case 0x2c: {
-        // ,
-        const top = stack.at(-1)
-        if (top?.array) top.index++
-        else expectKey = true
-        break
-      }
-      case 0x3a: // :
-        expectKey = false
-        break
-    }
+  const scanner = new Scanner(bytes, maxDepth, longStringBytes)
+  for (;;) {
+    const scan = scanner.scanTo(scanner.at + SCAN_SLICE_BYTES)
+    if (scan) return scan
+    await new Promise((resolve) => setImmediate(resolve))
   }
-  return { tooDeep: undefined, longStrings }
+}
+
+/**
+ * scanJson of bytes small enough to scan without giving the event loop back (SCAN_SLICE_BYTES at
+ * most), in one go: most bodies and answers are a few hundred bytes, and an async scan of them costs
+ * more in promises and turns of the microtask queue than in scanning.
+ */
+export function scanJsonNow(bytes: Buffer, maxDepth: number, longStringBytes = Number.POSITIVE_INFINITY): JsonScan {
+  if (bytes.length > SCAN_SLICE_BYTES) throw new RangeError(`scanJsonNow scans at most ${SCAN_SLICE_BYTES} bytes; use scanJson.`)
+  return new Scanner(bytes, maxDepth, longStringBytes).scanTo(bytes.length) as JsonScan
+}
+
+/** An object's current key is kept as its span and decoded only for an error's path: most bodies never need it. */
+type Frame = { array: boolean; index: number; keyOpen: number; keyClose: number }
+
+/** A scan that can stop and go on: scanTo scans a stretch of the bytes at a time. */
+class Scanner {
+  /** Where the scan goes on from: past `end` when a string reached beyond it. */
+  at = 0
+  private readonly stack: Frame[] = []
+  private readonly longStrings: Span[] = []
+  private expectKey = false
+
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly maxDepth: number,
+    private readonly longStringBytes: number,
+  ) {}
+
+  /** The scan's result once it has one (the end, a stop at malformed JSON, or too deep); undefined if it stopped at `end` with bytes left. */
+  scanTo(end: number): JsonScan | undefined {
+    const { bytes, stack, longStrings, maxDepth, longStringBytes } = this
+    let expectKey = this.expectKey
+    const stop = Math.min(end, bytes.length)
+    let i = this.at
+    for (; i < stop; i++) {
+      const byte = bytes[i]
+      if (byte === QUOTE) {
+        const close = closingQuote(bytes, i + 1)
+        if (close < 0) return { tooDeep: undefined, longStrings }
+        const top = stack.at(-1)
+        if (top && !top.array && expectKey) {
+          top.keyOpen = i
+          top.keyClose = close
+        } else if (close - i - 1 > longStringBytes) longStrings.push([i, close]) // bytes between the quotes
+        i = close
+        continue
+      }
+      switch (byte) {
+        case 0x7b: // {
+        case 0x5b: // [
+          stack.push({ array: byte === 0x5b, index: 0, keyOpen: -1, keyClose: -1 })
+          expectKey = byte === 0x7b
+          if (stack.length > maxDepth) {
+            const path = stack.slice(0, -1).map((f) => (f.array || f.keyOpen < 0 ? f.index : keyName(bytes, f.keyOpen, f.keyClose)))
+            return { tooDeep: { depth: stack.length, path }, longStrings }
+          }
+          break
+        case 0x7d: // }
+        case 0x5d: // ]
+          stack.pop()
+          expectKey = false
+          break
+        case 0x2c: {
+          // ,
+          const top = stack.at(-1)
+          if (top?.array) top.index++
+          else expectKey = true
+          break
+        }
+        case 0x3a: // :
+          expectKey = false
+          break
+      }
+    }
+    if (i >= bytes.length) return { tooDeep: undefined, longStrings }
+    this.at = i
+    this.expectKey = expectKey
+    return undefined
+  }
 }
 
 /** Where JSON bytes nest deeper than `maxDepth`, if they do (see scanJson). */
@@ -153,7 +191,7 @@ export type ParseOptions = Readonly<{ keepPayloads?: KeepPayloads | undefined; b
  * and a 27 MB image is not read once more for a verdict its own check gives anyway.
  */
 export async function parseJson(bytes: Buffer, longStrings: readonly Span[], options: ParseOptions = {}): Promise<unknown> {
-  if (longStrings.length === 0) return JSON.parse(utf8Of(bytes))
+  if (longStrings.length === 0) return parseJsonNow(bytes)
   const marker = newPlaceholderMarker()
   const raws = new Map<string, Buffer>() // each long string's bytes (between its quotes), by its placeholder
   const skeleton: string[] = []
@@ -181,6 +219,11 @@ export async function parseJson(bytes: Buffer, longStrings: readonly Span[], opt
     }
   }
   return restore(value, lifted)
+}
+
+/** parseJson of bytes with no long strings (nothing to keep out of JSON.parse), at once: strict UTF-8, then JSON.parse. */
+export function parseJsonNow(bytes: Buffer): unknown {
+  return JSON.parse(utf8Of(bytes))
 }
 
 /** Where the comma after a plain (unescaped) data URL's header is, or -1. */

@@ -8,17 +8,16 @@ import type { ChatRequest } from '../validate/index.js'
 /**
  * What `affinity` routing hashes: the first image's SHA-256, over the bytes the images step checked
  * (so the same picture reaches the same server whatever URL or encoding it came by); for a request
- * without images, the SHA-256 of its first message. Undefined when none of the model's backends
- * routes by affinity, so other requests pay nothing for it.
+ * without images, the SHA-256 of its first message. Asked for only when routesByAffinity: other
+ * requests pay nothing for it, not even a promise.
  */
-export async function affinityKeyFor(
-  config: Pick<Config, 'backends'>,
-  model: ModelConfig,
-  request: ChatRequest,
-  images: readonly RequestImage[],
-): Promise<HashKey | undefined> {
-  const wanted = [model.backend, ...model.fallbacks].some((name) => config.backends[name]?.routing === 'affinity')
-  if (!wanted) return undefined
+/** Whether any of the model's backends, its fallbacks included, routes by affinity. */
+export function routesByAffinity(config: Pick<Config, 'backends'>, model: ModelConfig): boolean {
+  if (config.backends[model.backend]?.routing === 'affinity') return true
+  return model.fallbacks.some((name) => config.backends[name]?.routing === 'affinity')
+}
+
+export async function affinityKeyFor(request: ChatRequest, images: readonly RequestImage[]): Promise<HashKey> {
   const first = images[0]
   return hashKeyOf(first ? await first.identity.sha256() : sha256Hex(stableJson(request.messages[0] ?? null)))
 }

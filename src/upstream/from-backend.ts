@@ -3,7 +3,7 @@ import type { CacheResult } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import { GatewayError, gatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
-import { affinityKeyFor } from './affinity-key.js'
+import { affinityKeyFor, routesByAffinity } from './affinity-key.js'
 import { sendWithFailover } from './failover.js'
 import type { Ctx, Exchange } from './exchange.js'
 import { answerWhole, MAX_RESPONSE_BYTES } from './json-answer.js'
@@ -50,7 +50,7 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     }
 
     const images = c.get('requestImages')
-    const affinityKey = await affinityKeyFor(config, model, request, images)
+    const affinityKey = routesByAffinity(config, model) ? await affinityKeyFor(request, images) : undefined
     const { res, ...attempt } = await sendWithFailover(
       upstreamClient,
       pools,

@@ -5,7 +5,7 @@ import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import type { AppDeps } from '../deps.js'
 import { isRecord } from '../lib/is-record.js'
-import { findTooDeep } from '../lib/json-scan.js'
+import { findTooDeep, SCAN_SLICE_BYTES, scanJsonNow } from '../lib/json-scan.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
@@ -30,7 +30,9 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   const request = c.get('chatRequest')
   const bytes = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
   // The answer is re-serialised (to the client, into the cache): a backend cannot make that recurse without end.
-  if (await findTooDeep(bytes, MAX_RESPONSE_DEPTH)) {
+  const tooDeep =
+    bytes.length <= SCAN_SLICE_BYTES ? scanJsonNow(bytes, MAX_RESPONSE_DEPTH).tooDeep : await findTooDeep(bytes, MAX_RESPONSE_DEPTH)
+  if (tooDeep) {
     return exchange.fail(
       gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent JSON nested deeper than ${MAX_RESPONSE_DEPTH} levels.` }),
     )

@@ -6,7 +6,10 @@ import {
   bytesOutside,
   NotUtf8Error,
   parseJson,
+  parseJsonNow,
+  SCAN_SLICE_BYTES,
   scanJson,
+  scanJsonNow,
   type BeforeDecode,
   type DataUrlPayloads,
   type KeepPayloads,
@@ -132,7 +135,11 @@ async function parseBody(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
 
 async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
-  const { tooDeep, longStrings } = await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
+  // A body of one slice (nearly all of them) is scanned and parsed at once: no promise, no turn of the queue.
+  const { tooDeep, longStrings } =
+    bytes.length <= SCAN_SLICE_BYTES
+      ? scanJsonNow(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
+      : await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
   if (tooDeep) {
     throw gatewayError('invalid_request', {
       param: formatPath(tooDeep.path) || null,
@@ -149,7 +156,10 @@ async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   const payloads: DataUrlPayloads = new Map()
   try {
     const keepPayloads = rules.payloadsAt && { at: rules.payloadsAt, into: payloads }
-    body = await parseJson(bytes, longStrings, { keepPayloads, beforeDecode: rules.beforeDecode })
+    body =
+      longStrings.length === 0
+        ? parseJsonNow(bytes)
+        : await parseJson(bytes, longStrings, { keepPayloads, beforeDecode: rules.beforeDecode })
   } catch (err) {
     if (err instanceof GatewayError) throw err // beforeDecode's refusal
     // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (An image's
