@@ -40,7 +40,7 @@ export class CollectedBody {
     const ending = this.ending ?? (await new Promise<Ending>((resolve) => this.onEnd(() => resolve(this.ending as Ending))))
     if (ending.kind === 'failed') throw ending.error
     if (ending.kind === 'too_large' || this.received > maxBytes) return undefined
-    return joinChunks(this.chunks, this.kept)
+    return await joinChunks(this.chunks, this.kept)
   }
 
   /** Nothing of it is wanted: what still comes is counted against the cap and let go, and the connection goes back to its pool. */

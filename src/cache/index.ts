@@ -66,7 +66,10 @@ export const cache = ({
       c.set('cacheLookup', lookup)
       return next()
     }
-    if (decision === 'bypass') return found({ result: 'bypass' })
+    if (decision === 'bypass') {
+      await found({ result: 'bypass' })
+      return
+    }
 
     const key = await cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
@@ -77,14 +80,18 @@ export const cache = ({
       const inFlight = flights.join(key)
       if (inFlight) {
         const shared = await unlessAborted(inFlight, c.req.raw.signal)
-        if (shared) return found({ result: 'hit', entry: shared })
+        if (shared) {
+          await found({ result: 'hit', entry: shared })
+          return
+        }
       } else {
         flight = flights.lead(key)
         // One round trip: the entry, or (with replicas) the lock taken when there is none.
         const claim: Claim = replicas ? await replicas.claim(key, c.req.raw.signal) : await lookupAlone(key)
         if (claim.kind === 'answer') {
           flight.land(claim.entry)
-          return found({ result: 'hit', entry: claim.entry })
+          await found({ result: 'hit', entry: claim.entry })
+          return
         }
         if (claim.kind === 'lead') lead = claim
       }
@@ -101,7 +108,7 @@ export const cache = ({
       await stored
     }
     c.get('finish').whenDone(storeAnswer)
-    return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
+    await found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
   }
 }
 

@@ -50,7 +50,8 @@ export const images = ({
     }
     if (parts.length === 0) {
       c.set('requestImages', [])
-      return next()
+      await next()
+      return
     }
     const held: Release[] = []
     const releaseAll = () => held.splice(0).forEach((release) => release())

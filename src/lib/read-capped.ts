@@ -56,7 +56,7 @@ export async function readCapped(
 ): Promise<Buffer | undefined> {
   const read = source instanceof Readable ? await readNodeStream(source, maxBytes, pause) : await readIterable(source, maxBytes, pause)
   if (read && beforeJoin && read.chunks.length > 1) await beforeJoin(read.chunks, read.size)
-  return read && join(read.chunks, read.size, ownMemory ? spareBytes : undefined)
+  return read ? await join(read.chunks, read.size, ownMemory ? spareBytes : undefined) : undefined
 }
 
 type Read = { chunks: Uint8Array[]; size: number }

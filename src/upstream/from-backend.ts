@@ -94,6 +94,6 @@ export function answerFromBackend(deps: Pick<AppDeps, 'config' | 'upstreamClient
     if (res.status >= 200 && res.status < 300 && request.stream === true && isEventStream && res.body instanceof Readable) {
       return answerStream(c, exchange, res.body, deps, signal)
     }
-    return answerWhole(c, exchange, deps)
+    return await answerWhole(c, exchange, deps)
   }
 }

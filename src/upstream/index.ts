@@ -15,9 +15,11 @@ export const upstream = (
   deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>,
 ): MiddlewareHandler<{ Variables: UpstreamReads }> => {
   const fromBackend = answerFromBackend(deps)
-  return async function produceAnswer(c) {
+  // Not async: it hands on the answer or the promise of one, and an async function returning a
+  // promise costs two more promises and turns of the microtask queue (so do the `return await`s below).
+  return function produceAnswer(c) {
     const lookup = c.get('cacheLookup')
-    if (lookup.result === 'hit') return answerFromCache(c, lookup.entry, deps.clock)
+    if (lookup.result === 'hit') return Promise.resolve(answerFromCache(c, lookup.entry, deps.clock))
     return fromBackend(c, lookup.result)
   }
 }

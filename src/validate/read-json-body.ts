@@ -77,7 +77,7 @@ export async function readJsonBody(c: Context, rules: BodyRules, largeWork?: Wor
   const declaredLarge = declared > LARGE_WORK_BYTES
   // Node's parser holds a body to its Content-Length: only a chunked one (no length) can grow past it.
   if (largeWork && (declaredLarge || Number.isNaN(declared))) return readInTurn(c, rules, largeWork, declaredLarge)
-  return parseBody(await readBody(c, rules), rules)
+  return await parseBody(await readBody(c, rules), rules)
 }
 
 /**
