@@ -15,8 +15,8 @@ export const upstream = (
   deps: Pick<AppDeps, 'config' | 'upstreamClient' | 'metrics' | 'clock' | 'labels' | 'tokens' | 'pools'>,
 ): MiddlewareHandler<{ Variables: UpstreamReads }> => {
   const fromBackend = answerFromBackend(deps)
-  // Not async: it hands on the answer or the promise of one, and an async function returning a
-  // promise costs two more promises and turns of the microtask queue (so do the `return await`s below).
+  // Not async: it hands on the answer or the promise of one. An async function that returns a promise
+  // (rather than `return await` it) costs two more promises and turns of the microtask queue.
   return function produceAnswer(c) {
     const lookup = c.get('cacheLookup')
     if (lookup.result === 'hit') return Promise.resolve(answerFromCache(c, lookup.entry, deps.clock))
