@@ -49,18 +49,21 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   }
   const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
   // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
-  const answered = { ...body, model: request.model, usage: usage.usage }
+  // Made only when something reads it: most answers go back as the backend's own text (asReported).
+  const answered = () => ({ ...body, model: request.model, usage: usage.usage })
   // A stream is replayed from it when the client asked for one.
   const needed = request.stream === true || cacheStoresAnswer(exchange)
-  const answer = needed ? toWholeCompletion(answered, usage.usage, clock.now()) : undefined
+  const answer = needed ? toWholeCompletion(answered(), usage.usage, clock.now()) : undefined
   const complete = (outcome: 'completed' | 'client_aborted') =>
-    exchange.complete({ outcome, status: res.status, usage, ...(answer && outcome === 'completed' ? { answer } : {}) })
+    exchange.complete(
+      answer && outcome === 'completed' ? { outcome, status: res.status, usage, answer } : { outcome, status: res.status, usage },
+    )
   setHeader(c, USAGE_SOURCE_HEADER, usage.source)
   if (request.stream !== true) {
     complete('completed')
     // Usage as the backend reported it: only the model id changes, and the backend's text says the rest.
     const asReported = usage.source === 'upstream' && isRecord(body['usage']) && body['usage']['total_tokens'] === usage.usage.total_tokens
-    return asReported ? replyJsonText(c, withModel(text, body, request.model), res.status) : replyJson(c, answered, res.status)
+    return asReported ? replyJsonText(c, withModel(text, body, request.model), res.status) : replyJson(c, answered(), res.status)
   }
   if (!answer) {
     return exchange.fail(
