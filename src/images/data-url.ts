@@ -59,7 +59,7 @@ export type CheckedDataUrl = {
 
 /**
  * `payload` is the payload's bytes when the body parse kept them out of `url`, whose own payload is
- * then only a placeholder (see parseJson in lib/json-scan.ts).
+ * then only a placeholder (see parseJson in lib/json-parse.ts).
  */
 export async function checkDataUrlSliced(url: string, payload?: Buffer): Promise<CheckedDataUrl | { ok: false; reason: string }> {
   const header = parseDataUrlHeader(url)

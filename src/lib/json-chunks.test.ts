@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { seededRandom } from '../../test/helpers/seeded-random.js'
 import { turnsWhile } from '../../test/helpers/turns.js'
 import { aroundLongStrings, checkBeforeJoin, type AroundLimits } from './json-chunks.js'
-import { parseJson, scanJson } from './json-scan.js'
+import { parseJson } from './json-parse.js'
+import { scanJson } from './json-scan.js'
 
 const LONG = 40
 const limits: AroundLimits = { longStringBytes: LONG, maxOutsideBytes: 4_096, maxDepth: 16 }

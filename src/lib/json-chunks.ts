@@ -1,4 +1,5 @@
-import { newPlaceholderMarker, scanJson, type BeforeDecode } from './json-scan.js'
+import { newPlaceholderMarker, type BeforeDecode } from './json-parse.js'
+import { scanJson } from './json-scan.js'
 
 /** What a look at a body still in its chunks gives a BeforeDecode check: see aroundLongStrings. */
 export type AroundLongStrings = { value: unknown; longStringBytes: (value: string) => number | undefined }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseJson, scanJson, type DataUrlPayloads } from '../lib/json-scan.js'
+import { parseJson, type DataUrlPayloads } from '../lib/json-parse.js'
+import { scanJson } from '../lib/json-scan.js'
 import { imagePartUrls } from './image-payloads.js'
 
 /** The body as the body parse leaves it: long data URLs' payloads at image parts kept as bytes. */

@@ -2,7 +2,7 @@ import { isRecord } from '../lib/is-record.js'
 
 /**
  * The strings that stand at image parts' URLs in a parsed body: where the body parse keeps a long
- * plain data URL's payload as the body's bytes (see parseJson in lib/json-scan.ts), for the images
+ * plain data URL's payload as the body's bytes (see parseJson in lib/json-parse.ts), for the images
  * step to decode in slices and the upstream step to forward as they are. A data URL anywhere else
  * (a message's text, an unknown parameter) is decoded where it stands, so the tokenizer counts it
  * and the backend gets it as it was sent. Read from the body before the schema has checked it:

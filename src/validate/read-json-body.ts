@@ -2,18 +2,8 @@ import type { Context } from 'hono'
 import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
-import {
-  bytesOutside,
-  NotUtf8Error,
-  parseJson,
-  parseJsonNow,
-  SCAN_SLICE_BYTES,
-  scanJson,
-  scanJsonNow,
-  type BeforeDecode,
-  type DataUrlPayloads,
-  type KeepPayloads,
-} from '../lib/json-scan.js'
+import { NotUtf8Error, parseJson, parseJsonNow, type BeforeDecode, type DataUrlPayloads, type KeepPayloads } from '../lib/json-parse.js'
+import { bytesOutside, SCAN_SLICE_BYTES, scanJson, scanJsonNow } from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
 import { checkBeforeJoin } from '../lib/json-chunks.js'
 import { readCapped, type BeforeJoin, type PauseAt } from '../lib/read-capped.js'
@@ -53,7 +43,7 @@ export type BodyRules = BodyLimits & Readonly<{ beforeDecode?: BeforeDecode; pay
 /**
  * `payloads` holds the base64 payloads of the long data URLs at `payloadsAt`, kept as the body's
  * own bytes: in `body` each such URL is its header and a placeholder (see parseJson in
- * lib/json-scan.ts). `bytes` is the body as it came.
+ * lib/json-parse.ts). `bytes` is the body as it came.
  */
 export type JsonBody = { body: Record<string, unknown>; payloads: DataUrlPayloads; bytes: Buffer }
 

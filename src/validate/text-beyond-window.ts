@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../config/schema.js'
 import { contextLengthExceeded } from '../errors/context-length.js'
 import { isRecord } from '../lib/is-record.js'
-import type { BeforeDecode } from '../lib/json-scan.js'
+import type { BeforeDecode } from '../lib/json-parse.js'
 import { minTokensOfChars } from '../lib/token-floor.js'
 
 /** The most bytes one character (a UTF-16 code unit) of a JSON string takes in a body: `\uXXXX`. */
