@@ -62,8 +62,7 @@ export class CollectedBody {
     this.received += chunk.byteLength
     if (this.received > this.maxBytes) {
       this.end({ kind: 'too_large' })
-      this.chunks.length = 0
-      this.kept = 0
+      this.discard()
       this.abort(new Error(`The answer passed ${this.maxBytes} bytes.`))
       return
     }

@@ -8,7 +8,7 @@ export type JsonScan = { tooDeep: TooDeep | undefined; longStrings: readonly Spa
 
 /**
  * Bytes scanned between two turns of the event loop: a 32 MiB body never holds it for long. A body
- * of at most this many is scanned in one go (scanJsonNow), with no promise to wait on.
+ * of at most this many is scanned in one go by scanJsonNow, with no promise to wait on.
  */
 export const SCAN_SLICE_BYTES = 1 << 20
 
@@ -36,13 +36,14 @@ export async function scanJson(bytes: Buffer, maxDepth: number, longStringBytes 
 }
 
 /**
- * scanJson of bytes small enough to scan without giving the event loop back (SCAN_SLICE_BYTES at
- * most), in one go: most bodies and answers are a few hundred bytes, and an async scan of them costs
- * more in promises and turns of the microtask queue than in scanning.
+ * scanJson in one go, when the bytes are few enough to scan without giving the event loop back
+ * (one slice); undefined for more, which scanJson scans: `scanJsonNow(…) ?? (await scanJson(…))`.
+ * Most bodies and answers are a few hundred bytes, and an async scan of them costs more in promises
+ * and turns of the microtask queue than in scanning.
  */
-export function scanJsonNow(bytes: Buffer, maxDepth: number, longStringBytes = Number.POSITIVE_INFINITY): JsonScan {
-  if (bytes.length > SCAN_SLICE_BYTES) throw new RangeError(`scanJsonNow scans at most ${SCAN_SLICE_BYTES} bytes; use scanJson.`)
-  return new Scanner(bytes, maxDepth, longStringBytes).scanTo(bytes.length) as JsonScan
+export function scanJsonNow(bytes: Buffer, maxDepth: number, longStringBytes = Number.POSITIVE_INFINITY): JsonScan | undefined {
+  if (bytes.length > SCAN_SLICE_BYTES) return undefined
+  return new Scanner(bytes, maxDepth, longStringBytes).scanTo(bytes.length)
 }
 
 /** An object's current key is kept as its span and decoded only for an error's path: most bodies never need it. */
@@ -113,11 +114,6 @@ class Scanner {
     this.expectKey = expectKey
     return undefined
   }
-}
-
-/** Where JSON bytes nest deeper than `maxDepth`, if they do (see scanJson). */
-export async function findTooDeep(bytes: Buffer, maxDepth: number): Promise<TooDeep | undefined> {
-  return (await scanJson(bytes, maxDepth)).tooDeep
 }
 
 /** How many bytes of `bytes` lie outside the long strings: what JSON.parse itself would be given. */

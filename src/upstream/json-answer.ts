@@ -5,7 +5,7 @@ import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import type { AppDeps } from '../deps.js'
 import { isRecord } from '../lib/is-record.js'
-import { findTooDeep, SCAN_SLICE_BYTES, scanJsonNow } from '../lib/json-scan.js'
+import { scanJson, scanJsonNow } from '../lib/json-scan.js'
 import { settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
@@ -30,8 +30,7 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   const request = c.get('chatRequest')
   const bytes = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
   // The answer is re-serialised (to the client, into the cache): a backend cannot make that recurse without end.
-  const tooDeep =
-    bytes.length <= SCAN_SLICE_BYTES ? scanJsonNow(bytes, MAX_RESPONSE_DEPTH).tooDeep : await findTooDeep(bytes, MAX_RESPONSE_DEPTH)
+  const { tooDeep } = scanJsonNow(bytes, MAX_RESPONSE_DEPTH) ?? (await scanJson(bytes, MAX_RESPONSE_DEPTH))
   if (tooDeep) {
     return exchange.fail(
       gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent JSON nested deeper than ${MAX_RESPONSE_DEPTH} levels.` }),
@@ -49,8 +48,9 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
   }
   const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
   // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
-  // Made only when something reads it: most answers go back as the backend's own text (asReported).
-  const answered = () => ({ ...body, model: request.model, usage: usage.usage })
+  // Made only when something reads it, once: most answers go back as the backend's own text (asReported).
+  let built: Record<string, unknown> | undefined
+  const answered = () => (built ??= { ...body, model: request.model, usage: usage.usage })
   // A stream is replayed from it when the client asked for one.
   const needed = request.stream === true || cacheStoresAnswer(exchange)
   const answer = needed ? toWholeCompletion(answered(), usage.usage, clock.now()) : undefined

@@ -3,7 +3,7 @@ import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
 import { NotUtf8Error, parseJson, parseJsonNow, type BeforeDecode, type DataUrlPayloads, type KeepPayloads } from '../lib/json-parse.js'
-import { bytesOutside, SCAN_SLICE_BYTES, scanJson, scanJsonNow } from '../lib/json-scan.js'
+import { bytesOutside, scanJson, scanJsonNow } from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
 import { checkBeforeJoin } from '../lib/json-chunks.js'
 import { readCapped, type BeforeJoin, type PauseAt } from '../lib/read-capped.js'
@@ -127,9 +127,7 @@ async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
   if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
   // A body of one slice (nearly all of them) is scanned and parsed at once: no promise, no turn of the queue.
   const { tooDeep, longStrings } =
-    bytes.length <= SCAN_SLICE_BYTES
-      ? scanJsonNow(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
-      : await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
+    scanJsonNow(bytes, rules.maxJsonDepth, LONG_STRING_BYTES) ?? (await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES))
   if (tooDeep) {
     throw gatewayError('invalid_request', {
       param: formatPath(tooDeep.path) || null,
