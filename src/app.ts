@@ -18,6 +18,7 @@ import { limitInFlight } from './server/in-flight.js'
 import { observe } from './server/observe.js'
 import { requestId } from './server/request-id.js'
 import { carryReplyHeaders } from './reply/reply.js'
+import { stepsInOrder } from './lib/steps-in-order.js'
 
 /** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */
 export function createApp(deps: Deps, lifecycle: Lifecycle = { draining: false }, adminOps?: Admin): Hono<AppEnv> {
@@ -42,14 +43,17 @@ export function createGateway(
   }
   const app = new Hono<AppEnv>()
   const admission = limitInFlight(built)
+  const renderError = onError(deps.log)
   app.use(
-    // First: whatever answers, a route's c.json() included, carries the headers the steps set.
-    carryReplyHeaders(),
-    requestId(),
-    observe(built),
-    // Ahead of admission and auth: a preflight carries no key and does no work.
-    cors(deps.config.server.cors),
-    admission,
+    stepsInOrder(renderError, [
+      // First: whatever answers, a route's c.json() included, carries the headers the steps set.
+      carryReplyHeaders(),
+      requestId(),
+      observe(built),
+      // Ahead of admission and auth: a preflight carries no key and does no work.
+      cors(deps.config.server.cors),
+      admission,
+    ]),
   )
   const chat = chatCompletions(built)
   const modelList = models(built)
@@ -63,7 +67,7 @@ export function createGateway(
   app.route('/admin', admin(built, adminOps))
   app.route('/', health(built, lifecycle))
   if (servesMetricsOnMainPort(deps)) app.route('/', metricsRoute(built))
-  app.onError(onError(deps.log))
+  app.onError(renderError)
   app.notFound(notFound)
   return { app, idle: () => admission.idle() }
 }
