@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { RequestIdVariables } from 'hono/request-id'
 import type { AuthVariables } from '../auth/index.js'
 import type { Completion } from '../completion/completion.js'
@@ -26,6 +26,7 @@ export type CacheLookup = Readonly<{ result: 'hit'; entry: CachedCompletion }> |
 export type CacheVariables = { cacheLookup: CacheLookup }
 
 type Reads = RequestIdVariables & FinishVariables & AuthVariables & ValidateVariables & ImagesVariables
+type CacheEnv = { Variables: Reads & CacheVariables }
 
 /**
  * Step 6: look the request up in the response cache, keyed on image content; on a miss, let the
@@ -38,7 +39,7 @@ export const cache = ({
   metrics,
   log,
   clock,
-}: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<{ Variables: Reads & CacheVariables }> => {
+}: Pick<Deps, 'config' | 'store' | 'metrics' | 'log' | 'clock'>): MiddlewareHandler<CacheEnv> => {
   const responses = new ResponseCache(store, config.cache, metrics, log)
   const flights = new SingleFlight<CachedCompletion>()
   // In one process the flights above already coalesce; the lock is for replicas sharing Redis.
@@ -57,7 +58,8 @@ export const cache = ({
     return entry ? { kind: 'answer', entry } : { kind: 'alone' }
   }
 
-  return async function lookUpResponse(c, next) {
+  // Not async: a request the cache leaves alone has nothing to wait for, and an async step costs a promise.
+  return function lookUpResponse(c, next) {
     const request = c.get('chatRequest')
     const decision = decideCache(request, c.req.header('cache-control'), config.cache)
     const found = (lookup: CacheLookup) => {
@@ -66,11 +68,16 @@ export const cache = ({
       c.set('cacheLookup', lookup)
       return next()
     }
-    if (decision === 'bypass') {
-      await found({ result: 'bypass' })
-      return
-    }
+    if (decision === 'bypass') return found({ result: 'bypass' })
+    return lookUp(c, decision, found)
+  }
 
+  async function lookUp(
+    c: Context<CacheEnv>,
+    decision: 'lookup' | 'refresh',
+    found: (lookup: CacheLookup) => Promise<void>,
+  ): Promise<void> {
+    const request = c.get('chatRequest')
     const key = await cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
     let flight: { land(entry: CachedCompletion | undefined): void } | undefined
     let lead: Extract<Claim, { kind: 'lead' }> | undefined

@@ -199,4 +199,39 @@ describe('FinishLine.whenDone', () => {
     expect(heard).toEqual(['first', 'last'])
     expect(reported.map((err) => (err as Error).message).sort()).toEqual(['a listener failed', 'an async listener failed'])
   })
+
+  it('tells listeners after complete() has returned, in the order they were added, each once', async () => {
+    const line = new FinishLine(0)
+    const heard: string[] = []
+    line.whenDone(() => heard.push('a'))
+    line.whenDone(() => heard.push('b'))
+    line.complete(COMPLETED)
+    line.complete(ABORTED)
+    expect(heard).toEqual([])
+    await Promise.resolve()
+    expect(heard).toEqual(['a', 'b'])
+    await settle(1)
+    expect(heard).toEqual(['a', 'b'])
+  })
+
+  it('tells a listener added after the line completed, with that completion, later and not inside whenDone', async () => {
+    const line = new FinishLine(0)
+    line.complete(ABORTED)
+    const heard: Completion[] = []
+    line.whenDone((completion) => heard.push(completion))
+    expect(heard).toEqual([])
+    await Promise.resolve()
+    expect(heard).toEqual([ABORTED])
+  })
+
+  it('reports a late listener that throws', async () => {
+    const reported: unknown[] = []
+    const line = new FinishLine(0, (err) => reported.push(err))
+    line.complete(COMPLETED)
+    line.whenDone(() => {
+      throw new Error('late and broken')
+    })
+    await settle(1)
+    expect(reported.map((err) => (err as Error).message)).toEqual(['late and broken'])
+  })
 })

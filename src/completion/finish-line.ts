@@ -8,32 +8,40 @@ import type { Completion } from './completion.js'
 /**
  * The one finish event of a chat request. The step that produces the answer (from the backend or
  * the cache) calls `complete` once, when the last byte is out or the client has left; every step
- * that must act on the end (store, settle, meter, log) listens to `done`. Later calls are ignored,
+ * that must act on the end (store, settle, meter, log) listens with `whenDone`. Later calls are ignored,
  * so a stream that can end in several ways is still told once.
  */
 export class FinishLine {
-  readonly done: Promise<Completion>
-  private resolve!: (completion: Completion) => void
-  private finished = false
+  private listeners: Array<(completion: Completion) => unknown> = []
+  private completion: Completion | undefined
+  private donePromise: Promise<Completion> | undefined
   private handedOff = false
 
   constructor(
     readonly startedAt: number,
     private readonly onListenerError: (err: unknown) => void = () => undefined,
-  ) {
-    this.done = new Promise((resolve) => (this.resolve = resolve))
+  ) {}
+
+  /** The completion, once there is one. */
+  get done(): Promise<Completion> {
+    return (this.donePromise ??= new Promise((resolve) => this.whenDone(resolve)))
   }
 
   /**
-   * Runs `listener` once the request has finished. A listener that throws or rejects is reported,
-   * never left as an unhandled rejection: one step's failure must not take the process down.
+   * Runs `listener` once the request has finished, in a later microtask (never inside `complete`,
+   * nor inside this call when it has finished already). A listener that throws or rejects is
+   * reported, never left as an unhandled rejection: one step's failure must not take the process down.
+   * Kept in a list rather than chained on a promise: a chat request has four or five listeners,
+   * and each `then` and `catch` would be a promise and a job of its own.
    */
   whenDone(listener: (completion: Completion) => unknown): void {
-    this.done.then(listener).catch((err: unknown) => this.onListenerError(err))
+    const { completion } = this
+    if (completion === undefined) this.listeners.push(listener)
+    else queueMicrotask(() => this.tell(listener, completion))
   }
 
   get isFinished(): boolean {
-    return this.finished
+    return this.completion !== undefined
   }
 
   /** The answer is a stream: `complete` comes when it ends, after the handlers have returned. */
@@ -43,13 +51,24 @@ export class FinishLine {
 
   /** Neither completed nor promised to be: the request ended in a step before any producer. */
   get isOpen(): boolean {
-    return !this.finished && !this.handedOff
+    return this.completion === undefined && !this.handedOff
   }
 
   complete(completion: Completion): void {
-    if (this.finished) return
-    this.finished = true
-    this.resolve(completion)
+    if (this.completion !== undefined) return
+    this.completion = completion
+    const listeners = this.listeners
+    this.listeners = []
+    if (listeners.length > 0) queueMicrotask(() => listeners.forEach((listener) => this.tell(listener, completion)))
+  }
+
+  private tell(listener: (completion: Completion) => unknown, completion: Completion): void {
+    try {
+      const told = listener(completion)
+      if (told instanceof Promise) told.catch(this.onListenerError)
+    } catch (err) {
+      this.onListenerError(err)
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
 import { gatewayError } from '../errors/gateway-error.js'
@@ -7,11 +7,15 @@ import { WeightedSemaphore, type Release } from '../lib/weighted-semaphore.js'
 import type { NormalizeVariables } from '../normalize/index.js'
 import type { ValidateVariables } from '../validate/index.js'
 import type { RequestImage } from './image-identity.js'
-import { findImageParts, partRef, resolveImages } from './resolve-images.js'
+import { findImageParts, partRef, resolveImages, type ImagePartRef } from './resolve-images.js'
 
 export type ImagesVariables = {
   /** Every image part, checked (and hashed when asked: ImageIdentity.sha256), in request order. */
   requestImages: readonly RequestImage[]
+}
+
+type ImagesEnv = {
+  Variables: FinishVariables & ValidateVariables & Partial<Pick<NormalizeVariables, 'clientPartOrder'>> & ImagesVariables
 }
 
 /**
@@ -24,13 +28,12 @@ export const images = ({
   imageFetcher,
   metrics,
   largeWork,
-}: Pick<AppDeps, 'config' | 'imageFetcher' | 'metrics'> & Partial<Pick<AppDeps, 'largeWork'>>): MiddlewareHandler<{
-  Variables: FinishVariables & ValidateVariables & Partial<Pick<NormalizeVariables, 'clientPartOrder'>> & ImagesVariables
-}> => {
+}: Pick<AppDeps, 'config' | 'imageFetcher' | 'metrics'> & Partial<Pick<AppDeps, 'largeWork'>>): MiddlewareHandler<ImagesEnv> => {
   const limits = config.images
   const bytes = new WeightedSemaphore(limits.maxInFlightBytes)
 
-  return async function resolveRequestImages(c, next) {
+  // Not async: most requests carry no image, and an async step costs each of them a promise.
+  return function resolveRequestImages(c, next) {
     const parts = findImageParts(c.get('chatRequest').messages, c.get('clientPartOrder'))
     if (parts.length > limits.maxImagesPerRequest) {
       const extra = parts[limits.maxImagesPerRequest]
@@ -50,9 +53,12 @@ export const images = ({
     }
     if (parts.length === 0) {
       c.set('requestImages', [])
-      await next()
-      return
+      return next()
     }
+    return resolveThenContinue(c, next, parts)
+  }
+
+  async function resolveThenContinue(c: Context<ImagesEnv>, next: Next, parts: ImagePartRef[]): Promise<void> {
     const held: Release[] = []
     const releaseAll = () => held.splice(0).forEach((release) => release())
     c.get('finish').whenDone(releaseAll)

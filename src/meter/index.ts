@@ -50,4 +50,4 @@ export const countTokens = ({
   }
 
 // What later steps use of this one: how a request's final usage is settled.
-export { settleUsage } from './settle-usage.js'
+export { settledAsReported, settleUsage } from './settle-usage.js'

@@ -16,8 +16,17 @@ export async function settleUsage(
   counter: Pick<TokenCounter, 'count'>,
   source: UsageSource = 'upstream',
 ): Promise<SettledUsage> {
-  const fromBackend = reportedUsage(reported)
-  if (fromBackend) return { usage: fromBackend, source, imageTokens: prompt.imageTokens }
+  const asReported = settledAsReported(prompt, reported, source)
+  if (asReported) return asReported
   const completionTokens = await counter.count(completionText(), COMPLETION_TEXT)
   return { usage: gatewayUsage(prompt, completionTokens), source: 'gateway', imageTokens: prompt.imageTokens }
+}
+
+/**
+ * The backend's usage as the request's, when it reported a usable one; else undefined (settleUsage
+ * counts). At once, with no promise: most backends report usage, on every answer.
+ */
+export function settledAsReported(prompt: PromptCount, reported: unknown, source: UsageSource = 'upstream'): SettledUsage | undefined {
+  const fromBackend = reportedUsage(reported)
+  return fromBackend ? { usage: fromBackend, source, imageTokens: prompt.imageTokens } : undefined
 }

@@ -6,7 +6,7 @@ import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import type { AppDeps } from '../deps.js'
 import { isRecord } from '../lib/is-record.js'
 import { scanJson, scanJsonNow } from '../lib/json-scan.js'
-import { settleUsage } from '../meter/index.js'
+import { settledAsReported, settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
 import { replyJson, replyJsonText, setHeader } from '../reply/reply.js'
@@ -46,7 +46,8 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
       }),
     )
   }
-  const usage = await settleUsage(c.get('prompt'), body['usage'], () => completionText(body), tokens)
+  const prompt = c.get('prompt')
+  const usage = settledAsReported(prompt, body['usage']) ?? (await settleUsage(prompt, body['usage'], () => completionText(body), tokens))
   // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
   // Made only when something reads it, once: most answers go back as the backend's own text (asReported).
   let built: Record<string, unknown> | undefined
