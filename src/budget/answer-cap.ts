@@ -20,7 +20,8 @@ type Reads = AuthVariables & ValidateVariables & MeterVariables
  * until the window is full, and the budget would only learn of it when the request settles.
  */
 export const capAnswer = ({ config }: Pick<AppDeps, 'config'>): MiddlewareHandler<{ Variables: Reads & AnswerCapVariables }> =>
-  async function capBudgetedAnswer(c, next) {
+  // Not async: it waits for nothing, and an async step costs every request a promise.
+  function capBudgetedAnswer(c, next) {
     const request = c.get('chatRequest')
     if (c.get('principal').budgets.length > 0 && request.max_tokens == null && request.max_completion_tokens == null) {
       const room = c.get('model').contextWindow - c.get('prompt').total

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { AuthVariables, Principal } from '../auth/index.js'
 import type { AnswerCapVariables } from './answer-cap.js'
 import type { CacheVariables } from '../cache/index.js'
@@ -77,15 +77,20 @@ export const budget = (deps: Pick<AppDeps, 'config' | 'store' | 'clock' | 'metri
     charges.add(counters, amountsOf(counters, cost))
   }
 
-  const enforceBudget: MiddlewareHandler<{ Variables: Reads }> = async (c, next) => {
+  // Not async: a request with no budget, or answered from the cache, reserves nothing and waits for
+  // nothing, and an async step costs every request a promise.
+  const enforceBudget: MiddlewareHandler<{ Variables: Reads }> = (c, next) => {
     const principal = c.get('principal')
     const model = c.get('model')
-    const finish = c.get('finish')
     if (principal.budgets.length === 0 || c.get('cacheLookup').result === 'hit') {
-      finish.whenDone((completion) => chargeUnreserved(principal, charged(principal, model, completion)))
+      c.get('finish').whenDone((completion) => chargeUnreserved(principal, charged(principal, model, completion)))
       return next()
     }
+    return reserveThenContinue(c, next, principal, model)
+  }
 
+  const reserveThenContinue = async (c: Context<{ Variables: Reads }>, next: Next, principal: Principal, model: Reads['model']) => {
+    const finish = c.get('finish')
     const now = clock.now()
     const { counters, resetsAt } = budgetCounters(prefix, principal, now)
     const request = c.get('chatRequest')

@@ -56,7 +56,9 @@ export async function readCapped(
 ): Promise<Buffer | undefined> {
   const read = source instanceof Readable ? await readNodeStream(source, maxBytes, pause) : await readIterable(source, maxBytes, pause)
   if (read && beforeJoin && read.chunks.length > 1) await beforeJoin(read.chunks, read.size)
-  return read ? await join(read.chunks, read.size, ownMemory ? spareBytes : undefined) : undefined
+  if (!read) return undefined
+  const spare = ownMemory ? spareBytes : undefined
+  return joinNow(read.chunks, read.size, spare) ?? (await join(read.chunks, read.size, spare))
 }
 
 type Read = { chunks: Uint8Array[]; size: number }
@@ -143,13 +145,23 @@ export function joinChunks(chunks: readonly Uint8Array[], size: number): Promise
   return join(chunks, size, undefined)
 }
 
-/** `spare`: join into memory of its own with this many spare bytes on each side; undefined for any memory. */
-async function join(chunks: readonly Uint8Array[], size: number, spare: number | undefined): Promise<Buffer> {
+/**
+ * `chunks` as one Buffer at once, with no promise, where that is cheap: a single chunk as it is, a
+ * small body copied in one go. Undefined when it takes steps (join).
+ */
+function joinNow(chunks: readonly Uint8Array[], size: number, spare: number | undefined): Buffer | undefined {
   // Most bodies arrive whole in one read: used as they are, not copied (a 60 KB copy costs 8 µs).
   // Each socket read has its own memory, sized to what was read, so nothing else ever writes to it.
   const [only] = chunks
   if (chunks.length === 1 && only) return Buffer.from(only.buffer, only.byteOffset, only.byteLength)
   if (size <= JOIN_STEP_BYTES && (spare === undefined || chunks.length === 0)) return Buffer.concat(chunks, size)
+  return undefined
+}
+
+/** `spare`: join into memory of its own with this many spare bytes on each side; undefined for any memory. */
+async function join(chunks: readonly Uint8Array[], size: number, spare: number | undefined): Promise<Buffer> {
+  const now = joinNow(chunks, size, spare)
+  if (now) return now
   // One Buffer.concat of a 32 MiB body holds the event loop for tens of milliseconds: copy in steps.
   const joined = spare === undefined ? Buffer.allocUnsafe(size) : allocWithSpareRoom(size, spare)
   let at = 0

@@ -3,7 +3,7 @@ import { gatewayError, GatewayError } from '../errors/gateway-error.js'
 import { releaseBodyMemory, watchBodyMemory } from '../lib/body-memory.js'
 import { formatPath } from '../lib/json-path.js'
 import { NotUtf8Error, parseJson, parseJsonNow, type BeforeDecode, type DataUrlPayloads, type KeepPayloads } from '../lib/json-parse.js'
-import { bytesOutside, scanJson, scanJsonNow } from '../lib/json-scan.js'
+import { bytesOutside, scanJson, scanJsonNow, type JsonScan } from '../lib/json-scan.js'
 import { nodeRequestOf } from '../lib/node-env.js'
 import { checkBeforeJoin } from '../lib/json-chunks.js'
 import { readCapped, type BeforeJoin, type PauseAt } from '../lib/read-capped.js'
@@ -102,7 +102,7 @@ async function readInTurn(c: Context, rules: BodyRules, largeWork: WorkGate, dec
     if (declaredLarge) await takeTurn()
     const bytes = await readBody(c, rules, declaredLarge ? undefined : { afterBytes: LARGE_WORK_BYTES, until: takeTurn })
     if (lease?.keep() ?? bytes.length <= LARGE_WORK_BYTES) return await parseBody(bytes, rules)
-    return await largeWork.run(() => parseBody(bytes, rules), signal())
+    return await largeWork.run(async () => parseBody(bytes, rules), signal())
   } finally {
     ended = true
     lease?.release()
@@ -112,22 +112,27 @@ async function readInTurn(c: Context, rules: BodyRules, largeWork: WorkGate, dec
 /**
  * The bytes scanned (depth, long strings) and parsed into the request object. A body refused here
  * (a 32 MiB text that cannot fit, JSON nested too deep) has been seen by nothing else: its memory
- * goes back at once (lib/body-memory.ts).
+ * goes back at once (lib/body-memory.ts). A body of one slice with no long string (nearly all of
+ * them) is scanned and parsed at once: no promise, no turn of the queue.
  */
-async function parseBody(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
-  try {
-    return await parseBytes(bytes, rules)
-  } catch (err) {
+function parseBody(bytes: Buffer, rules: BodyRules): JsonBody | Promise<JsonBody> {
+  const refused = (err: unknown): never => {
     releaseBodyMemory(bytes)
     throw err
   }
+  try {
+    if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+    const scanned = scanJsonNow(bytes, rules.maxJsonDepth, LONG_STRING_BYTES)
+    const parsed = scanned
+      ? parseScanned(bytes, scanned, rules)
+      : scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES).then((later) => parseScanned(bytes, later, rules))
+    return parsed instanceof Promise ? parsed.catch(refused) : parsed
+  } catch (err) {
+    return refused(err)
+  }
 }
 
-async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
-  if (bytes.length === 0) throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
-  // A body of one slice (nearly all of them) is scanned and parsed at once: no promise, no turn of the queue.
-  const { tooDeep, longStrings } =
-    scanJsonNow(bytes, rules.maxJsonDepth, LONG_STRING_BYTES) ?? (await scanJson(bytes, rules.maxJsonDepth, LONG_STRING_BYTES))
+function parseScanned(bytes: Buffer, { tooDeep, longStrings }: JsonScan, rules: BodyRules): JsonBody | Promise<JsonBody> {
   if (tooDeep) {
     throw gatewayError('invalid_request', {
       param: formatPath(tooDeep.path) || null,
@@ -140,24 +145,38 @@ async function parseBytes(bytes: Buffer, rules: BodyRules): Promise<JsonBody> {
       message: `The request body holds ${parsed} bytes of JSON outside its long strings (images, long texts); the limit is ${MAX_PARSED_BYTES}.`,
     })
   }
-  let body: unknown
   const payloads: DataUrlPayloads = new Map()
-  try {
-    const keepPayloads = rules.payloadsAt && { at: rules.payloadsAt, into: payloads }
-    body =
-      longStrings.length === 0
-        ? parseJsonNow(bytes)
-        : await parseJson(bytes, longStrings, { keepPayloads, beforeDecode: rules.beforeDecode })
-  } catch (err) {
-    if (err instanceof GatewayError) throw err // beforeDecode's refusal
-    // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (An image's
-    // payload kept as bytes is checked by the image step, which accepts only base64's alphabet.)
-    if (err instanceof NotUtf8Error) throw gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
-    if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {
-      throw gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+  if (longStrings.length === 0) {
+    let body: unknown
+    try {
+      body = parseJsonNow(bytes)
+    } catch (err) {
+      throw notJson(err, bytes)
     }
-    throw gatewayError('invalid_json', { message: `Request body is not valid JSON: ${(err as Error).message}.` })
+    return asRequestObject(body, payloads, bytes)
   }
+  const keepPayloads = rules.payloadsAt && { at: rules.payloadsAt, into: payloads }
+  return parseJson(bytes, longStrings, { keepPayloads, beforeDecode: rules.beforeDecode }).then(
+    (body) => asRequestObject(body, payloads, bytes),
+    (err: unknown) => {
+      throw notJson(err, bytes)
+    },
+  )
+}
+
+/** What the client is told of a body JSON.parse refused; beforeDecode's own refusal as it is. */
+function notJson(err: unknown, bytes: Buffer): GatewayError {
+  if (err instanceof GatewayError) return err
+  // Strict: invalid UTF-8 is refused, not silently replaced with U+FFFD and accepted. (An image's
+  // payload kept as bytes is checked by the image step, which accepts only base64's alphabet.)
+  if (err instanceof NotUtf8Error) return gatewayError('invalid_json', { message: 'Request body is not valid UTF-8.' })
+  if (bytes.length <= LONG_STRING_BYTES && bytes.toString('latin1').trim() === '') {
+    return gatewayError('invalid_json', { message: 'Request body is empty; send a JSON object.' })
+  }
+  return gatewayError('invalid_json', { message: `Request body is not valid JSON: ${(err as Error).message}.` })
+}
+
+function asRequestObject(body: unknown, payloads: DataUrlPayloads, bytes: Buffer): JsonBody {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body
     throw gatewayError('invalid_request', { message: `Request body must be a JSON object, got ${got}.` })
