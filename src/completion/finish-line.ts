@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../lib/clock.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import { clientError } from '../errors/respond.js'
+import { afterNext } from '../lib/steps-in-order.js'
 import type { Completion } from './completion.js'
 
 /**
@@ -80,18 +81,19 @@ export type FinishVariables = { finish: FinishLine }
  * status and code the client got.
  */
 export const finishLine = ({ clock, log }: { clock: Clock; log: Logger }): MiddlewareHandler<{ Variables: FinishVariables }> =>
-  async function openFinishLine(c, next) {
+  function openFinishLine(c, next) {
     const line = new FinishLine(clock.now(), (err) => log.error({ err }, 'a step failed acting on a finished request'))
     c.set('finish', line)
-    await next()
-    if (!line.isOpen) return
-    // The error as the client got it: an unknown one is rendered as `internal`, hono's own keep their
-    // status, and anything a client that left caused is the client's.
-    const error = c.error && !(c.error instanceof UpstreamHttpError) ? clientError(c.error, c) : undefined
-    line.complete({
-      outcome: c.req.raw.signal.aborted ? 'client_aborted' : 'rejected',
-      status: c.res.status,
-      cache: 'none',
-      ...(error ? { error: { code: error.code, message: error.message } } : {}),
+    return afterNext(next(), () => {
+      if (!line.isOpen) return
+      // The error as the client got it: an unknown one is rendered as `internal`, hono's own keep their
+      // status, and anything a client that left caused is the client's.
+      const error = c.error && !(c.error instanceof UpstreamHttpError) ? clientError(c.error, c) : undefined
+      line.complete({
+        outcome: c.req.raw.signal.aborted ? 'client_aborted' : 'rejected',
+        status: c.res.status,
+        cache: 'none',
+        ...(error ? { error: { code: error.code, message: error.message } } : {}),
+      })
     })
   }

@@ -1,7 +1,7 @@
 import { Hono, type Context, type ErrorHandler, type MiddlewareHandler } from 'hono'
 import type { BlankEnv } from 'hono/types'
 import { describe, expect, it } from 'vitest'
-import { stepsInOrder } from './steps-in-order.js'
+import { afterNext, stepsInOrder } from './steps-in-order.js'
 
 type Heard = string[]
 
@@ -14,6 +14,13 @@ const kinds = {
       heard.push(`${name}>`)
       await next()
       heard.push(`<${name} ${c.res.status}${c.error ? ` error:${c.error.message}` : ''}`)
+    },
+  /** As `around`, from a plain function, with afterNext. */
+  after:
+    (name: string, heard: Heard): MiddlewareHandler =>
+    (c, next) => {
+      heard.push(`${name}>`)
+      return afterNext(next(), () => heard.push(`<${name} ${c.res.status}${c.error ? ` error:${c.error.message}` : ''}`))
     },
   /** Passes on at once, from a plain function. */
   pass:
@@ -96,6 +103,9 @@ describe('stepsInOrder', () => {
     ['around', 'answerAgain', 'pass'],
     ['around', 'nextTwice', 'pass'],
     ['pass', 'pass', 'pass'],
+    ['after', 'pass', 'after', 'answer'],
+    ['after', 'throws'],
+    ['after', 'around', 'rejects'],
     [],
   ]
   it.each(plans.map((plan) => [plan.join(', ') || 'no steps', plan] as const))(
@@ -141,5 +151,32 @@ describe('stepsInOrder', () => {
     const returned: unknown = handler(context, outerNext)
     expect(returned).toBeUndefined()
     expect(heard).toEqual(['a', 'b', 'outer next'])
+  })
+})
+
+describe('afterNext', () => {
+  it('runs after the promise next() returned has resolved, not before', async () => {
+    const heard: Heard = []
+    let answer!: () => void
+    const passed = afterNext(new Promise<void>((resolve) => (answer = resolve)), () => heard.push('after'))
+    await Promise.resolve()
+    expect(heard).toEqual([])
+    answer()
+    await passed
+    expect(heard).toEqual(['after'])
+  })
+
+  it('runs at once when next() returned no promise, and hands that on', () => {
+    const heard: Heard = []
+    const passed: unknown = afterNext(undefined as unknown as Promise<void>, () => heard.push('after'))
+    expect(heard).toEqual(['after'])
+    expect(passed).toBeUndefined()
+  })
+
+  it('does not run when next() failed, and the failure goes on', async () => {
+    const heard: Heard = []
+    const failure = new Error('unrendered')
+    await expect(afterNext(Promise.reject(failure), () => heard.push('after'))).rejects.toBe(failure)
+    expect(heard).toEqual([])
   })
 })

@@ -47,3 +47,19 @@ export function stepsInOrder<E extends Env, Envs extends Env[]>(
     return run(0) as Promise<void>
   }
 }
+
+/**
+ * `after` once the steps behind a step have answered (`passed` is what its next() returned), as
+ * `await next(); after()` in an async step, but without the async function: that costs the step a
+ * promise and the turns of its await on every request. Not run if they failed with something
+ * hono could not render (what is not an Error), as after an await.
+ */
+export function afterNext(passed: Promise<void>, after: () => void): Promise<void> {
+  // Under stepsInOrder, a next() whose steps had nothing to wait for returns no promise, whatever
+  // hono's type for it says; it is handed on as it came.
+  if (!((passed as unknown) instanceof Promise)) {
+    after()
+    return passed
+  }
+  return passed.then(after)
+}

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono'
+import { afterNext } from '../lib/steps-in-order.js'
 
 // Response headers live in a plain record on the context, and a response is built from it in one
 // step. hono's c.header() keeps them in a web `Headers` (on Node 20 its every set validates and
@@ -79,10 +80,11 @@ export function replyJsonText(c: Context, json: string, status = 200): Response 
  * hono made of a replied one) gets the request's headers here, without replacing any it has.
  */
 export const carryReplyHeaders = (): MiddlewareHandler =>
-  async function carryReplyHeaders(c, next) {
-    await next()
-    const record = recordOf(c)
-    if (!record || (c.res as Marked)[CARRIES_RECORD]) return
-    const headers = c.res.headers
-    for (const [name, value] of Object.entries(record)) if (!headers.has(name)) headers.set(name, value)
+  function carryReplyHeaders(c, next) {
+    return afterNext(next(), () => {
+      const record = recordOf(c)
+      if (!record || (c.res as Marked)[CARRIES_RECORD]) return
+      const headers = c.res.headers
+      for (const [name, value] of Object.entries(record)) if (!headers.has(name)) headers.set(name, value)
+    })
   }

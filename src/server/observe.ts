@@ -3,6 +3,7 @@ import type { Completion } from '../completion/completion.js'
 import type { AppDeps } from '../deps.js'
 import type { AppEnv } from '../env.js'
 import { flatLineLog, type FlatLine } from '../lib/flat-line-log.js'
+import { afterNext } from '../lib/steps-in-order.js'
 
 /**
  * Runs ahead of every route: one access-log line and the request metrics per request. A chat
@@ -17,10 +18,13 @@ export const observe = ({
 }: Pick<AppDeps, 'log' | 'metrics' | 'clock' | 'labels'>): MiddlewareHandler<AppEnv> => {
   // Every value of an access line is a string or a number (accessLogLine).
   const accessLog = flatLineLog(log)
-  return async function observeRequest(c, next) {
+  return function observeRequest(c, next) {
     const started = clock.now()
     metrics.inFlight.inc()
-    await next()
+    return afterNext(next(), () => observed(c, started))
+  }
+
+  function observed(c: Context<AppEnv>, started: number): void {
     const record = (completion: Completion | undefined) => {
       metrics.inFlight.dec()
       const seconds = (clock.now() - started) / 1000
