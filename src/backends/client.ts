@@ -51,11 +51,13 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
     ]),
   )
   return {
-    async send(name, req) {
+    // Not async: every request comes through here, and the promise undici's call makes is enough.
+    send(name, req) {
       const entry = backends.get(name)
       const replica = entry && (req.replica === undefined ? entry.replicas.values().next().value : entry.replicas.get(req.replica))
-      if (!entry || !replica) throw gatewayError('internal', { message: `No backend is configured as "${name}".` })
+      if (!entry || !replica) return Promise.reject(gatewayError('internal', { message: `No backend is configured as "${name}".` }))
       const { backend } = entry
+      const unreached = (err: unknown) => classifyUpstreamFailure(err, name)
       try {
         const body = req.body
         const streamedLength = typeof body === 'object' && !Buffer.isBuffer(body) ? body.length : undefined
@@ -71,15 +73,22 @@ export function createUpstreamClient(config: Pick<Config, 'backends'>): Upstream
         }
         const maxBytes = req.wholeAnswerMaxBytes
         if (maxBytes !== undefined) {
-          return await new Promise<UpstreamResponse>((answered, failed) => {
-            replica.agent.dispatch(options, new WholeAnswerHandler(maxBytes, options.signal, options.body, answered, failed))
+          return new Promise<UpstreamResponse>((answered, failed) => {
+            const fail = (err: unknown) => failed(unreached(err))
+            try {
+              replica.agent.dispatch(options, new WholeAnswerHandler(maxBytes, options.signal, options.body, answered, fail))
+            } catch (err) {
+              fail(err)
+            }
           })
         }
         // The agent's own request(): undici's top-level one parses the URL again and copies the options.
-        const res = await replica.agent.request(options)
-        return { status: res.statusCode, headers: res.headers, body: res.body }
+        return replica.agent.request(options).then(
+          (res) => ({ status: res.statusCode, headers: res.headers, body: res.body }),
+          (err: unknown) => Promise.reject(unreached(err)),
+        )
       } catch (err) {
-        throw classifyUpstreamFailure(err, name)
+        return Promise.reject(unreached(err))
       }
     },
     async close() {

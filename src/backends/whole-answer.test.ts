@@ -4,9 +4,9 @@ import type { AddressInfo, Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import { stepConfig } from '../../test/helpers/step-app.js'
-import { readUpstreamBody } from '../upstream/read-body.js'
+import { readUpstreamBody, readUpstreamBodyNow } from '../upstream/read-body.js'
 import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from './client.js'
-import { CollectedBody, discardAnswerBody, readAnswerBody, whenAnswerBodyEnds, WholeAnswerHandler } from './whole-answer.js'
+import { CollectedBody, discardAnswerBody, NOT_ENDED, readAnswerBody, whenAnswerBodyEnds, WholeAnswerHandler } from './whole-answer.js'
 
 // The real client against a real server on loopback: an answer read whole, cut off past its cap,
 // broken off, or dropped when the client leaves.
@@ -262,6 +262,61 @@ describe('CollectedBody', () => {
     capped.discard()
     capped.arrived(Buffer.from('abcde'))
     expect(aborts).toHaveLength(1)
+  })
+})
+
+describe('CollectedBody.bytesNow', () => {
+  const body = (maxBytes = 10) => new CollectedBody(maxBytes, () => undefined)
+
+  it('is NOT_ENDED until the body ends, then the one chunk as it came, not a copy', () => {
+    const collected = body()
+    const chunk = Buffer.from('{"a":1}')
+    collected.arrived(chunk)
+    expect(collected.bytesNow()).toBe(NOT_ENDED)
+    collected.end({ kind: 'complete' })
+    expect(collected.bytesNow()).toBe(chunk)
+  })
+
+  it('leaves a body of several chunks to bytes(), which joins them', async () => {
+    const collected = body()
+    collected.arrived(Buffer.from('ab'))
+    collected.arrived(Buffer.from('cd'))
+    collected.end({ kind: 'complete' })
+    expect(collected.bytesNow()).toBe(NOT_ENDED)
+    expect((await collected.bytes())?.toString()).toBe('abcd')
+  })
+
+  it("gives what bytes() gives for an empty body, one past its cap or a reader's maxBytes, and a broken one", async () => {
+    const empty = body()
+    empty.end({ kind: 'complete' })
+    expect((empty.bytesNow() as Buffer).length).toBe(0)
+    const capped = body(2)
+    capped.arrived(Buffer.from('abc'))
+    expect(capped.bytesNow()).toBeUndefined()
+    const longer = body()
+    longer.arrived(Buffer.from('abcdef'))
+    longer.end({ kind: 'complete' })
+    expect(longer.bytesNow(5)).toBeUndefined()
+    expect(longer.bytesNow(6)?.toString()).toBe('abcdef')
+    const broken = body()
+    const error = new Error('reset')
+    broken.end({ kind: 'failed', error })
+    expect(() => broken.bytesNow()).toThrow(error)
+    await expect(broken.bytes()).rejects.toBe(error)
+  })
+
+  it('reads as readUpstreamBody would: undefined until ended, a limit or a break as the gateway error a client gets', () => {
+    const coming = body()
+    expect(readUpstreamBodyNow(coming, 10, 'main')).toBeUndefined()
+    expect(readUpstreamBodyNow(Readable.from([]), 10, 'main')).toBeUndefined()
+    const whole = body()
+    whole.arrived(Buffer.from('{}'))
+    whole.end({ kind: 'complete' })
+    expect(readUpstreamBodyNow(whole, 10, 'main')?.toString()).toBe('{}')
+    expect(() => readUpstreamBodyNow(whole, 1, 'main')).toThrow(expect.objectContaining({ code: 'upstream_bad_response' }))
+    const broken = body()
+    broken.end({ kind: 'failed', error: Object.assign(new Error('socket hang up'), { code: 'UND_ERR_SOCKET' }) })
+    expect(() => readUpstreamBodyNow(broken, 10, 'main')).toThrow(expect.objectContaining({ code: 'upstream_stream_interrupted' }))
   })
 })
 

@@ -12,7 +12,7 @@ import { streamedBody } from '../lib/direct-body.js'
 import { replyJson, replyJsonText, setHeader } from '../reply/reply.js'
 import { replayStream } from '../sse/replay.js'
 import { cacheStoresAnswer, type Ctx, type Exchange } from './exchange.js'
-import { parseJson, readUpstreamBody } from './read-body.js'
+import { parseJson, readUpstreamBody, readUpstreamBodyNow } from './read-body.js'
 import { clientWantsUsage } from './upstream-body.js'
 import { USAGE_SOURCE_HEADER } from './usage-header.js'
 
@@ -28,7 +28,7 @@ const MAX_RESPONSE_DEPTH = 64
 export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }: Pick<AppDeps, 'clock' | 'tokens'>): Promise<Response> {
   const { res, backend } = exchange
   const request = c.get('chatRequest')
-  const bytes = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
+  const bytes = readNow(exchange) ?? (await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail))
   // The answer is re-serialised (to the client, into the cache): a backend cannot make that recurse without end.
   const { tooDeep } = scanJsonNow(bytes, MAX_RESPONSE_DEPTH) ?? (await scanJson(bytes, MAX_RESPONSE_DEPTH))
   if (tooDeep) {
@@ -79,6 +79,16 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
     c,
     replayStream(answer, clientWantsUsage(request), (cancelled) => complete(cancelled ? 'client_aborted' : 'completed')),
   )
+}
+
+/** The answer's bytes when they have all come already (most have, by now); a failure fails the exchange. */
+function readNow({ res, backend, fail }: Exchange): Buffer | undefined {
+  try {
+    return readUpstreamBodyNow(res.body, MAX_RESPONSE_BYTES, backend)
+  } catch (err) {
+    // Only GatewayErrors come out of it: the body's own failure is classified there.
+    return fail(err as GatewayError)
+  }
 }
 
 /** All generated text of a completion, for counting completion tokens when the backend did not. */

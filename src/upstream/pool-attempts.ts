@@ -1,6 +1,7 @@
 import type { HashKey } from '../backends/balance/rendezvous.js'
 import type { UpstreamClient, UpstreamResponse } from '../backends/client.js'
 import type { FailureKind } from '../backends/pool-observer.js'
+import type { Lease } from '../backends/lease.js'
 import type { Replica, ReplicaPool } from '../backends/pool.js'
 import type { RequestBody } from '../backends/request-body.js'
 import { retryAfterMs } from '../backends/retry-after.js'
@@ -68,11 +69,12 @@ export async function sendToPool(client: UpstreamClient, pool: ReplicaPool, req:
   return outcome
 }
 
-async function attempt(client: UpstreamClient, pool: ReplicaPool, replica: Replica, req: PoolRequest): Promise<PoolOutcome> {
+/** One replica tried. A then, not an async function: every request makes at least one attempt. */
+function attempt(client: UpstreamClient, pool: ReplicaPool, replica: Replica, req: PoolRequest): Promise<PoolOutcome> {
   const lease = pool.lease(replica)
-  let res: UpstreamResponse
+  let sent: Promise<UpstreamResponse>
   try {
-    res = await client.send(pool.backend, {
+    sent = client.send(pool.backend, {
       replica: replica.name,
       path: '/chat/completions',
       method: 'POST',
@@ -82,22 +84,33 @@ async function attempt(client: UpstreamClient, pool: ReplicaPool, replica: Repli
       wholeAnswerMaxBytes: req.wholeAnswerMaxBytes,
     })
   } catch (err) {
-    lease.release()
-    if (req.signal.aborted) throw err // the client left: not the replica's doing
-    if (!(err instanceof GatewayError)) {
-      lease.failed('error', 'error')
-      throw err
-    }
-    lease.failed(failureKind(err), errorCode(err.cause) ?? err.code)
-    if (!retriable(err)) throw err
-    return { kind: 'failed', error: err }
+    sent = Promise.reject(err instanceof Error ? err : new Error(String(err)))
   }
+  return sent.then(
+    (res) => answeredBy(res, lease, replica, req),
+    (err: unknown) => notAnswered(err, lease, req),
+  )
+}
+
+function answeredBy(res: UpstreamResponse, lease: Lease, replica: Replica, req: PoolRequest): PoolOutcome {
   // The replica carries the request until its answer's last byte is read (or the body is dropped).
   whenAnswerBodyEnds(res.body, () => lease.release())
   if (res.status >= 500) lease.failed('http_5xx', `HTTP ${res.status}`)
   else lease.succeeded()
   if (res.status === 429) lease.rateLimited(retryAfterMs(res.headers, req.now()))
   return { kind: TRY_ELSEWHERE_STATUS.has(res.status) ? 'refused' : 'answered', replica: replica.name, res }
+}
+
+function notAnswered(err: unknown, lease: Lease, req: PoolRequest): PoolOutcome {
+  lease.release()
+  if (req.signal.aborted) throw err // the client left: not the replica's doing
+  if (!(err instanceof GatewayError)) {
+    lease.failed('error', 'error')
+    throw err
+  }
+  lease.failed(failureKind(err), errorCode(err.cause) ?? err.code)
+  if (!retriable(err)) throw err
+  return { kind: 'failed', error: err }
 }
 
 /** Unreachable (refused, reset, DNS), or a connect timeout; a headers timeout means the server is already working on it. */
