@@ -152,6 +152,14 @@ describe('stepsInOrder', () => {
     expect(returned).toBeUndefined()
     expect(heard).toEqual(['a', 'b', 'outer next'])
   })
+
+  it('adds no promise for steps that hand on what next() returned: the handler returns the very promise behind them', () => {
+    const heard: Heard = []
+    const handler = stepsInOrder(renderError, [kinds.pass('a', heard), kinds.pass('b', heard)])
+    const behind = Promise.resolve()
+    const context = { finalized: false } as unknown as Context<BlankEnv, string>
+    expect(handler(context, () => behind)).toBe(behind)
+  })
 })
 
 describe('afterNext', () => {

@@ -36,11 +36,15 @@ export function stepsInOrder<E extends Env, Envs extends Env[]>(
       const step = steps[i]
       if (step === undefined) return next()
       let out: unknown
+      let passed: unknown
       try {
-        out = step(c, (() => run(i + 1)) as Next)
+        out = step(c, (() => (passed = run(i + 1))) as Next)
       } catch (err) {
         return failed(err)
       }
+      // A step that hands on what its next() returned (`return next()`) adds nothing to answer or
+      // fail: the steps behind it have been taken care of, and a then of its own would be a promise.
+      if (out === passed) return out as Promise<void> | void
       if (out instanceof Promise) return out.then(answered, failed)
       answered(out)
     }

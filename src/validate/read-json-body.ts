@@ -67,7 +67,9 @@ export async function readJsonBody(c: Context, rules: BodyRules, largeWork?: Wor
   const declaredLarge = declared > LARGE_WORK_BYTES
   // Node's parser holds a body to its Content-Length: only a chunked one (no length) can grow past it.
   if (largeWork && (declaredLarge || Number.isNaN(declared))) return readInTurn(c, rules, largeWork, declaredLarge)
-  return await parseBody(await readBody(c, rules), rules)
+  const parsed = parseBody(await readBody(c, rules), rules)
+  // Most bodies are parsed at once: awaiting one that was would cost a promise for nothing.
+  return parsed instanceof Promise ? await parsed : parsed
 }
 
 /**
