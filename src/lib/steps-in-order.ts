@@ -6,9 +6,10 @@ import type { Context, Env, ErrorHandler, MiddlewareHandler, Next } from 'hono'
  * on after their `next()` as if it had answered; a Response a step returns becomes `c.res` unless
  * one was set already. The difference is the cost. hono's compose wraps every step in an async
  * function and awaits it: two promises and two turns of the microtask queue per step per request,
- * whether or not the step has anything to wait for. Here a step that returns without a promise
- * (most of them do, once they have called `next()`) costs none, and one that returns a promise
- * costs one.
+ * whether or not the step has anything to wait for. Here a step that returns without a promise,
+ * or hands on the one its `next()` returned (most steps do one or the other), costs none, and one
+ * that returns a promise of its own costs one. Measured on a text request: 125 async resources
+ * (async hooks on) fell to 71 with this and the steps made plain functions where they wait for nothing.
  */
 export function stepsInOrder<E extends Env, Envs extends Env[]>(
   renderError: ErrorHandler<E>,
