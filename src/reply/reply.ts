@@ -1,5 +1,4 @@
 import type { Context, MiddlewareHandler } from 'hono'
-import { afterNext } from '../lib/steps-in-order.js'
 
 // Response headers live in a plain record on the context, and a response is built from it in one
 // step. hono's c.header() keeps them in a web `Headers` (on Node 20 its every set validates and
@@ -81,10 +80,15 @@ export function replyJsonText(c: Context, json: string, status = 200): Response 
  */
 export const carryReplyHeaders = (): MiddlewareHandler =>
   function carryReplyHeaders(c, next) {
-    return afterNext(next(), () => {
+    const carry = () => {
       const record = recordOf(c)
       if (!record || (c.res as Marked)[CARRIES_RECORD]) return
       const headers = c.res.headers
       for (const [name, value] of Object.entries(record)) if (!headers.has(name)) headers.set(name, value)
-    })
+    }
+    // lib/steps-in-order.ts's afterNext, written out: lib imports this folder, not the other way round.
+    const passed: unknown = next()
+    if (passed instanceof Promise) return passed.then(carry)
+    carry()
+    return passed as Promise<void>
   }
