@@ -40,12 +40,10 @@ export class CollectedBody {
    * error that broke it off.
    */
   async bytes(maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer | undefined> {
+    if (!this.ending) await new Promise<void>((resolve) => this.onEnd(resolve))
+    // Ended now: bytesNow says all but how to join several chunks, which takes steps.
     const now = this.bytesNow(maxBytes)
-    if (now !== NOT_ENDED) return now
-    const ending = await new Promise<Ending>((resolve) => this.onEnd(() => resolve(this.ending as Ending)))
-    if (ending.kind === 'failed') throw ending.error
-    if (ending.kind === 'too_large' || this.received > maxBytes) return undefined
-    return await joinChunks(this.chunks, this.kept)
+    return now === NOT_ENDED ? await joinChunks(this.chunks, this.kept) : now
   }
 
   /**
