@@ -17,7 +17,7 @@ import type { Lifecycle } from './server/lifecycle.js'
 import { limitInFlight } from './server/in-flight.js'
 import { observe } from './server/observe.js'
 import { requestId } from './server/request-id.js'
-import { carryReplyHeaders } from './reply/reply.js'
+import { carryReplyHeaders } from './server/carry-reply-headers.js'
 import { stepsInOrder } from './lib/steps-in-order.js'
 
 /** Wiring only: every behaviour lives in a step, and every dependency comes in through `deps`. */

@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { appendHeader, carryReplyHeaders, reply, replyJson, setHeader } from './reply.js'
+import { appendHeader, reply, replyJson, setHeader } from './reply.js'
 
 describe('reply', () => {
   it('builds a response with the headers the steps set, its own over them', async () => {
@@ -35,33 +35,5 @@ describe('reply', () => {
       return reply(c, null, 204)
     })
     expect((await app.request('/')).headers.get('vary')).toBe('Origin, Access-Control-Request-Headers')
-  })
-})
-
-describe('carryReplyHeaders', () => {
-  it("puts the steps' headers on a response hono built, keeping the response's own", async () => {
-    const app = new Hono()
-    app.use('*', carryReplyHeaders(), async (c, next) => {
-      setHeader(c, 'x-request-id', 'req-1')
-      setHeader(c, 'content-type', 'text/plain')
-      await next()
-    })
-    app.get('/', (c) => c.json({ from: 'hono' }))
-    const res = await app.request('/')
-    expect(res.headers.get('x-request-id')).toBe('req-1')
-    expect(res.headers.get('content-type')).toBe('application/json')
-  })
-
-  it("leaves a replied response as it is: the steps' headers are on it already", async () => {
-    const app = new Hono()
-    app.use('*', carryReplyHeaders(), async (c, next) => {
-      setHeader(c, 'x-request-id', 'req-2')
-      await next()
-      setHeader(c, 'x-too-late', 'after the answer was built')
-    })
-    app.get('/', (c) => replyJson(c, {}))
-    const res = await app.request('/')
-    expect(res.headers.get('x-request-id')).toBe('req-2')
-    expect(res.headers.get('x-too-late')).toBeNull()
   })
 })

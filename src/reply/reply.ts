@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context } from 'hono'
 
 // Response headers live in a plain record on the context, and a response is built from it in one
 // step. hono's c.header() keeps them in a web `Headers` (on Node 20 its every set validates and
@@ -75,20 +75,13 @@ export function replyJsonText(c: Context, json: string, status = 200): Response 
 }
 
 /**
- * Outermost middleware: a response that `reply` did not build (hono's c.json in a route, or a copy
- * hono made of a replied one) gets the request's headers here, without replacing any it has.
+ * A response that `reply` did not build (hono's c.json in a route, or a copy hono made of a replied
+ * one) gets the request's headers, without replacing any it has. What server/carry-reply-headers.ts
+ * does for every response.
  */
-export const carryReplyHeaders = (): MiddlewareHandler =>
-  function carryReplyHeaders(c, next) {
-    const carry = () => {
-      const record = recordOf(c)
-      if (!record || (c.res as Marked)[CARRIES_RECORD]) return
-      const headers = c.res.headers
-      for (const [name, value] of Object.entries(record)) if (!headers.has(name)) headers.set(name, value)
-    }
-    // lib/steps-in-order.ts's afterNext, written out: lib imports this folder, not the other way round.
-    const passed: unknown = next()
-    if (passed instanceof Promise) return passed.then(carry)
-    carry()
-    return passed as Promise<void>
-  }
+export function carryReplyRecord(c: Context): void {
+  const record = recordOf(c)
+  if (!record || (c.res as Marked)[CARRIES_RECORD]) return
+  const headers = c.res.headers
+  for (const [name, value] of Object.entries(record)) if (!headers.has(name)) headers.set(name, value)
+}
