@@ -12,6 +12,7 @@ import { createLabeler } from '../metrics/labels.js'
 import { createMetrics } from '../metrics/metrics.js'
 import type { ValidateVariables } from '../validate/index.js'
 import { countTokens, type MeterVariables } from './index.js'
+import { countPromptTokens } from './prompt-tokens.js'
 import { TokenCounter } from './token-counter.js'
 
 const config = stepConfig({
@@ -120,6 +121,15 @@ describe('countTokens: the prompt', () => {
     expect(reached[0]?.prompt).toMatchObject({ imageTokens: 0, images: 0 })
     expect(reached[0]?.prompt?.total).toBe(reached[0]?.prompt?.textTokens)
     expect(reached[0]?.prompt?.total).toBeGreaterThan(6) // more than the generation prompt alone
+  })
+
+  it('counts a prompt whose count waits for the worker thread (a piece of over 256 characters) as exactly', async () => {
+    const text = `${'x9'.repeat(150)} and more`
+    const body = { model: 'llava-1.5-7b', messages: [{ role: 'user', content: text }] }
+    const { send, reached } = meterApp({ body, images: [] })
+    expect((await send()).status).toBe(200)
+    const exact = countPromptTokens([{ role: 'user', content: text }], { template: 'llava-1.5', imagePolicy: LLAVA.imageTokens })
+    expect(reached[0]?.prompt).toEqual(exact)
   })
 
   it('counts each accepted image under the model label and its source', async () => {

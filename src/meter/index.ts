@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { AuthVariables } from '../auth/index.js'
 import type { FinishVariables } from '../completion/finish-line.js'
 import type { AppDeps } from '../deps.js'
@@ -24,30 +24,50 @@ export const countTokens = ({
   metrics,
   labels,
   tokens,
-}: Pick<AppDeps, 'metrics' | 'labels' | 'tokens'>): MiddlewareHandler<{ Variables: Reads & MeterVariables }> =>
-  async function countPrompt(c, next) {
+}: Pick<AppDeps, 'metrics' | 'labels' | 'tokens'>): MiddlewareHandler<{ Variables: Reads & MeterVariables }> => {
+  // Not async: most prompts are counted at once, and an async step costs every request a promise.
+  return function countPrompt(c, next) {
     const model = c.get('model')
     const request = c.get('chatRequest')
-    const images = c.get('requestImages')
     const limit = { contextWindow: model.contextWindow, completionTokens: request.max_completion_tokens ?? request.max_tokens ?? 0 }
-    let prompt: PromptTokenCount
-    try {
-      prompt = await countPromptTokensWithin(
-        toPromptMessages(request.messages, images),
+    const prompt = withinWindow(model.id, () =>
+      countPromptTokensWithin(
+        toPromptMessages(request.messages, c.get('requestImages')),
         { template: model.chatTemplate, imagePolicy: model.imageTokens },
         tokens,
         limit,
-      )
-    } catch (err) {
-      if (err instanceof ContextLengthError) throw contextLengthExceeded(err, model.id)
-      throw err
-    }
+      ),
+    )
+    if (!(prompt instanceof Promise)) return counted(c, next, prompt)
+    return prompt.then((settled) => counted(c, next, settled))
+  }
+
+  function counted(c: Context<{ Variables: Reads & MeterVariables }>, next: Next, prompt: PromptTokenCount) {
+    const model = c.get('model')
     const who = labels.who(c.get('principal'), model)
-    for (const image of images) metrics.images.inc({ model: who.model, source: image.identity.source })
+    for (const image of c.get('requestImages')) metrics.images.inc({ model: who.model, source: image.identity.source })
     c.set('prompt', prompt)
     c.get('finish').whenDone((completion) => recordTokens(metrics, who, prompt, completion))
-    await next()
+    return next()
   }
+}
+
+/** The count, with a prompt too long for the model's window refused as the client's error, thrown or rejected as it came. */
+function withinWindow(
+  modelId: string,
+  count: () => PromptTokenCount | Promise<PromptTokenCount>,
+): PromptTokenCount | Promise<PromptTokenCount> {
+  const refused = (err: unknown): never => {
+    if (err instanceof ContextLengthError) throw contextLengthExceeded(err, modelId)
+    throw err
+  }
+  try {
+    const prompt = count()
+    return prompt instanceof Promise ? prompt.catch(refused) : prompt
+  } catch (err) {
+    return refused(err)
+  }
+}
 
 // What later steps use of this one: how a request's final usage is settled.
 export { settledAsReported, settleUsage } from './settle-usage.js'

@@ -160,10 +160,12 @@ describe('countPromptTokensWithin: refused from a lower bound before any tokeniz
   const counting = () => ({ count: vi.fn(async (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run)) })
   const refusal = async (options: PromptOptions, contextWindow: number, completionTokens = 0) => {
     const counter = counting()
-    const err = await countPromptTokensWithin(messages, options, counter, { contextWindow, completionTokens }).then(
-      () => undefined,
-      (e: unknown) => e,
-    )
+    let err: unknown
+    try {
+      await countPromptTokensWithin(messages, options, counter, { contextWindow, completionTokens })
+    } catch (e) {
+      err = e
+    }
     return { err: err as ContextLengthError | undefined, tokenized: counter.count.mock.calls.length > 0 }
   }
 
@@ -194,5 +196,52 @@ describe('countPromptTokensWithin: refused from a lower bound before any tokeniz
     const bound = 576 + 1 + 1 + 101
     expect((await refusal(llava15, bound + 20, 21)).err).toMatchObject({ atLeast: true, limit: { completionTokens: 21 } })
     expect((await refusal(llava15, bound + 20, 20)).tokenized).toBe(true)
+  })
+})
+
+describe('countPromptTokensWithin: at once when it can be, one text at a time when it cannot', () => {
+  // Two images: three runs of text ("USER: ", "\n", "\nWhat is this? ASSISTANT:").
+  const messages: PromptMessage[] = [{ role: 'user', content: [image(), image(), text('What is this?')] }]
+  const window = { contextWindow: 4_096, completionTokens: 0 }
+  const exact = countPromptTokens(messages, llava15)
+
+  it('answers with the count itself, not a promise, when the counter answered every text at once', () => {
+    const counter = { count: (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run) }
+    expect(countPromptTokensWithin(messages, llava15, counter, window)).toEqual(exact)
+  })
+
+  it('throws the refusal, rather than returning a rejected promise, when it counted at once', () => {
+    const counter = { count: (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run) }
+    expect(() => countPromptTokensWithin(messages, llava15, counter, { ...window, contextWindow: exact.total - 1 })).toThrow(
+      expect.objectContaining({ name: 'ContextLengthError', atLeast: false, promptTokens: exact.total }),
+    )
+    expect(countPromptTokensWithin(messages, llava15, counter, { ...window, contextWindow: exact.total })).toEqual(exact)
+  })
+
+  it('once a count is a promise, starts the next text only when it has settled, and refuses by rejecting', async () => {
+    const pending: Array<(n: number) => void> = []
+    const started: string[] = []
+    const counter = {
+      // The second text's count waits (as a long piece on the worker would); the others answer at once.
+      count: (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => {
+        started.push(t)
+        if (started.length !== 2) return countTextTokens(t, run)
+        return new Promise<number>((resolve) => pending.push(() => resolve(countTextTokens(t, run))))
+      },
+    }
+    const counting = countPromptTokensWithin(messages, llava15, counter, window)
+    expect(counting).toBeInstanceOf(Promise)
+    await Promise.resolve()
+    expect(started).toEqual(['USER: ', '\n']) // the third waits for the second
+    pending[0]?.(0)
+    await expect(counting).resolves.toEqual(exact)
+    expect(started).toHaveLength(3)
+
+    started.length = 0
+    pending.length = 0
+    const refused = countPromptTokensWithin(messages, llava15, counter, { ...window, contextWindow: exact.total - 1 })
+    expect(refused).toBeInstanceOf(Promise)
+    pending[0]?.(0)
+    await expect(refused).rejects.toMatchObject({ name: 'ContextLengthError', atLeast: false, promptTokens: exact.total })
   })
 })

@@ -53,21 +53,38 @@ export class ContextLengthError extends Error implements PromptOverflow {
  * The exact count, refused before any tokenizing when even a lower bound does not fit `limit`
  * (no token covers more than 16 characters), and counted without holding the event loop
  * (TokenCounter) otherwise: so the work a prompt can cost is what a window-sized prompt costs.
+ * A number, not a promise, when every text was counted at once (most prompts are); a refusal is
+ * then thrown, not rejected.
  */
-export async function countPromptTokensWithin(
+export function countPromptTokensWithin(
   messages: readonly PromptMessage[],
   opts: PromptOptions,
   counter: Pick<TokenCounter, 'count'>,
   limit: ContextLimit,
-): Promise<PromptTokenCount> {
+): PromptTokenCount | Promise<PromptTokenCount> {
   const plan = planPrompt(messages, opts.template)
   const imageTokens = sumImageTokens(plan.images, opts.imagePolicy)
   let lowerBound = imageTokens + plan.fixedTokens
   for (const run of plan.texts) lowerBound += (run.bos ? 1 : 0) + minTextTokens(run.text, run.precedingSpace)
   if (lowerBound + limit.completionTokens > limit.contextWindow) throw new ContextLengthError(lowerBound, true, limit)
   let textTokens = plan.fixedTokens
-  for (const run of plan.texts) textTokens += await counter.count(run.text, run)
-  const counted = total(textTokens, plan, opts.imagePolicy)
+  for (let i = 0; i < plan.texts.length; i++) {
+    const run = plan.texts[i] as TextRun
+    const counted = counter.count(run.text, run)
+    if (typeof counted !== 'number') return countOn(counted, i + 1)
+    textTokens += counted
+  }
+  return withinLimit(total(textTokens, plan, opts.imagePolicy), limit)
+
+  // One text at a time, as before: counting them all at once would run each one's first slice back to back.
+  async function countOn(counting: Promise<number>, next: number): Promise<PromptTokenCount> {
+    textTokens += await counting
+    for (const run of plan.texts.slice(next)) textTokens += await counter.count(run.text, run)
+    return withinLimit(total(textTokens, plan, opts.imagePolicy), limit)
+  }
+}
+
+function withinLimit(counted: PromptTokenCount, limit: ContextLimit): PromptTokenCount {
   if (counted.total + limit.completionTokens > limit.contextWindow) throw new ContextLengthError(counted.total, false, limit)
   return counted
 }

@@ -240,6 +240,18 @@ describe('TokenCounter: slices of the event loop', () => {
     return () => (t += step)
   }
 
+  it('answers with a number, not a promise, when the text took one slice and no piece went to the worker', async () => {
+    const text = 'a '.repeat(100).trimEnd()
+    expect(new TokenCounter({ now: clock(0, 0) }).count(text)).toBe(countTextTokensWhole(text))
+    const late = new TokenCounter({ now: clock(0, 3) }).count(text) // past its slice at the 64th piece
+    expect(late).toBeInstanceOf(Promise)
+    expect(await late).toBe(countTextTokensWhole(text))
+    const long = `${'x9'.repeat(150)} a` // a 300-character piece: counted on the worker
+    const offThread = counter.count(long)
+    expect(offThread).toBeInstanceOf(Promise)
+    expect(await offThread).toBe(countTextTokensWhole(long))
+  })
+
   it('checks the clock every 64 pieces, and gives the loop back only once more than 2 ms have passed', async () => {
     expect(await yieldsWhileCounting(200, clock(0, 0))).toBe(0) // no time passes: never
     expect(await yieldsWhileCounting(100, clock(0, 3))).toBe(1) // 3 ms between readings: at the 64th piece

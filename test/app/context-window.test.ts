@@ -38,6 +38,16 @@ describe('the context window', () => {
     expect(upstream.calls).toHaveLength(0)
   })
 
+  it('refuses the same way a prompt whose count waits for the worker thread (a piece of over 256 characters)', async () => {
+    upstream.calls.length = 0
+    const long = 'x9'.repeat(150) // one 300-character piece: counted off the event loop, so the count is a promise
+    const over = `${long} ${'the llama '.repeat(1_400)}`
+    const error = await errorOf(await app().request('/v1/chat/completions', chatRequest(userText(over))), 400, 'context_length_exceeded')
+    expect(error.message).toContain(`resulted in ${promptOf(over)} tokens`)
+    expect(upstream.calls).toHaveLength(0)
+    expect((await app().request('/v1/chat/completions', chatRequest(userText(`${long} fits`)))).status).toBe(200)
+  })
+
   it('refuses a prompt that fits when its max_tokens does not, as vLLM does', async () => {
     upstream.calls.length = 0
     const prompt = promptOf('Describe the image.')

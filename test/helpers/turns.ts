@@ -2,7 +2,7 @@
  * What `work` resolves to, and how many turns of the event loop ran while it worked: other requests'
  * work would run in them. Work that only awaits promises (microtasks) lets none run.
  */
-export async function turnsWhile<T>(work: () => Promise<T>): Promise<[T, number]> {
+export async function turnsWhile<T>(work: () => T | Promise<T>): Promise<[T, number]> {
   let turns = 0
   let running = true
   const tick = () => {
