@@ -10,7 +10,7 @@ import { toCacheEntry, type CachedCompletion } from './entry.js'
 import { cacheKey } from './key.js'
 import { decideCache } from './policy.js'
 import { ReplicaLock, type Claim } from './replica-lock.js'
-import { ResponseCache } from './response-cache.js'
+import { ASK_THE_STORE, ResponseCache } from './response-cache.js'
 import { SingleFlight, unlessAborted } from './single-flight.js'
 import { setHeader } from '../reply/reply.js'
 
@@ -58,7 +58,8 @@ export const cache = ({
     return entry ? { kind: 'answer', entry } : { kind: 'alone' }
   }
 
-  // Not async: a request the cache leaves alone has nothing to wait for, and an async step costs a promise.
+  // Not async: a request the cache leaves alone, or that the memory store answers at once, has
+  // nothing to wait for, and an async step costs a promise.
   return function lookUpResponse(c, next) {
     const request = c.get('chatRequest')
     const decision = decideCache(request, c.req.header('cache-control'), config.cache)
@@ -69,17 +70,22 @@ export const cache = ({
       return next()
     }
     if (decision === 'bypass') return found({ result: 'bypass' })
-    return lookUp(c, decision, found)
+    const key = cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
+    if (typeof key === 'string' && decision === 'lookup' && !replicas && !flights.join(key)) {
+      const entry = responses.getNow(key)
+      if (entry !== ASK_THE_STORE) return entry ? found({ result: 'hit', entry }) : toBackend(c, key, decision, found, flights.lead(key))
+    }
+    return lookUp(c, decision, key, found)
   }
 
   async function lookUp(
     c: Context<CacheEnv>,
     decision: 'lookup' | 'refresh',
+    keyOrDigesting: string | Promise<string>,
     found: (lookup: CacheLookup) => Promise<void>,
   ): Promise<void> {
-    const request = c.get('chatRequest')
-    const key = await cacheKey(request, c.get('requestImages'), c.get('principal'), config.cache)
-    let flight: { land(entry: CachedCompletion | undefined): void } | undefined
+    const key = await keyOrDigesting
+    let flight: Flight | undefined
     let lead: Extract<Claim, { kind: 'lead' }> | undefined
     if (decision === 'lookup') {
       // Join or lead before the first await, so identical requests arriving together always find
@@ -103,6 +109,18 @@ export const cache = ({
         if (claim.kind === 'lead') lead = claim
       }
     }
+    await toBackend(c, key, decision, found, flight, lead)
+  }
+
+  /** A miss (or refresh) goes to the backend; its answer is stored once the request has finished with it. */
+  function toBackend(
+    c: Context<CacheEnv>,
+    key: string,
+    decision: 'lookup' | 'refresh',
+    found: (lookup: CacheLookup) => Promise<void>,
+    flight: Flight | undefined,
+    lead?: Extract<Claim, { kind: 'lead' }>,
+  ): Promise<void> {
     // The store write is sent before the flight lands and, with the lock, in the same step that
     // releases it, so whoever comes next finds the answer: a follower here through the flight, at
     // once; a later request here or on another replica in the store (its read goes out after the
@@ -115,9 +133,11 @@ export const cache = ({
       await stored
     }
     c.get('finish').whenDone(storeAnswer)
-    await found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
+    return found({ result: decision === 'refresh' ? 'refresh' : 'miss' })
   }
 }
+
+type Flight = ReturnType<SingleFlight<CachedCompletion>['lead']>
 
 // What later steps use of this one: the shape of a cached answer.
 export type { CachedCompletion } from './entry.js'

@@ -70,6 +70,14 @@ describe('cacheKey: shape', () => {
     expect(await keyOf(text(), [], TEAM_A_KEY_1, custom)).toMatch(/^staging\/cache:v1:\{[0-9a-f]{64}\}$/)
   })
 
+  it('is the key itself, not a promise, for a request without images; with images it waits for their digests', async () => {
+    const plain = keyOf(text())
+    expect(typeof plain).toBe('string')
+    const withDigest = keyOf(withImage('https://a.example/cat.png'), [image(PNG_SHA, 'https://a.example/cat.png')])
+    expect(withDigest).toBeInstanceOf(Promise)
+    expect(await withDigest).toMatch(/^llava-gateway:cache:v1:\{[0-9a-f]{64}\}$/)
+  })
+
   // Entries outlive a deploy (Redis), so the hashed document is part of the v1 format: a change to
   // it must come with a new version, or every stored entry silently misses after an upgrade.
   it('is the sha256 of the canonical v1 document: scope, model, messages with image identities, kept parameters', async () => {

@@ -28,17 +28,26 @@ const NOT_IN_KEY = new Set([
  * SHA-256 of a canonical JSON of everything that decides the answer: the scope (team, key or
  * shared), the model, the normalized messages with each image replaced by its content identity
  * (sha256 and mime: never the URL or the base64 text), and the output-changing parameters.
+ * The key itself, not a promise, for a request without images (nothing to wait for).
  */
-export async function cacheKey(
+export function cacheKey(
   request: ChatRequest,
   images: readonly RequestImage[],
   principal: Principal,
   config: CacheConfig,
-): Promise<string> {
-  const digests = await Promise.all(images.map((image) => image.identity.sha256()))
-  const byLocation = new Map(
-    images.map((image, i) => [`${image.messageIndex}:${image.partIndex}`, { sha256: digests[i], mime: image.identity.mime }]),
-  )
+): string | Promise<string> {
+  if (images.length === 0) return keyOf(request, new Map(), principal, config)
+  return Promise.all(images.map((image) => image.identity.sha256())).then((digests) => {
+    const byLocation = new Map(
+      images.map((image, i) => [`${image.messageIndex}:${image.partIndex}`, { sha256: digests[i], mime: image.identity.mime }]),
+    )
+    return keyOf(request, byLocation, principal, config)
+  })
+}
+
+type ImageIdentity = { sha256: string | undefined; mime: string }
+
+function keyOf(request: ChatRequest, byLocation: ReadonlyMap<string, ImageIdentity>, principal: Principal, config: CacheConfig): string {
   const messages = request.messages.map((message, messageIndex) => {
     if (!Array.isArray(message.content)) return message
     const content = message.content.map((part, partIndex) => {

@@ -6,7 +6,7 @@ import type { CacheConfig } from '../config/schema.js'
 import { createMetrics } from '../metrics/metrics.js'
 import type { CounterState, ReserveResult, Store } from '../store/store.js'
 import type { CachedCompletion } from './entry.js'
-import { ResponseCache } from './response-cache.js'
+import { ASK_THE_STORE, ResponseCache } from './response-cache.js'
 
 function cacheConfig(cache: Record<string, unknown> = {}): CacheConfig {
   return loadConfig(
@@ -240,5 +240,43 @@ describe('ResponseCache: logging once per episode', () => {
     await responses.put('k', big)
     expect(warn).toHaveBeenCalledTimes(1)
     expect(info).not.toHaveBeenCalled()
+  })
+})
+
+describe('ResponseCache: getNow', () => {
+  it('asks for get (ASK_THE_STORE) when the store cannot be read at once, as Redis cannot', async () => {
+    const { responses, store } = setup()
+    await responses.put('k', ENTRY)
+    expect('peek' in store).toBe(false)
+    expect(responses.getNow('k')).toBe(ASK_THE_STORE)
+  })
+
+  it('reads a store that holds its entries in this process at once: the entry, undefined for a miss or a damaged value', async () => {
+    const { responses, store, errors } = setup()
+    const peeking = Object.assign(store, { peek: (key: string) => store.values.get(key) ?? null })
+    await responses.put('k', ENTRY)
+    peeking.values.set('truncated', JSON.stringify(ENTRY).slice(0, 50))
+    expect(responses.getNow('k')).toEqual(ENTRY)
+    expect(responses.getNow('missing')).toBeUndefined()
+    expect(responses.getNow('truncated')).toBeUndefined()
+    expect(await errors()).toBe(0)
+  })
+
+  it('treats a read that throws as a miss, counted and logged once, and logs when reads work again', async () => {
+    const { responses, store, errors, warn, info } = setup()
+    let failing = true
+    Object.assign(store, {
+      peek: (key: string) => {
+        if (failing) throw new Error('store broke')
+        return store.values.get(key) ?? null
+      },
+    })
+    expect(responses.getNow('k')).toBeUndefined()
+    expect(responses.getNow('k')).toBeUndefined()
+    expect(await errors()).toBe(2)
+    expect(warn).toHaveBeenCalledTimes(1)
+    failing = false
+    expect(responses.getNow('k')).toBeUndefined()
+    expect(info).toHaveBeenCalledTimes(1)
   })
 })

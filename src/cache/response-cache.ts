@@ -5,6 +5,9 @@ import type { CacheStore, LockRef } from '../store/store.js'
 import type { CachedCompletion } from './entry.js'
 import { ParsedEntries } from './parsed-entries.js'
 
+/** What getNow answers for a store it cannot read at once. */
+export const ASK_THE_STORE = Symbol('ask the store')
+
 export type Lookup = { entry: CachedCompletion | undefined; locked: boolean }
 
 /** Parsed entries kept for hits to come: their texts add up to at most this many characters. */
@@ -44,6 +47,22 @@ export class ResponseCache {
     try {
       return (await this.lookup(key)).entry
     } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * The entry (or undefined for a miss) at once, from a store that holds its entries in this
+   * process; ASK_THE_STORE from one that must be asked (Redis): use get.
+   */
+  getNow(key: string): CachedCompletion | undefined | typeof ASK_THE_STORE {
+    if (!this.store.peek) return ASK_THE_STORE
+    try {
+      const value = this.store.peek(key)
+      this.recovered()
+      return value === null ? undefined : this.parsed.parse(key, value)
+    } catch (err) {
+      this.failed(err, 'read')
       return undefined
     }
   }

@@ -59,6 +59,17 @@ describe('MemoryStore: TTL', () => {
     expect(await store.get('k')).toBeNull()
   })
 
+  it('peek reads as get does, at once: the value, null for a miss, null once the TTL has passed', async () => {
+    const clock = fakeClock()
+    const store = new MemoryStore(1024, clock)
+    await store.set('k', 'v', 1000)
+    expect(store.peek('k')).toBe('v')
+    expect(store.peek('other')).toBeNull()
+    clock.advance(1000)
+    expect(store.peek('k')).toBeNull()
+    expect(store.bytes).toBe(0)
+  })
+
   it('frees the bytes of an expired entry when it is read', async () => {
     const clock = fakeClock()
     const store = new MemoryStore(1024, clock)

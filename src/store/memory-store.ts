@@ -39,6 +39,10 @@ export class MemoryStore implements Store {
     this.put(key, value, ttlMs)
   }
 
+  peek(key: string): string | null {
+    return this.live(key)?.value ?? null
+  }
+
   async lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }> {
     const value = this.live(key)?.value ?? null
     if (value !== null || !lock) return { value, locked: false }

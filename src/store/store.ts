@@ -74,6 +74,11 @@ export interface CacheStore {
    * same step (one round trip: a miss and its claim cannot be split by another replica's answer).
    */
   lookup(key: string, lock?: LockRef): Promise<{ value: string | null; locked: boolean }>
+  /**
+   * The entry at `key` at once, with no promise: only a store that holds its entries in this
+   * process (the memory store) has it; one behind a network round trip (Redis) does not.
+   */
+  peek?(key: string): string | null
   /** Store the entry (when there is one) and release the lock if it is still this holder's, in one step. */
   storeAndRelease(key: string, value: string | undefined, ttlMs: number, lock?: LockRef): Promise<void>
   get(key: string): Promise<string | null>

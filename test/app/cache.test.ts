@@ -266,6 +266,22 @@ describe('single flight', () => {
     expect(responses.filter((r) => xCache(r) === 'HIT')).toHaveLength(49)
   })
 
+  it('sends 50 concurrent identical text-only requests (keyed and looked up at once) to the backend once', async () => {
+    const once = held(json(200, chatCompletion({ content: 'Once.', usage })))
+    upstream.answer('main', once.answer)
+    const { send } = gateway()
+    const text = { model: MODEL, temperature: 0, messages: [{ role: 'user', content: 'Say hello.' }] }
+    const all = Array.from({ length: 50 }, () => send(text))
+    await once.arrived
+    once.release()
+    const responses = await Promise.all(all)
+    expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200))
+    expect(upstream.calls).toHaveLength(1)
+    expect(responses.filter((r) => xCache(r) === 'MISS')).toHaveLength(1)
+    expect(responses.filter((r) => xCache(r) === 'HIT')).toHaveLength(49)
+    expect(xCache(await send(text))).toBe('HIT') // and once it is stored, from the store
+  })
+
   it('lets waiters go to the backend themselves when the first request fails', async () => {
     const busy = held(errorStatus(503, 'busy'))
     upstream.answer('main', busy.answer, json(200, chatCompletion({ content: 'Second try.', usage })))
