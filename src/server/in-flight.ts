@@ -14,7 +14,8 @@ export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandl
   const max = config.server.maxInFlightRequests
   let inFlight = 0
   let idleWaiters: Array<() => void> = []
-  const admitRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
+  // Not async: an async step costs every request a promise and the turns of its await.
+  const admitRequest: MiddlewareHandler<AppEnv> = (c, next) => {
     if (!c.req.path.startsWith('/v1/')) return next()
     if (inFlight >= max) {
       throw gatewayError('overloaded', {
@@ -32,13 +33,28 @@ export const limitInFlight = ({ config }: Pick<Deps, 'config'>): MiddlewareHandl
       for (const resolve of idleWaiters) resolve()
       idleWaiters = []
     }
-    try {
-      await next()
-    } finally {
+    // A chat request counts until its finish line, which its first step draws (before anything
+    // can fail or wait); anything else until its handler is done, however that ends.
+    const releaseWhenDone = () => {
       const finish = c.get('finish')
       if (finish) finish.whenDone(release)
       else release()
     }
+    let passed: Promise<void>
+    try {
+      passed = next()
+    } catch (err) {
+      releaseWhenDone()
+      throw err
+    }
+    if (c.get('finish') || !((passed as unknown) instanceof Promise)) {
+      releaseWhenDone()
+      return passed
+    }
+    return passed.then(releaseWhenDone, (err: unknown) => {
+      releaseWhenDone()
+      throw err
+    })
   }
   /** Resolves once no API request is in flight. */
   const idle = () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)))

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorOf } from '../helpers/errors.js'
 import { chatCompletion, FakeUpstream, replyJson } from '../helpers/fake-upstream.js'
 import { counterSum } from '../helpers/metric-values.js'
-import { buildTestApp, chatRequest, testConfig, userText } from '../helpers/test-app.js'
+import { buildTestApp, chatRequest, TEST_KEY, testConfig, userText } from '../helpers/test-app.js'
 import { until } from '../helpers/wait.js'
 
 // server.maxInFlightRequests: past it, quick refusals (503 overloaded, Retry-After) instead of
@@ -32,6 +32,16 @@ describe('the in-flight cap', () => {
     expect((await app.request('/v1/chat/completions', chatRequest(userText('four')))).status).toBe(200)
     expect(upstream.calls).toHaveLength(3) // the refused one never reached the backend
     expect(await counterSum(deps.metrics.requests, { route: 'chat', status_class: '5xx' })).toBe(1)
+  })
+
+  it('counts any other API request until its handler is done, answered or not found, and a chat refused early until it is refused', async () => {
+    const { app } = buildTestApp({ ...testConfig(upstream.baseUrl), server: { maxInFlightRequests: 1 } })
+    upstream.handle((_call, res) => replyJson(res, 200, chatCompletion()))
+    const authorized = { headers: { authorization: `Bearer ${TEST_KEY}` } }
+    for (let i = 0; i < 3; i++) expect((await app.request('/v1/models', authorized)).status).toBe(200)
+    for (let i = 0; i < 2; i++) expect((await app.request('/v1/no-such-thing', authorized)).status).toBe(404)
+    for (let i = 0; i < 2; i++) await errorOf(await app.request('/v1/chat/completions', chatRequest(userText('hi'), null)), 401)
+    expect((await app.request('/v1/chat/completions', chatRequest(userText('after')))).status).toBe(200)
   })
 
   it('counts a stream until its last byte, not until its handler returns', async () => {
