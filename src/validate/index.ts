@@ -40,7 +40,9 @@ export const validate = ({
 }> => {
   const models = new Map(config.models.map((m) => [m.id, m]))
 
-  return async function validateChatRequest(c, next) {
+  // Not async: the body's read is the one wait, and an async step around it would cost a promise
+  // and the turns of two awaits more.
+  return function validateChatRequest(c, next) {
     const allowed = c.get('principal').models
     const usable = (id: string) => {
       const model = models.get(id)
@@ -50,8 +52,10 @@ export const validate = ({
     // and only image parts' data URLs are kept as bytes (image-payloads.ts).
     const { bodyLimitBytes, maxJsonDepth } = config.server
     const rules = { bodyLimitBytes, maxJsonDepth, beforeDecode: refuseTextBeyondWindow(usable), payloadsAt: imagePartUrls }
-    const { body, payloads, bytes } = await readJsonBody(c, rules, largeWork)
-    try {
+    return readJsonBody(c, rules, largeWork).then(({ body, payloads, bytes }) => {
+      // Once the request is over no step reads its body again, and the memory goes back (lib/body-memory.ts).
+      // Only a watched body has any: most requests add no listener.
+      if (isBodyMemoryWatched(bytes)) c.get('finish')?.whenDone(() => releaseBodyMemory(bytes))
       // reportInput (the offending values, for the error message) costs zod its fast path: it is
       // asked for only when describing a request that failed.
       const parsed = ChatRequestSchema.safeParse(body)
@@ -69,12 +73,8 @@ export const validate = ({
       c.set('model', model)
       c.set('dataUrlPayloads', payloads)
       c.set('clientBody', payloads.size > 0 ? { bytes, payloadViews: payloads.size } : undefined)
-      await next()
-    } finally {
-      // Once the request is over no step reads its body again, and the memory goes back (lib/body-memory.ts).
-      // Only a watched body has any: most requests add no listener.
-      if (isBodyMemoryWatched(bytes)) c.get('finish')?.whenDone(() => releaseBodyMemory(bytes))
-    }
+      return next()
+    })
   }
 }
 
