@@ -1,11 +1,12 @@
 import { toOpenAIError } from '../backends/error-body.js'
 import { withModel } from '../completion/client-model.js'
+import type { SettledUsage } from '../completion/usage.js'
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import { gatewayError, type GatewayError } from '../errors/gateway-error.js'
 import { UpstreamHttpError } from '../errors/upstream-http-error.js'
 import type { AppDeps } from '../deps.js'
 import { isRecord } from '../lib/is-record.js'
-import { scanJson, scanJsonNow } from '../lib/json-scan.js'
+import { scanJson, scanJsonNow, type JsonScan } from '../lib/json-scan.js'
 import { settledAsReported, settleUsage } from '../meter/index.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { streamedBody } from '../lib/direct-body.js'
@@ -23,14 +24,32 @@ const MAX_RESPONSE_DEPTH = 64
 /**
  * A backend answer read whole: an error status becomes an OpenAI-shaped error, a completion gets
  * its usage filled in and goes back as JSON, or as a stream when the client asked for one and the
- * backend ignored `stream` (some do for images).
+ * backend ignored `stream` (some do for images). At once, with no promise, when the answer has all
+ * come, is scanned in one slice and reports its usage (most answers): each await would cost every
+ * forwarded request a promise and a turn of the microtask queue.
  */
-export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }: Pick<AppDeps, 'clock' | 'tokens'>): Promise<Response> {
+export function answerWhole(c: Ctx, exchange: Exchange, deps: AnswerDeps): Response | Promise<Response> {
+  const bytes = readNow(exchange)
+  return bytes === undefined ? answerOnceRead(c, exchange, deps) : answerBytes(c, exchange, deps, bytes)
+}
+
+type AnswerDeps = Pick<AppDeps, 'clock' | 'tokens'>
+
+async function answerOnceRead(c: Ctx, exchange: Exchange, deps: AnswerDeps): Promise<Response> {
   const { res, backend } = exchange
-  const request = c.get('chatRequest')
-  const bytes = readNow(exchange) ?? (await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail))
+  const bytes = await readUpstreamBody(res.body, MAX_RESPONSE_BYTES, backend).catch(exchange.fail)
+  return answerBytes(c, exchange, deps, bytes)
+}
+
+function answerBytes(c: Ctx, exchange: Exchange, deps: AnswerDeps, bytes: Buffer): Response | Promise<Response> {
+  const scanned = scanJsonNow(bytes, MAX_RESPONSE_DEPTH)
+  if (scanned) return answerScanned(c, exchange, deps, bytes, scanned)
+  return scanJson(bytes, MAX_RESPONSE_DEPTH).then((later) => answerScanned(c, exchange, deps, bytes, later))
+}
+
+function answerScanned(c: Ctx, exchange: Exchange, deps: AnswerDeps, bytes: Buffer, { tooDeep }: JsonScan): Response | Promise<Response> {
+  const { res, backend } = exchange
   // The answer is re-serialised (to the client, into the cache): a backend cannot make that recurse without end.
-  const { tooDeep } = scanJsonNow(bytes, MAX_RESPONSE_DEPTH) ?? (await scanJson(bytes, MAX_RESPONSE_DEPTH))
   if (tooDeep) {
     return exchange.fail(
       gatewayError('upstream_bad_response', { message: `Backend "${backend}" sent JSON nested deeper than ${MAX_RESPONSE_DEPTH} levels.` }),
@@ -47,7 +66,23 @@ export async function answerWhole(c: Ctx, exchange: Exchange, { clock, tokens }:
     )
   }
   const prompt = c.get('prompt')
-  const usage = settledAsReported(prompt, body['usage']) ?? (await settleUsage(prompt, body['usage'], () => completionText(body), tokens))
+  const usage = settledAsReported(prompt, body['usage'])
+  if (usage) return answerSettled(c, exchange, deps, text, body, usage)
+  return settleUsage(prompt, body['usage'], () => completionText(body), deps.tokens).then((settled) =>
+    answerSettled(c, exchange, deps, text, body, settled),
+  )
+}
+
+function answerSettled(
+  c: Ctx,
+  exchange: Exchange,
+  { clock }: AnswerDeps,
+  text: string,
+  body: Record<string, unknown>,
+  usage: SettledUsage,
+): Response {
+  const { res, backend } = exchange
+  const request = c.get('chatRequest')
   // The model id the client asked for, not the backend's name for it (an Ollama tag, an HF path).
   // Made only when something reads it, once: most answers go back as the backend's own text (asReported).
   let built: Record<string, unknown> | undefined

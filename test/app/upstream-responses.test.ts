@@ -55,6 +55,16 @@ describe('bodies the gateway cannot read', () => {
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 593 } })
   })
 
+  it("relays an answer too long to scan in one slice (over 1 MiB), with the client's model id", async () => {
+    const long = 'llama '.repeat(200_000) // 1.2 MB of content: scanned a slice at a time
+    upstream.handle((_call, res) => replyJson(res, 200, { ...chatCompletion({ content: long }), model: 'backend-name' }))
+    const res = await send()
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as { model: string; choices: Array<{ message: { content: string } }> }
+    expect(body.model).toBe(userText('hi').model)
+    expect(body.choices[0]?.message.content).toBe(long)
+  })
+
   it('answers 502 when a streaming request gets an incomplete JSON completion', async () => {
     const cut = chatCompletion()
     cut.choices[0]!.finish_reason = null as unknown as string
