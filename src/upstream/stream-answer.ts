@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream'
 import { toWholeCompletion } from '../completion/whole-completion.js'
 import type { AppDeps } from '../deps.js'
 import { streamedBody } from '../lib/direct-body.js'
-import { settleUsage } from '../meter/index.js'
+import { settledAsReported, settleUsage } from '../meter/index.js'
+import type { SettledUsage } from '../completion/usage.js'
 import { setStreamHeaders } from '../sse/frames.js'
 import { relayStream } from '../sse/relay.js'
 import { cacheStoresAnswer, type Ctx, type Exchange } from './exchange.js'
@@ -34,9 +35,10 @@ export function answerStream(
     signal,
     onFirstContent: () => (firstTokenMs = clock.now() - finish.startedAt),
     // settleUsage does not reject (a dead tokenizer worker falls back to an upper bound), so the
-    // request always completes and its lease is always settled.
-    onEnd: (result) =>
-      void settleUsage(prompt, result.reported, () => result.text, tokens).then((usage) => {
+    // request always completes and its lease is always settled. Usage the backend reported is
+    // settled at once, with no promise (most streams carry it).
+    onEnd: (result) => {
+      const ended = (usage: SettledUsage) => {
         const answer =
           result.outcome === 'completed' && result.assembled
             ? toWholeCompletion({ ...result.assembled, model: c.get('chatRequest').model }, usage.usage, clock.now())
@@ -49,7 +51,11 @@ export function answerStream(
           ...(result.error ? { error: { code: result.error.code, message: result.error.error.message } } : {}),
           ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
         })
-      }),
+      }
+      const reported = settledAsReported(prompt, result.reported)
+      if (reported) ended(reported)
+      else void settleUsage(prompt, result.reported, () => result.text, tokens).then(ended)
+    },
   })
   return streamedBody(c, stream)
 }
