@@ -1,6 +1,6 @@
 import { Context, type Next } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { parsedRequest, stepConfig, STEP_MODEL } from '../../test/helpers/step-app.js'
+import { parsedRequest, settle, stepConfig, STEP_MODEL } from '../../test/helpers/step-app.js'
 import type { Principal } from '../auth/index.js'
 import type { Completion } from '../completion/completion.js'
 import { FinishLine } from '../completion/finish-line.js'
@@ -63,7 +63,7 @@ describe('cache step on the memory store: a request keyed at once is handed on a
     expect(miss.lookup()?.result).toBe('miss')
     miss.finish.complete(ANSWER)
     await miss.finish.done
-    await new Promise((resolve) => setImmediate(resolve)) // the store write runs in a listener
+    await settle(1) // the store write runs in a listener
     expect(store.bytes).toBeGreaterThan(0)
 
     const hit = run(TEXT, handedOn)
@@ -91,7 +91,7 @@ describe('cache step on the memory store: a request keyed at once is handed on a
     expect(miss.lookup()?.result).toBe('miss')
     miss.finish.complete(ANSWER)
     await miss.finish.done
-    await new Promise((resolve) => setImmediate(resolve))
+    await settle(1)
     const handedOn = Promise.resolve()
     const hit = run(TEXT, handedOn)
     expect(hit.returned).not.toBe(handedOn)

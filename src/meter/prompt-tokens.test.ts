@@ -204,18 +204,18 @@ describe('countPromptTokensWithin: at once when it can be, one text at a time wh
   const messages: PromptMessage[] = [{ role: 'user', content: [image(), image(), text('What is this?')] }]
   const window = { contextWindow: 4_096, completionTokens: 0 }
   const exact = countPromptTokens(messages, llava15)
+  /** A counter that answers every text at once. */
+  const atOnce = { count: (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run) }
 
   it('answers with the count itself, not a promise, when the counter answered every text at once', () => {
-    const counter = { count: (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run) }
-    expect(countPromptTokensWithin(messages, llava15, counter, window)).toEqual(exact)
+    expect(countPromptTokensWithin(messages, llava15, atOnce, window)).toEqual(exact)
   })
 
   it('throws the refusal, rather than returning a rejected promise, when it counted at once', () => {
-    const counter = { count: (t: string, run?: { bos?: boolean; precedingSpace?: boolean }) => countTextTokens(t, run) }
-    expect(() => countPromptTokensWithin(messages, llava15, counter, { ...window, contextWindow: exact.total - 1 })).toThrow(
+    expect(() => countPromptTokensWithin(messages, llava15, atOnce, { ...window, contextWindow: exact.total - 1 })).toThrow(
       expect.objectContaining({ name: 'ContextLengthError', atLeast: false, promptTokens: exact.total }),
     )
-    expect(countPromptTokensWithin(messages, llava15, counter, { ...window, contextWindow: exact.total })).toEqual(exact)
+    expect(countPromptTokensWithin(messages, llava15, atOnce, { ...window, contextWindow: exact.total })).toEqual(exact)
   })
 
   it('once a count is a promise, starts the next text only when it has settled, and refuses by rejecting', async () => {
