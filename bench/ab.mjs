@@ -15,6 +15,10 @@
 // A/A runs (HEAD against a working tree with the same source) with one pair of gateways for all
 // rounds came out anywhere from 0.99 to 1.19, once with B dearer in 10 rounds of 10: a process keeps
 // its own cost for its whole life. With a new pair each round they came out at 0.99 and 1.02.
+//
+// Each scenario's line ends with a sign test of its rounds (signTestP): under 0.05 takes 8 of 8
+// rounds, or 10 of 12 (BENCH_AB_ROUNDS=12). A smaller split is reported as one the rounds cannot
+// tell from noise, whatever its median ratio.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -80,16 +84,37 @@ async function main() {
         for (const name of order) await gateways[name].stop()
       }
       const cheaper = cpu.B.filter((b, i) => b < cpu.A[i]).length
+      const dearer = cpu.B.filter((b, i) => b > cpu.A[i]).length
       const ratio = median(cpu.B.map((b, i) => b / cpu.A[i]))
+      const p = signTestP(cheaper, cheaper + dearer)
       console.log(
         `${scenario.id}: CPU ms/req A ${median(cpu.A).toFixed(3)}, B ${median(cpu.B).toFixed(3)}; ` +
-          `B cheaper in ${cheaper} of ${ROUNDS} rounds, median B/A ${ratio.toFixed(3)}`,
+          `B cheaper in ${cheaper} of ${ROUNDS} rounds, median B/A ${ratio.toFixed(3)}; ` +
+          `sign test p = ${p.toFixed(3)}${p < 0.05 ? '' : ' (no difference this A/B can tell from noise)'}`,
       )
     }
   } finally {
     await killAll()
     built.remove()
   }
+}
+
+/**
+ * The two-sided sign test: how likely a split at least as uneven as `k` of `n` rounds (ties left
+ * out) is when B and A cost the same and each round is a coin toss. B cheaper in 6 of 8 rounds is
+ * p = 0.29: on this host such a split, with a median B/A near 0.94, came from a change that a
+ * second A/B put at 0.99. The ratio says how much; p says whether the rounds can tell at all.
+ */
+function signTestP(k, n) {
+  if (n === 0) return 1
+  const tail = Math.min(k, n - k)
+  let sum = 0
+  let choose = 1 // C(n, i)
+  for (let i = 0; i <= tail; i++) {
+    sum += choose
+    choose = (choose * (n - i)) / (i + 1)
+  }
+  return Math.min(1, (2 * sum) / 2 ** n)
 }
 
 if (process.env[PINNED] === undefined && canPin()) {
