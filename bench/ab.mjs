@@ -102,8 +102,8 @@ async function main() {
 /**
  * The two-sided sign test: how likely a split at least as uneven as `k` of `n` rounds (ties left
  * out) is when B and A cost the same and each round is a coin toss. B cheaper in 6 of 8 rounds is
- * p = 0.29: on this host such a split, with a median B/A near 0.94, came from a change that a
- * second A/B put at 0.99. The ratio says how much; p says whether the rounds can tell at all.
+ * p = 0.29: chance alone splits that unevenly more than a quarter of the time, whatever the median
+ * B/A (one such A/B here read 0.94). The ratio says how much; p says whether the rounds can tell.
  */
 function signTestP(k, n) {
   if (n === 0) return 1
